@@ -1,0 +1,162 @@
+"""The difficulty estimator: how much more compute is expected to pay off on a prompt.
+
+A single regression over every kind of prompt learns mostly *between*-kind differences (chat is
+easy, olympiad maths is hard) and drowns the weaker *within*-kind signal that routing depends on
+(which MMLU question the cheap model misses but the strong one gets). So the estimator is a small
+mixture of experts over the input ``X`` (embedding + text features, see ``classifiers.features``):
+
+- a gate, a multinomial logistic regression, gives P(group | x) over ``GROUPS``;
+- each group has its own expert, fitted only on that group's rows. Where rows carry observed
+  weak/strong outcomes (the ``knowledge`` group), the expert averages two estimates of the net gain
+  E[gain] = P(+1) - P(-1): a logistic regression over the net outcome class {-1, 0, +1}, and the
+  topic route, P(topic | x) times each topic's mean net gain (topics such as MMLU subjects differ
+  far more in how much a stronger model helps than prompts within one topic do). The other groups
+  are ridge regressions on the gain target that ``training.labels`` builds;
+- ``predict`` returns sum_g P(g | x) * expert_g(x), clipped to [0, 1].
+
+Every expert is in the same unit, the expected gain from escalating, so mixing them is sound and
+the score stays calibrated where labels exist.
+
+``fit(X, y)`` takes ``y`` of shape (n, 4): the group index, the gain target in [0, 1], the net
+outcome class (-1, 0, 1, or NaN where the row has no observed outcomes) and a topic index (or NaN).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Self
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+GROUPS: tuple[str, ...] = ("chat", "knowledge", "math", "reasoning")
+GROUP_COLUMN, GAIN_COLUMN, OUTCOME_COLUMN, TOPIC_COLUMN = 0, 1, 2, 3
+TARGET_COLUMNS = 4
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class ConstantExpert:
+    value: float
+
+    def gain(self, Z: FloatArray) -> FloatArray:
+        return np.full(len(Z), self.value)
+
+
+@dataclass(frozen=True)
+class RidgeExpert:
+    model: Ridge
+
+    def gain(self, Z: FloatArray) -> FloatArray:
+        return np.clip(self.model.predict(Z), 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class OutcomeExpert:
+    """Net gain from observed outcomes, by prompt and by topic; see the module docstring."""
+
+    outcome_model: LogisticRegression
+    topic_model: LogisticRegression | None
+    topic_gain: FloatArray
+
+    def gain(self, Z: FloatArray) -> FloatArray:
+        estimate = _net_gain(self.outcome_model, Z)
+        if self.topic_model is not None:
+            estimate = (estimate + self.topic_model.predict_proba(Z) @ self.topic_gain) / 2
+        return np.clip(estimate, 0.0, 1.0)
+
+
+Expert = ConstantExpert | RidgeExpert | OutcomeExpert
+
+
+def _net_gain(model: LogisticRegression, Z: FloatArray) -> FloatArray:
+    proba = model.predict_proba(Z)
+    classes = list(model.classes_)
+    up = proba[:, classes.index(1)] if 1 in classes else 0.0
+    down = proba[:, classes.index(-1)] if -1 in classes else 0.0
+    return np.asarray(up - down, dtype=np.float64)
+
+
+class DifficultyEstimator(RegressorMixin, BaseEstimator):  # type: ignore[misc]
+    """Mixture of per-group experts; see the module docstring."""
+
+    def __init__(
+        self,
+        gate_c: float = 1.0,
+        outcome_c: float = 0.0003,
+        topic_c: float = 0.1,
+        ridge_alpha: float = 100.0,
+        min_group_rows: int = 20,
+    ) -> None:
+        self.gate_c = gate_c
+        self.outcome_c = outcome_c
+        self.topic_c = topic_c
+        self.ridge_alpha = ridge_alpha
+        self.min_group_rows = min_group_rows
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Self:
+        X = validate_data(self, X, dtype=np.float64)
+        y = check_array(y, ensure_all_finite="allow-nan", dtype=np.float64)
+        if y.shape != (len(X), TARGET_COLUMNS):
+            raise ValueError(
+                f"y must have shape (n, {TARGET_COLUMNS}) = (group, gain, outcome, topic);"
+                f" got {y.shape}"
+            )
+        weights = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, float)
+        self.scaler_ = StandardScaler().fit(X)
+        Z = self.scaler_.transform(X)
+        groups = y[:, GROUP_COLUMN].astype(int)
+        self.gate_ = LogisticRegression(C=self.gate_c, max_iter=3000)
+        self.gate_.fit(Z, groups, sample_weight=weights)
+        self.experts_: dict[int, Expert] = {
+            int(g): self._fit_expert(groups == g, Z, y, weights) for g in self.gate_.classes_
+        }
+        return self
+
+    def predict(self, X: Any) -> FloatArray:
+        check_is_fitted(self)
+        Z = self.scaler_.transform(validate_data(self, X, reset=False, dtype=np.float64))
+        gate = self.gate_.predict_proba(Z)
+        gains = np.column_stack([self.experts_[int(g)].gain(Z) for g in self.gate_.classes_])
+        return np.clip((gate * gains).sum(axis=1), 0.0, 1.0)
+
+    def predict_groups(self, X: Any) -> FloatArray:
+        """P(group | x), one column per fitted group index in ``gate_.classes_``."""
+        check_is_fitted(self)
+        Z = self.scaler_.transform(validate_data(self, X, reset=False, dtype=np.float64))
+        return np.asarray(self.gate_.predict_proba(Z), dtype=np.float64)
+
+    def _fit_expert(
+        self, rows: NDArray[np.bool_], Z: FloatArray, y: FloatArray, weights: FloatArray
+    ) -> Expert:
+        labelled = rows & ~np.isnan(y[:, OUTCOME_COLUMN])
+        if labelled.sum() >= self.min_group_rows:
+            return self._fit_outcome_expert(Z[labelled], y[labelled], weights[labelled])
+        if rows.sum() < self.min_group_rows:
+            mean = np.average(y[rows, GAIN_COLUMN], weights=weights[rows]) if rows.any() else 0.0
+            return ConstantExpert(float(mean))
+        model = Ridge(alpha=self.ridge_alpha).fit(Z[rows], y[rows, GAIN_COLUMN], weights[rows])
+        return RidgeExpert(model)
+
+    def _fit_outcome_expert(self, Z: FloatArray, y: FloatArray, weights: FloatArray) -> Expert:
+        outcomes = y[:, OUTCOME_COLUMN].astype(int)
+        outcome_model = LogisticRegression(C=self.outcome_c, max_iter=3000)
+        outcome_model.fit(Z, outcomes, sample_weight=weights)
+        topics = y[:, TOPIC_COLUMN]
+        known = ~np.isnan(topics)
+        if len(np.unique(topics[known])) < 2:
+            return OutcomeExpert(outcome_model, None, np.zeros(0))
+        topic_model = LogisticRegression(C=self.topic_c, max_iter=3000)
+        topic_model.fit(Z[known], topics[known].astype(int), sample_weight=weights[known])
+        net = y[known, OUTCOME_COLUMN]
+        topic_ids = topics[known].astype(int)
+        topic_gain = np.array(
+            [np.average(net[topic_ids == t], weights=weights[known][topic_ids == t])
+             for t in topic_model.classes_]
+        )
+        return OutcomeExpert(outcome_model, topic_model, topic_gain)

@@ -1,0 +1,592 @@
+"""The ``router`` command line: route one text, score a file, check a policy.
+
+Each command is a short function over the same pieces the service uses (``Policy``, ``Decider``,
+the scorer). What a command needs from outside comes from ``CliDeps`` on the typer context, so
+tests swap in a stand-in scorer or settings: ``CliRunner().invoke(app, args, obj=CliDeps(...))``.
+
+Errors: a ``RouterError`` is printed as ``error: <message>`` on stderr and exits 2 (the
+``policy validate`` command exits 1 for an invalid policy); anything else is a bug and keeps its
+traceback.
+
+To add a command, write a function taking ``ctx: typer.Context`` and decorate it with
+``@app.command()`` (or ``@<group>_app.command()`` for a group like ``policy``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from itertools import islice
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+from rich.box import SIMPLE_HEAD
+from rich.console import Console, Group
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from router.decider import BatchScorer, Decider, checked_score
+from router.errors import DataError, RouterError, RowError
+from router.policy import Policy, load_policy
+from router.prompt import require_text
+from router.records import Decision
+from router.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from classifiers.artifacts import Manifest
+    from classifiers.scorer import FeatureFn
+
+__all__ = ["CliDeps", "app"]
+
+EXIT_OK = 0
+EXIT_ROWS_SKIPPED = 1
+EXIT_INVALID_POLICY = 1
+EXIT_USAGE = 2
+SHOWN_SKIPS = 10
+
+out = Console(markup=False, highlight=False)
+err = Console(stderr=True, markup=False, highlight=False)
+
+
+def _load_scorer(settings: Settings) -> BatchScorer:
+    """The real classifier: the packaged encoder and the active (or pinned) artifact version."""
+    from classifiers.artifacts import load_artifact, resolve_version
+    from classifiers.encoder import Encoder
+    from classifiers.scorer import Scorer
+
+    encoder = Encoder.load(
+        batch_size=settings.encoder_batch_size, cache_size=settings.encoder_cache_size
+    )
+    version_dir = resolve_version(settings.models_dir, settings.model_version)
+    artifact = load_artifact(
+        version_dir, encoder_name=encoder.name, encoder_dimension=encoder.dimension
+    )
+    return Scorer.from_artifact(encoder, artifact, _feature_fn(version_dir, artifact.manifest))
+
+
+def _feature_fn(version_dir: Path, manifest: Manifest) -> FeatureFn:
+    """The ``feature_fn`` the artifact was fitted with, judged by its manifest's feature names."""
+    from classifiers.errors import ArtifactMismatchError
+    from classifiers.features import FEATURE_NAMES, build_features
+    from classifiers.scorer import embeddings_only
+
+    names = tuple(manifest.feature_names)
+    if not names:
+        return embeddings_only
+    if names[-len(FEATURE_NAMES) :] == FEATURE_NAMES:
+        return build_features
+    raise ArtifactMismatchError(
+        version_dir, f"fitted on features {list(names)}, which this build cannot compute"
+    )
+
+
+@dataclass(frozen=True)
+class CliDeps:
+    """What commands take from outside; tests pass their own as the typer context object."""
+
+    settings: Callable[[], Settings] = get_settings
+    scorer: Callable[[Settings], BatchScorer] = _load_scorer
+
+
+class OnError(StrEnum):
+    stop = "stop"
+    skip = "skip"
+
+
+app = typer.Typer(
+    name="router",
+    help="Route LLM requests to the cheapest model and thinking budget that will answer well.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    pretty_exceptions_show_locals=False,  # locals can hold provider keys
+)
+policy_app = typer.Typer(
+    help="Check policy files.", no_args_is_help=True, rich_markup_mode="markdown"
+)
+app.add_typer(policy_app, name="policy")
+# The lead adds `serve`, `eval` and `train` here, as commands of `app` like `route` below.
+
+
+# --- shared helpers ------------------------------------------------------------------------
+
+
+def _deps(ctx: typer.Context) -> CliDeps:
+    return ctx.obj if isinstance(ctx.obj, CliDeps) else CliDeps()
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    err.print(Text(f"error: {message}", style="red"), soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _exit_on_router_error(code: int = EXIT_USAGE) -> Iterator[None]:
+    """Print a ``RouterError`` as ``error: <message>`` and exit with ``code``."""
+    try:
+        yield
+    except RouterError as exc:
+        _fail(exc.message, code)
+
+
+def _settings(deps: CliDeps) -> Settings:
+    try:
+        return deps.settings()
+    except ValidationError as exc:
+        _fail(f"settings: {'; '.join(map(_setting_problem, exc.errors(include_url=False)))}")
+
+
+def _setting_problem(error: ErrorDetails) -> str:
+    name = "ROUTER_" + "_".join(map(str, error["loc"])).upper()
+    return f"{name}: {error['msg'].removeprefix('Value error, ')}"
+
+
+def _policy(settings: Settings, path: Path | None) -> Policy:
+    return load_policy(settings.policy_path if path is None else path)
+
+
+PolicyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--policy",
+        help="Policy YAML file. [default: ROUTER_POLICY_PATH or the shipped policy]",
+        dir_okay=False,
+    ),
+]
+
+
+# --- route ---------------------------------------------------------------------------------
+
+
+@app.command()
+def route(
+    ctx: typer.Context,
+    text: Annotated[str, typer.Argument(help="The prompt to route, scored as it is.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the decision as JSON.")] = False,
+    policy_path: PolicyOption = None,
+) -> None:
+    """Show which tier, model, budget and strategy TEXT would get, and why.
+
+    Exit codes: 0 routed; 2 bad input (empty text), policy or classifier unusable.
+    """
+    deps = _deps(ctx)
+    with _exit_on_router_error():
+        require_text(text)
+        settings = _settings(deps)
+        policy = _policy(settings, policy_path)
+        decision = Decider(deps.scorer(settings), policy).decide_text(text)
+    if as_json:
+        typer.echo(decision.model_dump_json(indent=2))
+    else:
+        out.print(_decision_table(decision, policy))
+
+
+def _decision_table(decision: Decision, policy: Policy) -> Table:
+    tier = policy.tier(decision.tier)
+    table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    rows = [
+        ("score", f"{decision.score:.3f}"),
+        ("tier", f"{decision.tier}  {policy.band_text(tier)}"),
+        ("model", decision.model),
+        ("fallbacks", ", ".join(decision.fallbacks) or "-"),
+        ("budget", f"{decision.budget.label()}  (effort/budget_tokens/max_tokens)"),
+        ("strategy", f"{decision.strategy.samples} x {decision.strategy.select}"),
+        ("timeout", f"{decision.timeout_s:g} s"),
+        ("classifier", decision.classifier_version),
+        ("policy", decision.policy_version),
+        ("decided in", f"{decision.decision_ms:.1f} ms"),
+    ]
+    rows += [("reason", reason) for reason in decision.reasons]
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+# --- score ---------------------------------------------------------------------------------
+
+
+@app.command()
+def score(
+    ctx: typer.Context,
+    input_path: Annotated[
+        Path,
+        typer.Option(
+            "--input",
+            help="JSONL file: one object per line with 'prompt' (text) and an optional 'id'.",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ],
+    output_path: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            help="JSONL file to write, in place only once every row is done.",
+            dir_okay=False,
+        ),
+    ],
+    on_error: Annotated[
+        OnError, typer.Option("--on-error", help="What a malformed row does.")
+    ] = OnError.stop,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, max=100_000, help="Rows per scorer call.")
+    ] = 256,
+    policy_path: PolicyOption = None,
+) -> None:
+    """Score every prompt of a JSONL file and name the tier and model it would get.
+
+    Writes one line per row: {"id", "score", "tier", "model"}; a row without an id gets its
+    line number. Blank lines are ignored.
+
+    Exit codes: 0 every row scored; 1 output written, but malformed rows were skipped
+    (--on-error skip); 2 nothing written: bad options, a malformed row (--on-error stop), a file
+    that is not UTF-8, or an unusable policy or classifier.
+    """
+    deps = _deps(ctx)
+    with _exit_on_router_error():
+        _check_paths(input_path, output_path)
+        total = _count_rows(input_path)
+        settings = _settings(deps)
+        job = _ScoreJob(deps.scorer(settings), _policy(settings, policy_path), on_error, batch_size)
+        skipped = _score_file(input_path, output_path, job, total)
+    _report(output_path, total, skipped)
+    raise typer.Exit(EXIT_ROWS_SKIPPED if skipped else EXIT_OK)
+
+
+@dataclass(frozen=True, slots=True)
+class _ScoreJob:
+    scorer: BatchScorer
+    policy: Policy
+    on_error: OnError
+    batch_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    line: int  # line number in the file
+    ordinal: int  # position among non-blank lines, for progress
+    id: object
+    prompt: str
+
+
+def _check_paths(input_path: Path, output_path: Path) -> None:
+    if output_path.resolve() == input_path.resolve():
+        raise DataError(f"{output_path}: the output would replace the input; choose another file")
+    if not output_path.parent.is_dir():
+        raise DataError(f"{output_path.parent}: the output directory does not exist")
+
+
+def _score_file(input_path: Path, output_path: Path, job: _ScoreJob, total: int) -> int:
+    """Score ``input_path`` into ``output_path``; the number of rows skipped."""
+    skipped: list[RowError] = []
+    rows = _rows(input_path, job.on_error, skipped)
+    with _atomic_output(output_path) as sink, _progress() as progress:
+        task = progress.add_task("scoring", total=total)
+        for batch in _batches(rows, job.batch_size):
+            sink.writelines(_scored_lines(batch, job))
+            progress.update(task, completed=batch[-1].ordinal)
+        progress.update(task, completed=total)
+    return len(skipped)
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(number, text) of each non-blank line; ``DataError`` at the first line that is not UTF-8."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(
+                    f"{path}:{number}: not UTF-8 (byte 0x{raw[exc.start]:02x} at column "
+                    f"{exc.start + 1}); re-encode the file as UTF-8"
+                ) from exc
+            text = text.removeprefix("\ufeff") if number == 1 else text
+            if text.strip():
+                yield number, text
+
+
+def _count_rows(path: Path) -> int:
+    return sum(1 for _ in _lines(path))
+
+
+def _rows(path: Path, on_error: OnError, skipped: list[RowError]) -> Iterator[_Row]:
+    for ordinal, (number, text) in enumerate(_lines(path), start=1):
+        try:
+            row = _parse_row(path, number, ordinal, text)
+        except RowError as exc:
+            if on_error is OnError.stop:
+                raise
+            _note_skip(skipped, exc)
+            continue
+        yield row
+
+
+def _parse_row(path: Path, number: int, ordinal: int, text: str) -> _Row:
+    try:
+        data = json.loads(text.rstrip("\r\n"))
+    except json.JSONDecodeError as exc:
+        raise RowError(path, number, f"not valid JSON: {exc.msg} (column {exc.colno})") from exc
+    if not isinstance(data, dict):
+        raise RowError(path, number, f"expected a JSON object, got {type(data).__name__}")
+    prompt, row_id = data.get("prompt"), data.get("id", number)
+    if not isinstance(prompt, str):
+        problem = "missing field 'prompt'" if prompt is None else "field 'prompt' is not text"
+        raise RowError(path, number, problem)
+    if not prompt.strip():
+        raise RowError(path, number, "field 'prompt' is empty")
+    if isinstance(row_id, bool) or not isinstance(row_id, str | int):
+        raise RowError(path, number, "field 'id' must be a string or an integer")
+    return _Row(number, ordinal, row_id, prompt)
+
+
+def _note_skip(skipped: list[RowError], error: RowError) -> None:
+    skipped.append(error)
+    if len(skipped) <= SHOWN_SKIPS:
+        err.print(Text(f"skipped {error.message}", style="yellow"), soft_wrap=True)
+
+
+def _batches(rows: Iterator[_Row], size: int) -> Iterator[list[_Row]]:
+    while batch := list(islice(rows, size)):
+        yield batch
+
+
+def _scored_lines(batch: Sequence[_Row], job: _ScoreJob) -> list[str]:
+    _, scores = job.scorer.embed_and_score([row.prompt for row in batch])
+    lines = []
+    for row, value in zip(batch, scores, strict=True):
+        tier = job.policy.choose(checked_score(value, job.scorer.version))
+        record = {"id": row.id, "score": round(float(value), 6), "tier": tier.name}
+        lines.append(json.dumps({**record, "model": tier.model}, ensure_ascii=False) + "\n")
+    return lines
+
+
+@contextmanager
+def _atomic_output(path: Path) -> Iterator[IO[str]]:
+    """A file that replaces ``path`` only if the block completes; otherwise nothing changes."""
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, before the rename
+        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    )
+    staged = Path(handle.name)
+    try:
+        with handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        staged.chmod(0o666 & ~_umask())
+        staged.replace(path)
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+
+
+def _report(output_path: Path, total: int, skipped: int) -> None:
+    out.print(f"scored {total - skipped} of {total} rows into {output_path}", soft_wrap=True)
+    if skipped > SHOWN_SKIPS:
+        err.print(Text(f"... and {skipped - SHOWN_SKIPS} more skipped rows", style="yellow"))
+    if skipped:
+        err.print(Text(f"skipped {skipped} malformed rows (exit code 1)", style="yellow"))
+
+
+# --- policy --------------------------------------------------------------------------------
+
+
+@policy_app.command("validate")
+def validate(
+    file: Annotated[
+        Path,
+        typer.Argument(help="Policy YAML file.", exists=True, dir_okay=False, readable=True),
+    ],
+) -> None:
+    """Check a policy file and show its tiers.
+
+    ${VAR} references are resolved from the current environment.
+
+    Exit codes: 0 valid; 1 invalid (the error names file, tier and field); 2 usage error.
+    """
+    with _exit_on_router_error(EXIT_INVALID_POLICY):
+        policy = load_policy(file)
+    out.print(_policy_tables(policy, file))
+
+
+_PLAIN: dict[str, Any] = {"box": SIMPLE_HEAD, "show_edge": False, "padding": (0, 1, 0, 0)}
+
+
+def _policy_tables(policy: Policy, file: Path) -> Group:
+    return Group(_routing_table(policy, file), _connection_table(policy))
+
+
+def _routing_table(policy: Policy, file: Path) -> Table:
+    table = Table(title=f"{file}  version {policy.version}", title_justify="left", **_PLAIN)
+    for column in ("tier", "band"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("model", overflow="fold")
+    table.add_column("budget", overflow="fold")
+    table.add_column("strategy", overflow="fold")
+    for tier in policy.tiers:
+        table.add_row(
+            tier.name,
+            policy.band_text(tier),
+            tier.model,
+            tier.budget.label(),
+            f"{tier.strategy.samples} x {tier.strategy.select}",
+        )
+    return table
+
+
+def _connection_table(policy: Policy) -> Table:
+    table = Table(**_PLAIN)
+    for column in ("tier", "timeout"):
+        table.add_column(column, no_wrap=True)
+    for column in ("key env", "api_base", "fallbacks"):
+        table.add_column(column, overflow="fold")
+    for tier in policy.tiers:
+        fallbacks = "\n".join(tier.fallbacks) or "-"
+        timeout = f"{tier.timeout_s:g}s"
+        table.add_row(tier.name, timeout, tier.api_key_env or "-", tier.api_base or "-", fallbacks)
+    return table
+
+
+# --- eval ----------------------------------------------------------------------------------
+
+
+@app.command("eval")
+def eval_(
+    ctx: typer.Context,
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            help="JSONL rows with the seed data's fields (id, source, domain, prompt, labels).",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    report_dir: Annotated[
+        Path | None,
+        typer.Option("--report", help="Folder for report.json and the PNG plots.", file_okay=False),
+    ] = None,
+    on_error: Annotated[
+        OnError, typer.Option("--on-error", help="What a malformed row does.")
+    ] = OnError.stop,
+) -> None:
+    """Score labelled rows with the active classifier and report every metric beside baselines.
+
+    Exit codes: 0 evaluated; 1 evaluated, but malformed rows were skipped; 2 nothing evaluated.
+    """
+    from training.datasets import read_seed_rows
+    from training.evaluate import evaluate, render_table, write_report
+
+    deps = _deps(ctx)
+    skipped: list[RowError] = []
+    with _exit_on_router_error():
+        rows = list(read_seed_rows(data, on_error=on_error.value, on_skip=skipped.append))
+        if not rows:
+            raise DataError(f"{data}: no rows to evaluate")
+        scorer = deps.scorer(_settings(deps))
+        scores = _score_texts(scorer, [row.prompt for row in rows])
+        report = evaluate(rows, scores)
+        if report_dir is not None:
+            write_report(report, rows, scores, report_dir)
+    for problem in skipped[:SHOWN_SKIPS]:
+        err.print(f"skipped {problem.message}")
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        out.print(render_table(report))
+    raise typer.Exit(EXIT_ROWS_SKIPPED if skipped else EXIT_OK)
+
+
+def _score_texts(scorer: BatchScorer, texts: Sequence[str], batch_size: int = 256) -> Any:
+    import numpy as np
+
+    parts = []
+    with _progress() as progress:
+        task = progress.add_task("scoring", total=len(texts))
+        for start in range(0, len(texts), batch_size):
+            parts.append(scorer.embed_and_score(texts[start : start + batch_size])[1])
+            progress.update(task, completed=min(start + batch_size, len(texts)))
+    return np.concatenate(parts)
+
+
+# --- train ---------------------------------------------------------------------------------
+
+
+@app.command()
+def train(
+    ctx: typer.Context,
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            help="Seed JSONL (e.g. ../shared/data/train.jsonl); read, never copied.",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ],
+    version: Annotated[
+        str | None, typer.Option("--version", help="Name of the new version.")
+    ] = None,
+    make_current: Annotated[
+        bool, typer.Option("--make-current/--no-make-current", help="Point CURRENT at it.")
+    ] = True,
+) -> None:
+    """Train a classifier on seed data, evaluate it on a held-out split and publish a version.
+
+    Exit codes: 0 published; 2 bad data or an unusable encoder.
+    """
+    from classifiers.artifacts import write_current
+    from classifiers.encoder import Encoder
+    from training.evaluate import render_table
+    from training.train import train_seed
+
+    deps = _deps(ctx)
+    with _exit_on_router_error():
+        settings = _settings(deps)
+        encoder = Encoder.load(batch_size=settings.encoder_batch_size, cache_size=0)
+        with _progress() as progress:
+            task = progress.add_task("embedding", total=None)
+            trained = train_seed(
+                data,
+                settings.models_dir,
+                encoder,
+                cache_dir=settings.data_dir / "embeddings",
+                version=version,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        if make_current:
+            write_current(settings.models_dir, trained.manifest.version)
+    out.print(render_table(trained.report))
+    current = " (now CURRENT)" if make_current else ""
+    out.print(f"published {trained.version_dir}{current}")

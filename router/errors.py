@@ -1,0 +1,143 @@
+"""Every error the service raises on purpose, and the one place they meet HTTP.
+
+    RouterError (classifiers.errors)       status  OpenAI type
+    ├── ClassifierError                     503    classifier_unavailable
+    │   ├── EncoderUnavailableError
+    │   └── ArtifactError
+    │       ├── ArtifactNotFoundError
+    │       ├── ArtifactIntegrityError
+    │       └── ArtifactMismatchError
+    ├── DataError                           400    invalid_request_error
+    │   └── RowError                               (file and line number)
+    ├── PolicyError                         500    policy_error      (file, tier, field, problem)
+    ├── RequestError                        400    invalid_request_error
+    │   ├── EmptyPromptError                       no text to score
+    │   ├── ForbiddenFieldError                    client tried to steer the upstream (api_base, api_key, ...)
+    │   ├── UnknownModelError               404    not "auto", a tier or a model the policy knows
+    │   └── PayloadTooLargeError            413
+    └── UpstreamError                       502    upstream_error     (the cause is kept as __cause__)
+        ├── MissingProviderKeyError         401    authentication_error (names the env var)
+        ├── UpstreamTimeoutError            504
+        └── UpstreamRateLimitedError        429    rate_limit_error
+
+``RouterError.status_code`` and ``error_type`` are the only HTTP mapping; ``error_body`` shapes it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from classifiers.errors import (
+    ArtifactError,
+    ArtifactIntegrityError,
+    ArtifactMismatchError,
+    ArtifactNotFoundError,
+    ClassifierError,
+    DataError,
+    EncoderUnavailableError,
+    RouterError,
+    RowError,
+)
+
+__all__ = [
+    "ArtifactError",
+    "ArtifactIntegrityError",
+    "ArtifactMismatchError",
+    "ArtifactNotFoundError",
+    "ClassifierError",
+    "DataError",
+    "EmptyPromptError",
+    "EncoderUnavailableError",
+    "ForbiddenFieldError",
+    "MissingProviderKeyError",
+    "PayloadTooLargeError",
+    "PolicyError",
+    "RequestError",
+    "RouterError",
+    "RowError",
+    "UnknownModelError",
+    "UpstreamError",
+    "UpstreamRateLimitedError",
+    "UpstreamTimeoutError",
+    "error_body",
+]
+
+
+class PolicyError(RouterError):
+    status_code = 500
+    error_type = "policy_error"
+
+    def __init__(
+        self, source: Path | str, problem: str, *, tier: str | None = None, field: str | None = None
+    ) -> None:
+        where = str(source)
+        if tier is not None:
+            where += f": tier '{tier}'"
+        if field is not None:
+            where += f": {field}"
+        super().__init__(f"{where}: {problem}")
+        self.source = str(source)
+        self.tier = tier
+        self.field = field
+        self.problem = problem
+
+
+class RequestError(RouterError):
+    status_code = 400
+    error_type = "invalid_request_error"
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+class EmptyPromptError(RequestError):
+    pass
+
+
+class ForbiddenFieldError(RequestError):
+    pass
+
+
+class UnknownModelError(RequestError):
+    status_code = 404
+
+
+class PayloadTooLargeError(RequestError):
+    status_code = 413
+
+
+class UpstreamError(RouterError):
+    status_code = 502
+    error_type = "upstream_error"
+
+    def __init__(self, message: str, *, model: str | None = None) -> None:
+        super().__init__(message)
+        self.model = model
+
+
+class MissingProviderKeyError(UpstreamError):
+    status_code = 401
+    error_type = "authentication_error"
+
+
+class UpstreamTimeoutError(UpstreamError):
+    status_code = 504
+
+
+class UpstreamRateLimitedError(UpstreamError):
+    status_code = 429
+    error_type = "rate_limit_error"
+
+
+def error_body(error: RouterError) -> dict[str, Any]:
+    """The OpenAI-shaped JSON body for ``error``."""
+    return {
+        "error": {
+            "message": error.message,
+            "type": error.error_type,
+            "param": getattr(error, "param", None),
+            "code": type(error).__name__,
+        }
+    }

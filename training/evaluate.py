@@ -1,0 +1,441 @@
+"""The evaluation report: each metric of a difficulty score beside the baselines it has to beat.
+
+``evaluate(rows, scores)`` computes every metric the rows' labels allow, for four scorers at once:
+
+    model    the scores under evaluation
+    random   uniform noise drawn from ``seed``: the floor
+    length   the prompt's length in characters, as a percentile among the rows: the cheap heuristic
+    oracle   the best possible score from that metric's own labels: the ceiling
+
+A metric whose rows are absent is still reported, with ``n == 0`` and no values, so that reports
+from different data line up. ``render_table`` shows a report; ``write_report`` stores it as
+``report.json`` with PNG plots beside it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+from rich.table import Table
+from rich.text import Text
+from scipy import stats
+
+from training import metrics
+from training.datasets import SeedRow
+from training.metrics import FloatArray
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+WEAK_MODEL = "mistralai/Mixtral-8x7B-Instruct-v0.1"
+STRONG_MODEL = "gpt-4-1106-preview"
+EASY_DOMAINS = frozenset({"smalltalk_simple", "factoid", "easy_arith"})
+# Roughly easiest to hardest, for plots; domains not listed follow alphabetically.
+DOMAIN_ORDER = (
+    "smalltalk_simple",
+    "factoid",
+    "everyday_chat",
+    "easy_arith",
+    "grade_school_math",
+    "science_mc",
+    "commonsense_mc",
+    "knowledge_mc",
+    "code",
+    "competition_math",
+)
+REPORT_FILE = "report.json"
+DOMAIN_PLOT = "score_by_domain.png"
+QUALITY_PLOT = "quality_vs_strong_share.png"
+
+Indices = npt.NDArray[np.intp]
+Measure = Callable[[FloatArray], float]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric for each scorer on the same ``n`` rows; ``None`` where it is undefined."""
+
+    name: str
+    n: int
+    model: float | None
+    random: float | None
+    length: float | None
+    oracle: float | None
+    higher_is_better: bool | None = True  # None: descriptive, not a measure of quality
+
+
+@dataclass(frozen=True)
+class PairAccuracy:
+    """The weak and strong models' own accuracies on a group the routing metrics use."""
+
+    group: str
+    n: int
+    weak: float
+    strong: float
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    n_rows: int
+    seed: int
+    weak_model: str
+    strong_model: str
+    metrics: tuple[Metric, ...]
+    pairs: tuple[PairAccuracy, ...]
+
+    def metric(self, name: str) -> Metric:
+        for metric in self.metrics:
+            if metric.name == name:
+                return metric
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types only; undefined values are ``None``."""
+        return {
+            **asdict(self),
+            "metrics": [asdict(metric) for metric in self.metrics],
+            "pairs": [asdict(pair) for pair in self.pairs],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EvaluationReport:
+        return cls(
+            n_rows=data["n_rows"],
+            seed=data["seed"],
+            weak_model=data["weak_model"],
+            strong_model=data["strong_model"],
+            metrics=tuple(Metric(**metric) for metric in data["metrics"]),
+            pairs=tuple(PairAccuracy(**pair) for pair in data["pairs"]),
+        )
+
+
+def evaluate(rows: Sequence[SeedRow], scores: npt.ArrayLike, *, seed: int = 0) -> EvaluationReport:
+    """Measure ``scores`` (one per row, higher is harder) against every label the rows carry."""
+    candidates = _candidates(rows, _checked_scores(rows, scores), seed)
+    groups = _pair_groups(rows)
+    return EvaluationReport(
+        n_rows=len(rows),
+        seed=seed,
+        weak_model=WEAK_MODEL,
+        strong_model=STRONG_MODEL,
+        metrics=(
+            _weak_fails_auroc(rows, groups[0][1], candidates),
+            *(m for group, idx in groups for m in _routing_metrics(rows, group, idx, candidates)),
+            _level_spearman(rows, candidates),
+            _rb11_spearman(rows, candidates),
+            *_domain_separations(rows, candidates),
+            *_domain_means(rows, candidates),
+        ),
+        pairs=tuple(_pair_accuracy(rows, group, idx) for group, idx in groups if idx.size),
+    )
+
+
+def render_table(report: EvaluationReport) -> Table:
+    """metric | n | model | random | length | oracle; an arrow says which way is better."""
+    table = Table(title=f"Evaluation on {report.n_rows} rows (seed {report.seed})")
+    table.add_column("metric")
+    for column in ("n", "model", "random", "length", "oracle"):
+        table.add_column(column, justify="right")
+    arrows = {True: " ↑", False: " ↓", None: ""}
+    for m in report.metrics:
+        values = (m.model, m.random, m.length, m.oracle)
+        name = Text(m.name + arrows[m.higher_is_better])  # Text: "[all]" is not markup
+        table.add_row(name, str(m.n), *map(_format, values))
+    return table
+
+
+def write_report(
+    report: EvaluationReport, rows: Sequence[SeedRow], scores: npt.ArrayLike, out_dir: Path
+) -> list[Path]:
+    """Write ``report.json`` and the plots into ``out_dir``, each atomically; return the paths."""
+    score = _checked_scores(rows, scores)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(report.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    written = [_write_atomic(out_dir / REPORT_FILE, text.encode("utf-8"))]
+    figures = {
+        DOMAIN_PLOT: _domain_figure(rows, score),
+        QUALITY_PLOT: _quality_figure(rows, score, report),
+    }
+    for name, figure in figures.items():
+        if figure is not None:
+            written.append(_write_atomic(out_dir / name, _png(figure)))
+    return written
+
+
+# --- scorers ---------------------------------------------------------------------------------
+
+
+def _checked_scores(rows: Sequence[SeedRow], scores: npt.ArrayLike) -> FloatArray:
+    array = np.asarray(scores, dtype=np.float64)
+    if array.shape != (len(rows),):
+        raise ValueError(f"expected one score per row ({len(rows)}), got shape {array.shape}")
+    if not np.isfinite(array).all():
+        raise ValueError("scores must be finite")
+    return array
+
+
+def _candidates(rows: Sequence[SeedRow], scores: FloatArray, seed: int) -> dict[str, FloatArray]:
+    """The model's scores and the baselines', one per row."""
+    lengths = np.array([len(row.prompt) for row in rows], dtype=np.float64)
+    return {
+        "model": scores,
+        "random": np.random.default_rng(seed).random(len(rows)),
+        "length": _percentiles(lengths),
+    }
+
+
+def _percentiles(values: FloatArray) -> FloatArray:
+    if values.size < 2:
+        return np.full_like(values, 0.5)
+    ranks: FloatArray = stats.rankdata(values)
+    return (ranks - 1) / (values.size - 1)
+
+
+_CANDIDATE_ORDER = ("model", "random", "length")
+
+
+def _metric(
+    name: str,
+    idx: Indices,
+    measure: Measure,
+    candidates: Mapping[str, FloatArray],
+    oracle: FloatArray | None,
+    *,
+    higher_is_better: bool | None = True,
+) -> Metric:
+    """``measure`` of each candidate's scores on rows ``idx``, and of ``oracle`` (idx applied)."""
+    if idx.size == 0:
+        return Metric(name, 0, None, None, None, None, higher_is_better)
+    model, random, length = (_defined(measure(candidates[k][idx])) for k in _CANDIDATE_ORDER)
+    best = None if oracle is None else _defined(measure(oracle))
+    return Metric(name, int(idx.size), model, random, length, best, higher_is_better)
+
+
+def _defined(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
+
+
+# --- the metrics -----------------------------------------------------------------------------
+
+
+def _pair_groups(rows: Sequence[SeedRow]) -> list[tuple[str, Indices]]:
+    """Rows with both models' outcomes: "all" of them, then each source when there are several."""
+    idx = _where(rows, lambda row: {WEAK_MODEL, STRONG_MODEL} <= row.model_correct.keys())
+    sources = sorted({rows[i].source for i in idx})
+    groups = [("all", idx)]
+    if len(sources) > 1:
+        groups += [
+            (s, idx[np.array([rows[i].source == s for i in idx], dtype=bool)]) for s in sources
+        ]
+    return groups
+
+
+def _outcomes(rows: Sequence[SeedRow], idx: Indices, model: str) -> FloatArray:
+    return np.array([rows[i].model_correct[model] for i in idx], dtype=np.float64)
+
+
+def _weak_fails_auroc(
+    rows: Sequence[SeedRow], idx: Indices, candidates: Mapping[str, FloatArray]
+) -> Metric:
+    fails = 1.0 - _outcomes(rows, idx, WEAK_MODEL)
+
+    def measure(scores: FloatArray) -> float:
+        return metrics.auroc(fails, scores)
+
+    return _metric("auroc_weak_model_fails", idx, measure, candidates, fails)
+
+
+def _routing_metrics(
+    rows: Sequence[SeedRow], group: str, idx: Indices, candidates: Mapping[str, FloatArray]
+) -> list[Metric]:
+    """APGR (↑), CPT(50%), CPT(80%) and the strong share for 95% quality (↓) on one group."""
+    weak, strong = _outcomes(rows, idx, WEAK_MODEL), _outcomes(rows, idx, STRONG_MODEL)
+    measures: dict[str, tuple[Measure, bool]] = {
+        "apgr": (lambda s: metrics.apgr(s, weak, strong), True),
+        "cpt50": (lambda s: metrics.cpt(s, weak, strong, pgr=0.5), False),
+        "cpt80": (lambda s: metrics.cpt(s, weak, strong, pgr=0.8), False),
+        "strong_share_q95": (lambda s: metrics.strong_share_for_quality(s, weak, strong), False),
+    }
+    return [
+        _metric(f"{name}[{group}]", idx, measure, candidates, strong - weak, higher_is_better=up)
+        for name, (measure, up) in measures.items()
+    ]
+
+
+def _pair_accuracy(rows: Sequence[SeedRow], group: str, idx: Indices) -> PairAccuracy:
+    weak, strong = _outcomes(rows, idx, WEAK_MODEL), _outcomes(rows, idx, STRONG_MODEL)
+    return PairAccuracy(group, int(idx.size), float(weak.mean()), float(strong.mean()))
+
+
+def _level_spearman(rows: Sequence[SeedRow], candidates: Mapping[str, FloatArray]) -> Metric:
+    idx = _where(rows, lambda row: row.level is not None)
+    levels = np.array([rows[i].level for i in idx], dtype=np.float64)
+
+    def measure(scores: FloatArray) -> float:
+        return metrics.spearman(levels, scores)
+
+    return _metric("spearman_math_level", idx, measure, candidates, levels)
+
+
+def _rb11_spearman(rows: Sequence[SeedRow], candidates: Mapping[str, FloatArray]) -> Metric:
+    """Against the share of RouterBench models that fail (a missing outcome counts for neither)."""
+    idx = _where(rows, lambda row: bool(row.rb11_correct))
+    fail_share = np.array([1.0 - np.mean(list(rows[i].rb11_correct.values())) for i in idx])
+
+    def measure(scores: FloatArray) -> float:
+        return metrics.spearman(fail_share, scores)
+
+    return _metric("spearman_rb11_fail_share", idx, measure, candidates, fail_share)
+
+
+def _domain_separations(
+    rows: Sequence[SeedRow], candidates: Mapping[str, FloatArray]
+) -> list[Metric]:
+    def math_level(row: SeedRow) -> int:
+        return (row.level or 0) if row.domain == "competition_math" else 0
+
+    easy_vs_math = _separation(
+        rows,
+        "auroc_easy_domains_vs_math_level4+",
+        positive=lambda row: math_level(row) >= 4,
+        negative=lambda row: row.domain in EASY_DOMAINS,
+        candidates=candidates,
+    )
+    chat_vs_hard = _separation(
+        rows,
+        "auroc_everyday_chat_vs_code+math_level5",
+        positive=lambda row: row.domain == "code" or math_level(row) == 5,
+        negative=lambda row: row.domain == "everyday_chat",
+        candidates=candidates,
+    )
+    return [easy_vs_math, chat_vs_hard]
+
+
+def _separation(
+    rows: Sequence[SeedRow],
+    name: str,
+    *,
+    positive: Callable[[SeedRow], bool],
+    negative: Callable[[SeedRow], bool],
+    candidates: Mapping[str, FloatArray],
+) -> Metric:
+    """AUROC of the score for ``positive`` rows against ``negative`` ones; n/a unless both exist."""
+    pos, neg = _where(rows, positive), _where(rows, negative)
+    if pos.size == 0 or neg.size == 0:
+        pos = neg = np.array([], dtype=np.intp)
+    labels = np.concatenate([np.ones(pos.size), np.zeros(neg.size)])
+
+    def measure(scores: FloatArray) -> float:
+        return metrics.auroc(labels, scores)
+
+    return _metric(name, np.concatenate([pos, neg]), measure, candidates, labels)
+
+
+def _domain_means(rows: Sequence[SeedRow], candidates: Mapping[str, FloatArray]) -> list[Metric]:
+    return [
+        _metric(f"mean_score[{domain}]", idx, _mean, candidates, None, higher_is_better=None)
+        for domain, idx in _by_domain(rows)
+    ]
+
+
+def _by_domain(rows: Sequence[SeedRow]) -> list[tuple[str, Indices]]:
+    present = {row.domain for row in rows}
+    ordered = [d for d in DOMAIN_ORDER if d in present] + sorted(present - set(DOMAIN_ORDER))
+    domains = np.array([row.domain for row in rows], dtype=object)
+    return [(domain, np.flatnonzero(domains == domain)) for domain in ordered]
+
+
+def _mean(values: FloatArray) -> float:
+    return float(np.mean(values))
+
+
+def _where(rows: Sequence[SeedRow], keep: Callable[[SeedRow], bool]) -> Indices:
+    return np.array([i for i, row in enumerate(rows) if keep(row)], dtype=np.intp)
+
+
+# --- output ----------------------------------------------------------------------------------
+
+
+def _format(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _write_atomic(path: Path, data: bytes) -> Path:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
+    with tempfile.NamedTemporaryFile(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    ) as handle:
+        temp = Path(handle.name)
+    try:
+        with temp.open("wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        temp.chmod(0o644)
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")  # a bare Figure renders with Agg: no pyplot, no GUI
+    return buffer.getvalue()
+
+
+def _domain_figure(rows: Sequence[SeedRow], scores: FloatArray) -> Figure | None:
+    groups = _by_domain(rows)
+    if not groups:
+        return None
+    from matplotlib.figure import Figure  # heavy, and only the report needs it
+
+    figure = Figure(figsize=(10, 5), layout="constrained")
+    axes = figure.subplots()
+    axes.boxplot(
+        [scores[idx] for _, idx in groups],
+        tick_labels=[f"{domain}\n(n={idx.size})" for domain, idx in groups],
+        flierprops={"markersize": 2, "alpha": 0.4},
+    )
+    axes.set_ylabel("score")
+    axes.set_ylim(-0.02, 1.02)
+    axes.set_title("Score by domain")
+    axes.tick_params(axis="x", labelrotation=45, labelsize=8)
+    return figure
+
+
+def _quality_figure(
+    rows: Sequence[SeedRow], scores: FloatArray, report: EvaluationReport
+) -> Figure | None:
+    """Accuracy against the share of strong calls for the pair, on all rows with both outcomes."""
+    idx = _pair_groups(rows)[0][1]
+    if idx.size == 0:
+        return None
+    from matplotlib.figure import Figure
+
+    weak, strong = _outcomes(rows, idx, WEAK_MODEL), _outcomes(rows, idx, STRONG_MODEL)
+    scorers = {k: v[idx] for k, v in _candidates(rows, scores, report.seed).items()}
+    scorers["oracle"] = strong - weak
+    figure = Figure(figsize=(7, 5), layout="constrained")
+    axes = figure.subplots()
+    for name, score in scorers.items():
+        curve = metrics.quality_curve(score, weak, strong)
+        apgr = _format(_defined(metrics.apgr(score, weak, strong)))
+        axes.plot(100 * curve.share, curve.accuracy, label=f"{name} (APGR {apgr})")
+    axes.axhline(weak.mean(), color="grey", linestyle="--", label=f"weak: {report.weak_model}")
+    axes.axhline(strong.mean(), color="red", linestyle="--", label=f"strong: {report.strong_model}")
+    axes.set_xlabel("strong-model calls (%)")
+    axes.set_ylabel("accuracy")
+    axes.set_title(f"Quality vs share of strong calls ({idx.size} rows)")
+    axes.legend(loc="lower right", fontsize=8)
+    return figure

@@ -1,0 +1,160 @@
+"""Fit a difficulty estimator on labelled prompts, evaluate it and publish it as a version.
+
+Seed training (``train_seed``) reads the seed JSONL, splits off a validation share by a hash of
+each row's id (stable across runs and machines), embeds the prompts (cached on disk by the data
+file's sha256, so a re-run does not re-embed 36k prompts), fits ``DifficultyEstimator`` on the
+training share and evaluates it on the validation share. The published artifact is exactly the
+model that was evaluated: the metrics in its manifest and model card are its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from classifiers.artifacts import Manifest, save_artifact
+from classifiers.difficulty import DifficultyEstimator
+from classifiers.encoder import TextEncoder
+from classifiers.features import FEATURE_NAMES, build_features
+from training.datasets import SeedRow, read_seed_rows
+from training.evaluate import EvaluationReport, evaluate, write_report
+from training.labels import seed_target, target_matrix
+from training.model_card import write_model_card
+
+VALIDATION_SHARE = 0.15
+EMBED_CHUNK = 256
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class TrainedVersion:
+    manifest: Manifest
+    report: EvaluationReport
+    version_dir: Path
+
+
+def is_validation(row_id: str, share: float = VALIDATION_SHARE) -> bool:
+    """Stable split: the same id always lands on the same side."""
+    bucket = int.from_bytes(hashlib.sha256(row_id.encode()).digest()[:8], "big") % 10_000
+    return bucket < share * 10_000
+
+
+def targets(rows: Sequence[SeedRow]) -> np.ndarray:
+    return target_matrix([seed_target(r.source, r.domain, r.labels, r.prompt) for r in rows])
+
+
+def embed(
+    encoder: TextEncoder,
+    texts: Sequence[str],
+    *,
+    cache_file: Path | None = None,
+    progress: Progress | None = None,
+) -> np.ndarray:
+    """Embeddings of ``texts``, read from ``cache_file`` when it matches, else computed and stored."""
+    if cache_file is not None and cache_file.exists():
+        cached = np.load(cache_file)
+        if cached.shape == (len(texts), encoder.dimension):
+            return cached
+    chunks = []
+    for start in range(0, len(texts), EMBED_CHUNK):
+        chunks.append(encoder.encode(texts[start : start + EMBED_CHUNK]))
+        if progress is not None:
+            progress(min(start + EMBED_CHUNK, len(texts)), len(texts))
+    embeddings = np.vstack(chunks).astype(np.float32)
+    if cache_file is not None:
+        _save_npy_atomic(cache_file, embeddings)
+    return embeddings
+
+
+def train_seed(
+    data_path: Path,
+    models_dir: Path,
+    encoder: TextEncoder,
+    *,
+    cache_dir: Path,
+    version: str | None = None,
+    estimator: DifficultyEstimator | None = None,
+    progress: Progress | None = None,
+) -> TrainedVersion:
+    rows = list(read_seed_rows(data_path))
+    data_sha = file_sha256(data_path)
+    cache_file = cache_dir / f"{_slug(encoder.name)}-{data_sha[:16]}.npy"
+    embeddings = embed(encoder, [r.prompt for r in rows], cache_file=cache_file, progress=progress)
+    X = build_features([r.prompt for r in rows], embeddings)
+    held_out = np.array([is_validation(r.id) for r in rows])
+    fitted = (estimator or DifficultyEstimator()).fit(X[~held_out], targets(rows)[~held_out])
+    val_rows = [r for r, v in zip(rows, held_out, strict=True) if v]
+    val_scores = fitted.predict(X[held_out])
+    report = evaluate(val_rows, val_scores)
+    version = version or default_version(data_sha)
+    manifest = save_artifact(
+        models_dir,
+        version,
+        fitted,
+        encoder_name=encoder.name,
+        encoder_dimension=encoder.dimension,
+        feature_names=FEATURE_NAMES,
+        training_data=_data_summary(data_path, data_sha, rows, held_out),
+        metrics={"validation": report.to_dict(), "estimator": _params(fitted)},
+    )
+    version_dir = models_dir / version
+    write_report(report, val_rows, val_scores, version_dir / "report")
+    write_model_card(version_dir, manifest, report)
+    return TrainedVersion(manifest, report, version_dir)
+
+
+def default_version(data_sha: str) -> str:
+    return f"seed-{datetime.now(UTC):%Y%m%d-%H%M%S}-{data_sha[:8]}"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _data_summary(
+    path: Path, sha: str, rows: Sequence[SeedRow], held_out: np.ndarray
+) -> dict[str, Any]:
+    return {
+        "file": path.name,
+        "sha256": sha,
+        "rows": len(rows),
+        "train_rows": int((~held_out).sum()),
+        "validation_rows": int(held_out.sum()),
+        "validation_rule": f"sha256(id) bucket < {VALIDATION_SHARE:.0%}",
+        "rows_by_source": dict(Counter(r.source for r in rows).most_common()),
+        "licences": dict(Counter(f"{r.source}: {r.licence}" for r in rows)),
+    }
+
+
+def _params(estimator: DifficultyEstimator) -> dict[str, Any]:
+    return {"class": type(estimator).__name__, **estimator.get_params()}
+
+
+def _slug(name: str) -> str:
+    return name.replace("/", "__")
+
+
+def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.save(handle, array)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
