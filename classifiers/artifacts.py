@@ -19,7 +19,7 @@ import platform
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -134,8 +134,13 @@ def save_artifact(
     feature_names: Sequence[str],
     training_data: Mapping[str, Any],
     metrics: Mapping[str, Any],
+    attach: Callable[[Path, Manifest], None] | None = None,
 ) -> Manifest:
-    """Write ``directory/version/`` whole or not at all; an existing version is never replaced."""
+    """Write ``directory/version/`` whole or not at all; an existing version is never replaced.
+
+    ``attach(folder, manifest)`` may add files (a report, a model card) to the version before it
+    is published, so they appear together with the artifact or not at all.
+    """
     target = directory / _checked_version(directory, version)
     _refuse_existing(target)
     _check_fitted(estimator, target)
@@ -155,6 +160,8 @@ def save_artifact(
                 artifact=_dump(estimator, staging / ESTIMATOR_FILE),
             )
             _write_json(staging / MANIFEST_FILE, manifest.to_dict())
+            if attach is not None:
+                attach(staging, manifest)
             _publish(staging, target)
     return manifest
 

@@ -53,7 +53,7 @@ class RidgeExpert:
     model: Ridge
 
     def gain(self, Z: FloatArray) -> FloatArray:
-        return np.clip(self.model.predict(Z), 0.0, 1.0)
+        return np.clip(np.asarray(self.model.predict(Z), dtype=np.float64), 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ class DifficultyEstimator(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         Z = self.scaler_.transform(validate_data(self, X, reset=False, dtype=np.float64))
         gate = self.gate_.predict_proba(Z)
         gains = np.column_stack([self.experts_[int(g)].gain(Z) for g in self.gate_.classes_])
-        return np.clip((gate * gains).sum(axis=1), 0.0, 1.0)
+        return np.clip(np.asarray((gate * gains).sum(axis=1), dtype=np.float64), 0.0, 1.0)
 
     def predict_groups(self, X: Any) -> FloatArray:
         """P(group | x), one column per fitted group index in ``gate_.classes_``."""

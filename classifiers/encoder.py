@@ -8,6 +8,7 @@ imports torch and sentence-transformers only when called, so importing this modu
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import zlib
 from collections import OrderedDict
@@ -267,6 +268,9 @@ def packaged_model_path() -> Path:
 
 
 def _load_sentence_transformer(path: Path) -> Any:
+    # The weights ship in a package; a hub lookup could only fail (no network) or fetch code.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:

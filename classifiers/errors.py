@@ -1,6 +1,6 @@
 """The project's exception tree, rooted in the lowest layer so every layer can raise into it.
 
-    RouterError                        root; carries ``status_code`` and an OpenAI-style ``error_type``
+    RouterError                        root; carries ``status_code`` and OpenAI-style ``error_type``
     ├── ClassifierError                the difficulty classifier cannot be used (503)
     │   ├── EncoderUnavailableError    the packaged encoder is not installed or will not load
     │   └── ArtifactError              a stored classifier cannot be trusted or read

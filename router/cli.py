@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from itertools import islice
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import IO, Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -34,16 +34,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from classifiers.encoder import TextEncoder
 from router.decider import BatchScorer, Decider, checked_score
 from router.errors import DataError, RouterError, RowError
+from router.model_store import load_scorer
 from router.policy import Policy, load_policy
 from router.prompt import require_text
 from router.records import Decision
 from router.settings import Settings, get_settings
-
-if TYPE_CHECKING:
-    from classifiers.artifacts import Manifest
-    from classifiers.scorer import FeatureFn
 
 __all__ = ["CliDeps", "app"]
 
@@ -57,35 +55,14 @@ out = Console(markup=False, highlight=False)
 err = Console(stderr=True, markup=False, highlight=False)
 
 
-def _load_scorer(settings: Settings) -> BatchScorer:
-    """The real classifier: the packaged encoder and the active (or pinned) artifact version."""
-    from classifiers.artifacts import load_artifact, resolve_version
+def _load_encoder(settings: Settings) -> TextEncoder:
+    """The packaged encoder, uncached: training embeds every prompt once."""
     from classifiers.encoder import Encoder
-    from classifiers.scorer import Scorer
 
-    encoder = Encoder.load(
-        batch_size=settings.encoder_batch_size, cache_size=settings.encoder_cache_size
-    )
-    version_dir = resolve_version(settings.models_dir, settings.model_version)
-    artifact = load_artifact(
-        version_dir, encoder_name=encoder.name, encoder_dimension=encoder.dimension
-    )
-    return Scorer.from_artifact(encoder, artifact, _feature_fn(version_dir, artifact.manifest))
-
-
-def _feature_fn(version_dir: Path, manifest: Manifest) -> FeatureFn:
-    """The ``feature_fn`` the artifact was fitted with, judged by its manifest's feature names."""
-    from classifiers.errors import ArtifactMismatchError
-    from classifiers.features import FEATURE_NAMES, build_features
-    from classifiers.scorer import embeddings_only
-
-    names = tuple(manifest.feature_names)
-    if not names:
-        return embeddings_only
-    if names[-len(FEATURE_NAMES) :] == FEATURE_NAMES:
-        return build_features
-    raise ArtifactMismatchError(
-        version_dir, f"fitted on features {list(names)}, which this build cannot compute"
+    return Encoder.load(
+        batch_size=settings.encoder_batch_size,
+        cache_size=0,
+        torch_threads=settings.encoder_threads,
     )
 
 
@@ -94,7 +71,8 @@ class CliDeps:
     """What commands take from outside; tests pass their own as the typer context object."""
 
     settings: Callable[[], Settings] = get_settings
-    scorer: Callable[[Settings], BatchScorer] = _load_scorer
+    scorer: Callable[[Settings], BatchScorer] = load_scorer
+    encoder: Callable[[Settings], TextEncoder] = _load_encoder
 
 
 class OnError(StrEnum):
@@ -567,14 +545,13 @@ def train(
     Exit codes: 0 published; 2 bad data or an unusable encoder.
     """
     from classifiers.artifacts import write_current
-    from classifiers.encoder import Encoder
     from training.evaluate import render_table
     from training.train import train_seed
 
     deps = _deps(ctx)
     with _exit_on_router_error():
         settings = _settings(deps)
-        encoder = Encoder.load(batch_size=settings.encoder_batch_size, cache_size=0)
+        encoder = deps.encoder(settings)
         with _progress() as progress:
             task = progress.add_task("embedding", total=None)
             trained = train_seed(
@@ -590,3 +567,61 @@ def train(
     out.print(render_table(trained.report))
     current = " (now CURRENT)" if make_current else ""
     out.print(f"published {trained.version_dir}{current}")
+
+
+# --- serve ---------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[
+        str | None,
+        typer.Option("--host", help="Address to listen on. [default: ROUTER_HOST or 127.0.0.1]"),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port", min=1, max=65535, help="Port to listen on. [default: ROUTER_PORT or 8080]"
+        ),
+    ] = None,
+    policy_path: PolicyOption = None,
+) -> None:
+    """Serve the OpenAI-compatible API: /v1/chat/completions, /v1/route, /v1/models, /readyz.
+
+    Uses the classifier named in models/CURRENT (or ROUTER_MODEL_VERSION) and the shipped policy
+    unless --policy or ROUTER_POLICY_PATH says otherwise. Provider keys come from the variables
+    the policy names in api_key_env.
+
+    Exit codes: 0 stopped; 2 unusable settings, policy or classifier version.
+    """
+    import logging
+
+    import uvicorn
+
+    from router.app import create_app
+
+    deps = _deps(ctx)
+    with _exit_on_router_error():
+        settings = _settings(deps)
+        if policy_path is not None:
+            settings = settings.model_copy(update={"policy_path": policy_path})
+        _check_servable(settings)
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=10,
+    )
+
+
+def _check_servable(settings: Settings) -> None:
+    """Fail before listening if the policy or the classifier version cannot be found."""
+    from classifiers.artifacts import resolve_version
+
+    load_policy(settings.policy_path)
+    resolve_version(settings.models_dir, settings.model_version)

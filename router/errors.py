@@ -10,12 +10,13 @@
     ├── DataError                           400    invalid_request_error
     │   └── RowError                               (file and line number)
     ├── PolicyError                         500    policy_error      (file, tier, field, problem)
+    ├── ServiceNotReadyError                503    service_unavailable (nothing loaded yet)
     ├── RequestError                        400    invalid_request_error
     │   ├── EmptyPromptError                       no text to score
-    │   ├── ForbiddenFieldError                    client tried to steer the upstream (api_base, api_key, ...)
+    │   ├── ForbiddenFieldError                    client tried to steer the upstream (api_base...)
     │   ├── UnknownModelError               404    not "auto", a tier or a model the policy knows
     │   └── PayloadTooLargeError            413
-    └── UpstreamError                       502    upstream_error     (the cause is kept as __cause__)
+    └── UpstreamError                       502    upstream_error     (cause kept as __cause__)
         ├── MissingProviderKeyError         401    authentication_error (names the env var)
         ├── UpstreamTimeoutError            504
         └── UpstreamRateLimitedError        429    rate_limit_error
@@ -56,6 +57,7 @@ __all__ = [
     "RequestError",
     "RouterError",
     "RowError",
+    "ServiceNotReadyError",
     "UnknownModelError",
     "UpstreamError",
     "UpstreamRateLimitedError",
@@ -81,6 +83,11 @@ class PolicyError(RouterError):
         self.tier = tier
         self.field = field
         self.problem = problem
+
+
+class ServiceNotReadyError(RouterError):
+    status_code = 503
+    error_type = "service_unavailable"
 
 
 class RequestError(RouterError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -59,3 +60,39 @@ class Decision(BaseModel):
     reasons: tuple[str, ...] = ()
     decision_ms: float = 0.0
     choice_probability: float = Field(default=1.0, gt=0.0, le=1.0)
+
+
+class DecisionRecord(BaseModel):
+    """One answered (or failed) chat request: the decision, what was called and what it cost.
+
+    ``status`` is ``ok``, ``cancelled`` (the client left), ``internal_error``, or the error's
+    class name (``UpstreamTimeoutError``...). ``prompt_hash`` is the sha256 of the scored text;
+    ``prompt`` is that text itself, when the service keeps prompts (``store_prompt_text``).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    request_id: str
+    time: datetime
+    requested_model: str
+    stream: bool
+    prompt_hash: str
+    prompt: str | None = None
+    score: float = Field(ge=0.0, le=1.0)
+    tier: str
+    model: str
+    budget: Budget
+    strategy: Strategy
+    classifier_version: str
+    policy_version: str
+    choice_probability: float = Field(gt=0.0, le=1.0)
+    decision_ms: float
+    upstream_model: str | None = None
+    prompt_tokens: int = Field(default=0, ge=0)
+    completion_tokens: int = Field(default=0, ge=0)
+    reasoning_tokens: int = Field(default=0, ge=0)
+    cost_usd: float = Field(default=0.0, ge=0.0)
+    upstream_ms: float | None = None
+    latency_ms: float
+    vote: str | None = None
+    status: str

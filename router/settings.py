@@ -31,6 +31,18 @@ class Settings(BaseSettings):
     # latency collapse whenever anything else runs (bench/decision_latency.py).
     encoder_threads: int = Field(default=1, ge=1, le=64)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    upstream_retries: int = Field(
+        default=2, ge=0, le=10, description="Retries of a 429 or 5xx before the fallbacks."
+    )
+    upstream_cooldown_s: float | None = Field(
+        default=None, ge=0.0, le=3600.0, description="How long a failing deployment rests."
+    )
+    upstream_allowed_fails: int | None = Field(
+        default=None, ge=0, le=1000, description="Failures a minute before a cooldown."
+    )
+    decision_queue_size: int = Field(
+        default=10_000, ge=1, le=1_000_000, description="Records waiting for the sink."
+    )
     store_prompt_text: bool = True
     exploration_rate: float = Field(default=0.0, ge=0.0, le=0.5)
     log_level: str = "INFO"

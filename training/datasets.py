@@ -97,6 +97,7 @@ class SeedRow:
     domain: str
     prompt: str
     labels: Mapping[str, Any]
+    licence: str = ""
 
     @classmethod
     def parse(cls, obj: Mapping[str, Any], *, path: Path | str, line: int) -> SeedRow:
@@ -115,7 +116,8 @@ class SeedRow:
         problem = _label_problem(labels)
         if problem is not None:
             raise RowError(path, line, problem)
-        return cls(labels=labels, **fields)
+        licence = obj.get("licence", "")
+        return cls(labels=labels, licence=licence if isinstance(licence, str) else "", **fields)
 
     @property
     def model_correct(self) -> dict[str, bool]:

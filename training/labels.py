@@ -174,7 +174,7 @@ def routerbench_gain(outcomes: Mapping[str, Any]) -> float | None:
     if not others or not _is_number(strong):
         return None
     fail_share = 1.0 - sum(others) / len(others)
-    return fail_share * (1.0 if float(strong) >= 0.5 else UNSOLVED_DISCOUNT)
+    return fail_share * (1.0 if float(strong or 0.0) >= 0.5 else UNSOLVED_DISCOUNT)
 
 
 def routerbench_fail_share(outcomes: Mapping[str, Any]) -> float | None:

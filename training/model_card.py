@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from classifiers.artifacts import Manifest
@@ -33,6 +34,12 @@ ATTRIBUTION = """\
 """
 
 
+def write_model_card(folder: Path, manifest: Manifest, report: EvaluationReport) -> Path:
+    path = folder / CARD_FILE
+    path.write_text(render_model_card(manifest, report), encoding="utf-8")
+    return path
+
+
 def render_model_card(manifest: Manifest, report: EvaluationReport, notes: str = "") -> str:
     data = manifest.training_data
     sections = [
@@ -56,10 +63,10 @@ def render_model_card(manifest: Manifest, report: EvaluationReport, notes: str =
 def _overview(manifest: Manifest) -> str:
     params = manifest.metrics.get("estimator", {})
     return f"""\
-**Score.** A number in [0, 1]: the expected gain from escalating the prompt, i.e. the probability
-that a cheap non-thinking model gets it wrong *and* a stronger model or a bigger thinking budget gets
-it right. Higher means more compute is expected to pay off. It is not raw hardness: a question no
-model can answer scores low.
+**Score.** A number in [0, 1]: the expected gain from escalating the prompt, i.e. the
+probability that a cheap non-thinking model gets it wrong *and* a stronger model or a bigger
+thinking budget gets it right. Higher means more compute is expected to pay off. It is not raw
+hardness: a question no model can answer scores low.
 
 **Model.** `{params.get("class", "DifficultyEstimator")}` ({_params_text(params)}) on
 `{manifest.encoder.name}` embeddings ({manifest.encoder.dimension} dimensions) plus
@@ -103,7 +110,7 @@ def _priors() -> Iterable[tuple[str, str]]:
 
 
 def _metrics_section(report: EvaluationReport) -> str:
-    header = "| metric | n | model | random | length | oracle | target |\n|---|---|---|---|---|---|---|"
+    header = "| metric | n | model | random | length | oracle | target |\n" + "|---" * 7 + "|"
     rows = [_metric_row(metric) for metric in report.metrics]
     pairs = "; ".join(
         f"{p.group}: n={p.n}, weak {p.weak:.3f}, strong {p.strong:.3f}" for p in report.pairs

@@ -60,9 +60,9 @@ def embed(
     cache_file: Path | None = None,
     progress: Progress | None = None,
 ) -> np.ndarray:
-    """Embeddings of ``texts``, read from ``cache_file`` when it matches, else computed and stored."""
+    """Embeddings of ``texts``: from ``cache_file`` when it matches, else computed and stored."""
     if cache_file is not None and cache_file.exists():
-        cached = np.load(cache_file)
+        cached: np.ndarray = np.load(cache_file)
         if cached.shape == (len(texts), encoder.dimension):
             return cached
     chunks = []
@@ -106,11 +106,20 @@ def train_seed(
         feature_names=FEATURE_NAMES,
         training_data=_data_summary(data_path, data_sha, rows, held_out),
         metrics={"validation": report.to_dict(), "estimator": _params(fitted)},
+        attach=lambda folder, manifest: _attach(folder, manifest, report, val_rows, val_scores),
     )
-    version_dir = models_dir / version
-    write_report(report, val_rows, val_scores, version_dir / "report")
-    write_model_card(version_dir, manifest, report)
-    return TrainedVersion(manifest, report, version_dir)
+    return TrainedVersion(manifest, report, models_dir / version)
+
+
+def _attach(
+    folder: Path,
+    manifest: Manifest,
+    report: EvaluationReport,
+    rows: Sequence[SeedRow],
+    scores: np.ndarray,
+) -> None:
+    write_report(report, rows, scores, folder / "report")
+    write_model_card(folder, manifest, report)
 
 
 def default_version(data_sha: str) -> str:

@@ -39,7 +39,7 @@ def test_policy_validate_shows_the_tiers_of_a_valid_file() -> None:
     result = invoke(["policy", "validate", str(SHIPPED_POLICY)])
 
     assert result.exit_code == 0, result.output
-    for name in ("fast", "standard", "reasoning", "deep", "[0.85, 1]", "3 x majority_vote"):
+    for name in ("fast", "standard", "reasoning", "deep", "[0.65, 1]", "3 x majority_vote"):
         assert name in result.stdout
     assert "2026-11-29.1" in result.stdout
 

@@ -1,0 +1,23 @@
+"""``POST /v1/chat/completions``: OpenAI's chat completions, routed by difficulty."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.responses import JSONResponse, Response
+
+from router import completions
+from router.api.deps import ActiveSnapshot, ExchangeDep, LedgerDep
+from router.openai_schema import ChatCompletionRequest
+
+router = APIRouter()
+
+
+@router.post("/v1/chat/completions", response_model=None)
+async def chat_completions(
+    body: ChatCompletionRequest, snapshot: ActiveSnapshot, exchange: ExchangeDep, ledger: LedgerDep
+) -> Response:
+    """Score the prompt, pick the tier (or take the pinned one), and answer from its model."""
+    await completions.decide(snapshot, body.model, body.messages, exchange)
+    if body.stream:
+        return await completions.stream(snapshot, body, exchange, ledger)
+    return JSONResponse(await completions.complete(snapshot, body, exchange, ledger))

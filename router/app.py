@@ -1,0 +1,182 @@
+"""The HTTP service: ``create_app(settings)`` wires the pieces; endpoints live in ``router.api``.
+
+    app = create_app(settings)                          # uvicorn router.app:... or `router serve`
+    app = create_app(settings, encoder_loader=lambda _: HashingEncoder(), sink=ListSink())
+
+Start-up (the lifespan) loads the policy and the classifier and builds the decider and the
+upstream, once, into a ``ModelStore``; if that fails the service still starts, not ready
+(``/readyz`` 503 with the reason, other endpoints 503), so that an orchestrator sees why. It also
+starts the decision recorder. Shutdown writes the queued records and closes litellm's clients.
+
+Errors: one handler, ``error_response``, turns every ``RouterError`` into an OpenAI-shaped body
+with the class's status code. Request validation errors (malformed JSON included) and
+Starlette's HTTP errors (unknown path, wrong method, body over ``max_body_bytes``) are first
+translated into ``RouterError``s, naming the offending field in ``param``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Final
+
+import anyio
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from pydantic_core import ErrorDetails
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from router import api
+from router.api.deps import lifespan_state
+from router.completions import Ledger
+from router.decision_log import DecisionRecorder, DecisionSink, LoggingSink
+from router.errors import (
+    ForbiddenFieldError,
+    PayloadTooLargeError,
+    RequestError,
+    RouterError,
+    error_body,
+)
+from router.metrics import ServiceMetrics
+from router.middleware import BodyLimitMiddleware, ExchangeMiddleware
+from router.model_store import EncoderLoader, ModelStore, load_encoder
+from router.openai_schema import FORBIDDEN_FIELD
+from router.settings import Settings
+from router.upstream import close_clients
+
+__all__ = ["create_app", "error_response", "router_error"]
+
+logger = logging.getLogger(__name__)
+
+_WHOLE_BODY: Final = ("body",)
+_NOT_AN_OBJECT: Final = frozenset({"model_attributes_type", "dict_type", "model_type"})
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Any]]]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    encoder_loader: EncoderLoader = load_encoder,
+    sink: DecisionSink | None = None,
+) -> FastAPI:
+    """The service for ``settings``; tests pass a stand-in encoder loader and their own sink."""
+    metrics = ServiceMetrics()
+    app = FastAPI(
+        title="difficulty-router",
+        summary="Routes each LLM request to the cheapest model and thinking budget that will"
+        " answer it well.",
+        lifespan=_lifespan(settings, encoder_loader, sink or LoggingSink(), metrics),
+        strict_content_type=False,  # a JSON body without a Content-Type is still read
+    )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ExchangeMiddleware, metrics=metrics)  # the outermost: sees every response
+    for error in (RouterError, RequestValidationError, HTTPException):
+        app.add_exception_handler(error, error_response)
+    app.include_router(api.router)
+    return app
+
+
+def _lifespan(
+    settings: Settings,
+    encoder_loader: EncoderLoader,
+    sink: DecisionSink,
+    metrics: ServiceMetrics,
+) -> Lifespan:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        store = ModelStore(settings, encoder_loader)
+        await _first_load(store)
+        recorder = DecisionRecorder(
+            sink, capacity=settings.decision_queue_size, on_drop=metrics.count_dropped_record
+        )
+        recorder.start()
+        ledger = Ledger(recorder, metrics, keep_prompt=settings.store_prompt_text)
+        try:
+            yield lifespan_state(store, ledger, metrics)
+        finally:
+            recorder.close()
+            await close_clients()
+
+    return lifespan
+
+
+async def _first_load(store: ModelStore) -> None:
+    try:
+        snapshot = await anyio.to_thread.run_sync(store.reload)
+    except RouterError as exc:
+        logger.error("the router starts NOT READY: %s", exc.message)
+        return
+    logger.info(
+        "serving classifier %s with policy %s",
+        snapshot.classifier_version,
+        snapshot.policy_version,
+    )
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+async def error_response(request: Request, exc: Exception) -> Response:
+    """The one error handler: an OpenAI-shaped body with the error's own status code."""
+    error = router_error(exc)
+    if error.status_code >= 500:
+        logger.warning("%s %s: %s", request.method, request.url.path, error.message)
+    headers = exc.headers if isinstance(exc, HTTPException) else None
+    return JSONResponse(error_body(error), status_code=error.status_code, headers=headers)
+
+
+def router_error(exc: Exception) -> RouterError:
+    """``exc`` as a ``RouterError``: itself, or the translation of a framework error."""
+    if isinstance(exc, RouterError):
+        return exc
+    if isinstance(exc, RequestValidationError):
+        return _validation_error(exc.errors())
+    if isinstance(exc, HTTPException):
+        return _http_error(exc)
+    return RouterError(f"unexpected {type(exc).__name__}")
+
+
+def _http_error(exc: HTTPException) -> RouterError:
+    if exc.status_code == PayloadTooLargeError.status_code:
+        return PayloadTooLargeError(str(exc.detail))
+    error = RequestError(str(exc.detail))
+    error.status_code = exc.status_code
+    return error
+
+
+def _validation_error(errors: Any) -> RequestError:
+    """The first problem of a request validation, with its field as ``param``."""
+    first: ErrorDetails = errors[0]
+    kind, loc, ctx = first["type"], tuple(first["loc"]), first.get("ctx") or {}
+    if kind == "json_invalid":
+        return RequestError(f"the request body is not valid JSON: {ctx.get('error', 'syntax')}")
+    if loc == _WHOLE_BODY and kind == "missing":
+        return RequestError("the request needs a JSON object body")
+    if loc == _WHOLE_BODY and kind in _NOT_AN_OBJECT:
+        return RequestError(
+            "the request body must be a JSON object, sent as Content-Type: application/json"
+        )
+    param = ctx.get("param") or _param(loc[1:] if loc[:1] == _WHOLE_BODY else loc)
+    if kind == FORBIDDEN_FIELD:
+        return ForbiddenFieldError(first["msg"], param=param)
+    return RequestError(_described(kind, param, first["msg"]), param=param)
+
+
+def _described(kind: str, param: str | None, message: str) -> str:
+    if kind == "missing":
+        return f"missing required parameter '{param}'"
+    if kind == "extra_forbidden":
+        return f"unrecognized request argument supplied: '{param}'"
+    return f"invalid '{param}': {message}" if param else message
+
+
+def _param(loc: tuple[Any, ...]) -> str | None:
+    """``("messages", 0, "content")`` -> ``messages[0].content``."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text.lstrip(".") or None

@@ -1,0 +1,96 @@
+"""Prometheus metrics of one app instance, in a registry of its own (two apps never collide).
+
+    router_requests_total{endpoint, tier, model, status}    every HTTP response
+    router_decision_seconds                                  scoring + policy lookup
+    router_upstream_seconds{tier, model}                     answered upstream calls
+    router_tokens_total{tier, model, kind}                   kind: prompt, completion, reasoning
+    router_cost_usd_total{tier, model}                       litellm's price of the answer
+    router_decision_records_dropped_total                    records the sink could not take
+
+Label values come from the policy (tier, model) or a fixed set (endpoint, kind, HTTP status),
+never from the client, so their number stays bounded. ``tier`` and ``model`` are ``none`` for a
+response sent before a decision. On the token and cost series ``model`` is the model that
+answered, a fallback's id if one was used.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import generate_latest
+
+from router.upstream import Usage
+
+__all__ = ["CONTENT_TYPE", "NO_DECISION", "ServiceMetrics"]
+
+CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
+NO_DECISION: Final = "none"
+DECISION_BUCKETS: Final = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+UPSTREAM_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 180.0, 600.0)
+
+
+class ServiceMetrics:
+    """The service's counters and histograms, and their text exposition."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "router_requests",
+            "HTTP responses by endpoint, decided tier and model, and status code.",
+            ["endpoint", "tier", "model", "status"],
+            registry=self.registry,
+        )
+        self.decision_seconds = Histogram(
+            "router_decision_seconds",
+            "Time to score a prompt and look up its tier.",
+            buckets=DECISION_BUCKETS,
+            registry=self.registry,
+        )
+        self.upstream_seconds = Histogram(
+            "router_upstream_seconds",
+            "Time from the upstream call to its answer (all samples, retries and fallbacks).",
+            ["tier", "model"],
+            buckets=UPSTREAM_BUCKETS,
+            registry=self.registry,
+        )
+        self.tokens = Counter(
+            "router_tokens",
+            "Tokens by tier, answering model and kind (prompt, completion, reasoning).",
+            ["tier", "model", "kind"],
+            registry=self.registry,
+        )
+        self.cost_usd = Counter(
+            "router_cost_usd",
+            "Cost in US dollars by tier and answering model, as litellm prices it.",
+            ["tier", "model"],
+            registry=self.registry,
+        )
+        self.records_dropped = Counter(
+            "router_decision_records_dropped",
+            "Decision records dropped because the sink's queue was full.",
+            registry=self.registry,
+        )
+
+    def count_response(self, endpoint: str, tier: str, model: str, status: int) -> None:
+        self.requests.labels(endpoint, tier, model, str(status)).inc()
+
+    def observe_decision(self, decision_ms: float) -> None:
+        self.decision_seconds.observe(decision_ms / 1000.0)
+
+    def observe_answer(
+        self, tier: str, model: str, usage: Usage, cost_usd: float, upstream_ms: float
+    ) -> None:
+        """An answered upstream call: its latency, tokens and cost."""
+        self.upstream_seconds.labels(tier, model).observe(upstream_ms / 1000.0)
+        self.tokens.labels(tier, model, "prompt").inc(usage.prompt_tokens)
+        self.tokens.labels(tier, model, "completion").inc(usage.completion_tokens)
+        self.tokens.labels(tier, model, "reasoning").inc(usage.reasoning_tokens)
+        self.cost_usd.labels(tier, model).inc(cost_usd)
+
+    def count_dropped_record(self) -> None:
+        self.records_dropped.inc()
+
+    def exposition(self) -> bytes:
+        """The registry in Prometheus' text format (``CONTENT_TYPE``)."""
+        return generate_latest(self.registry)

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from classifiers.difficulty import GROUPS, DifficultyEstimator
+
+CHAT, KNOWLEDGE, MATH = (GROUPS.index(name) for name in ("chat", "knowledge", "math"))
+
+
+def grouped_data(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Three separable groups; knowledge rows carry outcomes that follow feature 3."""
+    rng = np.random.default_rng(seed)
+    X, y = [], []
+    for group, centre, gain in ((CHAT, -3.0, 0.05), (MATH, 3.0, 0.6)):
+        for _ in range(40):
+            row = rng.normal(size=6)
+            row[0] += centre
+            X.append(row)
+            y.append((group, gain + 0.05 * row[1], math.nan, math.nan))
+    for i in range(120):
+        row = rng.normal(size=6)
+        row[2] += 3.0
+        outcome = 1.0 if row[3] > 0.3 else (-1.0 if row[3] < -1.2 else 0.0)
+        X.append(row)
+        y.append((KNOWLEDGE, max(outcome, 0.0), outcome, float(i % 3)))
+    return np.array(X), np.array(y)
+
+
+def test_fit_returns_self_and_learned_attributes_end_in_underscore() -> None:
+    X, y = grouped_data()
+    estimator = DifficultyEstimator(min_group_rows=10)
+
+    assert estimator.fit(X, y) is estimator
+    assert {"scaler_", "gate_", "experts_", "n_features_in_"} <= set(vars(estimator))
+    assert all(name.endswith("_") for name in vars(estimator) if name not in estimator.get_params())
+
+
+def test_init_only_stores_parameters_and_clones() -> None:
+    estimator = DifficultyEstimator(gate_c=0.5, outcome_c=0.01, topic_c=0.2, ridge_alpha=3.0)
+
+    assert vars(estimator) == estimator.get_params()
+    assert clone(estimator).get_params() == estimator.get_params()
+
+
+def test_predict_before_fit_is_refused() -> None:
+    with pytest.raises(NotFittedError):
+        DifficultyEstimator().predict(np.zeros((1, 6)))
+
+
+def test_scores_are_in_unit_interval_and_order_the_groups() -> None:
+    X, y = grouped_data()
+    scores = DifficultyEstimator(min_group_rows=10).fit(X, y).predict(X)
+    groups = y[:, 0].astype(int)
+
+    assert scores.min() >= 0.0 and scores.max() <= 1.0
+    assert scores[groups == MATH].mean() > scores[groups == CHAT].mean() + 0.3
+
+
+def test_outcome_expert_ranks_gains_above_losses() -> None:
+    X, y = grouped_data()
+    knowledge = y[:, 0] == KNOWLEDGE
+    scores = DifficultyEstimator(min_group_rows=10, outcome_c=1.0).fit(X, y).predict(X)
+
+    gained = scores[knowledge & (y[:, 2] == 1)]
+    lost = scores[knowledge & (y[:, 2] == -1)]
+    assert gained.mean() > lost.mean()
+
+
+def test_wrong_target_shape_names_the_columns() -> None:
+    X, y = grouped_data()
+    with pytest.raises(ValueError, match="group, gain, outcome, topic"):
+        DifficultyEstimator().fit(X, y[:, :3])
+
+
+def test_feature_count_is_checked_at_predict() -> None:
+    X, y = grouped_data()
+    estimator = DifficultyEstimator(min_group_rows=10).fit(X, y)
+    with pytest.raises(ValueError, match="features"):
+        estimator.predict(X[:, :4])
