@@ -539,6 +539,9 @@ def train(
     make_current: Annotated[
         bool, typer.Option("--make-current/--no-make-current", help="Point CURRENT at it.")
     ] = True,
+    cv_folds: Annotated[
+        int, typer.Option("--cv-folds", min=0, max=20, help="Also cross-validate (0: off).")
+    ] = 0,
 ) -> None:
     """Train a classifier on seed data, evaluate it on a held-out split and publish a version.
 
@@ -561,6 +564,7 @@ def train(
                 cache_dir=settings.data_dir / "embeddings",
                 version=version,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
+                cv_folds=cv_folds,
             )
         if make_current:
             write_current(settings.models_dir, trained.manifest.version)

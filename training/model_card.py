@@ -51,6 +51,7 @@ def render_model_card(manifest: Manifest, report: EvaluationReport, notes: str =
         _label_section(),
         "## Validation metrics",
         _metrics_section(report),
+        _cv_section(manifest.metrics.get("cross_validation")),
         "## Limitations",
         _limitations(),
         notes,
@@ -120,6 +121,23 @@ def _metrics_section(report: EvaluationReport) -> str:
         f" (seed {report.seed}). Weak/strong accuracy: {pairs or 'n/a'}.\n\n"
         + header
         + "\n"
+        + "\n".join(rows)
+    )
+
+
+def _cv_section(folds: Mapping[str, Any] | None) -> str:
+    if not folds:
+        return ""
+    rows = [
+        f"| {name} | {v['model_mean']:.3f} ± {v['model_sd']:.3f} | "
+        f"{v.get('length_mean', float('nan')):.3f} | {TARGETS.get(name, '')} |"
+        for name, v in folds["metrics"].items()
+        if "model_mean" in v and not name.startswith("mean_score")
+    ]
+    return (
+        f"### {folds['folds']}-fold cross-validation on the training share\n\n"
+        "Steadier than one split (one split of ~1,300 MMLU rows moves APGR by about ±0.02).\n\n"
+        "| metric | model (mean ± sd) | length (mean) | target |\n|---|---|---|---|\n"
         + "\n".join(rows)
     )
 

@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.base import clone
 
 from classifiers.artifacts import Manifest, save_artifact
 from classifiers.difficulty import DifficultyEstimator
 from classifiers.encoder import TextEncoder
 from classifiers.features import FEATURE_NAMES, build_features
+from training.crossval import cross_validate
 from training.datasets import SeedRow, read_seed_rows
 from training.evaluate import EvaluationReport, evaluate, write_report
 from training.labels import seed_target, target_matrix
@@ -85,14 +87,26 @@ def train_seed(
     version: str | None = None,
     estimator: DifficultyEstimator | None = None,
     progress: Progress | None = None,
+    cv_folds: int = 0,
 ) -> TrainedVersion:
+    """Fit on the training share, evaluate on the held-out share, publish; see the module doc.
+
+    ``cv_folds`` > 1 also cross-validates on the training share and records the fold means.
+    """
     rows = list(read_seed_rows(data_path))
     data_sha = file_sha256(data_path)
     cache_file = cache_dir / f"{_slug(encoder.name)}-{data_sha[:16]}.npy"
     embeddings = embed(encoder, [r.prompt for r in rows], cache_file=cache_file, progress=progress)
     X = build_features([r.prompt for r in rows], embeddings)
     held_out = np.array([is_validation(r.id) for r in rows])
-    fitted = (estimator or DifficultyEstimator()).fit(X[~held_out], targets(rows)[~held_out])
+    y = targets(rows)
+    estimator = estimator or DifficultyEstimator()
+    metrics: dict[str, Any] = {}
+    if cv_folds > 1:
+        train_rows = [r for r, v in zip(rows, held_out, strict=True) if not v]
+        folds = cross_validate(estimator, train_rows, X[~held_out], y[~held_out], folds=cv_folds)
+        metrics["cross_validation"] = folds.to_dict()
+    fitted = clone(estimator).fit(X[~held_out], y[~held_out])
     val_rows = [r for r, v in zip(rows, held_out, strict=True) if v]
     val_scores = fitted.predict(X[held_out])
     report = evaluate(val_rows, val_scores)
@@ -105,7 +119,7 @@ def train_seed(
         encoder_dimension=encoder.dimension,
         feature_names=FEATURE_NAMES,
         training_data=_data_summary(data_path, data_sha, rows, held_out),
-        metrics={"validation": report.to_dict(), "estimator": _params(fitted)},
+        metrics={"validation": report.to_dict(), "estimator": _params(fitted), **metrics},
         attach=lambda folder, manifest: _attach(folder, manifest, report, val_rows, val_scores),
     )
     return TrainedVersion(manifest, report, models_dir / version)

@@ -83,3 +83,22 @@ def test_train_on_a_non_utf8_file_is_a_clear_error(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "UTF-8" in result.stderr and str(data) in result.stderr
     assert not any((tmp_path / "models").iterdir())
+
+
+def test_route_refuses_a_tampered_artifact(tmp_path: Path) -> None:
+    (tmp_path / "models").mkdir()
+    data = write_rows(tmp_path / "seed.jsonl", synthetic_rows())
+    deps = deps_for(tmp_path)
+    assert (
+        runner.invoke(app, ["train", "--data", str(data), "--version", "v1"], obj=deps).exit_code
+        == 0
+    )
+    artifact = tmp_path / "models" / "v1" / "estimator.joblib"
+    blob = bytearray(artifact.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    artifact.write_bytes(bytes(blob))
+
+    result = runner.invoke(app, ["route", "hello"], obj=deps)
+
+    assert result.exit_code == 2
+    assert "estimator.joblib" in result.stderr and "will not be loaded" in result.stderr
