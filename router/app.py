@@ -72,6 +72,7 @@ def create_app(
         lifespan=_lifespan(settings, encoder_loader, sink or LoggingSink(), metrics),
         strict_content_type=False,  # a JSON body without a Content-Type is still read
     )
+    app.state.settings = settings
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ExchangeMiddleware, metrics=metrics)  # the outermost: sees every response
     for error in (RouterError, RequestValidationError, HTTPException):

@@ -46,6 +46,7 @@ __all__ = [
     "decide",
     "decide_text",
     "decision_of",
+    "event_stream",
     "pinned_tier",
     "stream",
 ]
@@ -252,14 +253,14 @@ async def stream(
         ledger.settle(exchange, body, Outcome.failed(exc))
         raise
     exchange.vote = source.vote
-    return EventStreamResponse(_events(source, exchange, body, ledger))
+    return EventStreamResponse(event_stream(source, exchange, body, ledger))
 
 
 def _event(payload: dict[str, Any]) -> str:
     return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n"
 
 
-async def _events(
+async def event_stream(
     source: UpstreamStream, exchange: Exchange, body: ChatCompletionRequest, ledger: Ledger
 ) -> AsyncGenerator[str, None]:
     """``data: {chunk}`` events, then ``data: [DONE]``; an error mid-stream is sent as an

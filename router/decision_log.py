@@ -48,7 +48,8 @@ class LoggingSink:
         self.logger = logging.getLogger(logger_name)
 
     def write(self, record: DecisionRecord) -> None:
-        self.logger.info(record.model_dump_json())
+        if self.logger.isEnabledFor(logging.INFO):
+            self.logger.info(record.model_dump_json())
 
     def close(self) -> None:
         pass

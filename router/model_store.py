@@ -44,7 +44,9 @@ def load_encoder(settings: Settings) -> TextEncoder:
     from classifiers.encoder import Encoder
 
     return Encoder.load(
-        batch_size=settings.encoder_batch_size, cache_size=settings.encoder_cache_size
+        batch_size=settings.encoder_batch_size,
+        cache_size=settings.encoder_cache_size,
+        torch_threads=settings.encoder_threads,
     )
 
 

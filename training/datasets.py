@@ -12,6 +12,7 @@ The seed file writes a missing RouterBench outcome as the bare token ``NaN``, wh
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Callable, Iterator, Mapping
@@ -61,6 +62,15 @@ def _read_jsonl(
                 on_skip(error)
                 continue
             yield number, obj
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes, read a megabyte at a time."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _open_binary(path: Path) -> BinaryIO:

@@ -160,14 +160,14 @@ def write_report(
     score = _checked_scores(rows, scores)
     out_dir.mkdir(parents=True, exist_ok=True)
     text = json.dumps(report.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    written = [_write_atomic(out_dir / REPORT_FILE, text.encode("utf-8"))]
+    written = [write_atomic(out_dir / REPORT_FILE, text.encode("utf-8"))]
     figures = {
         DOMAIN_PLOT: _domain_figure(rows, score),
         QUALITY_PLOT: _quality_figure(rows, score, report),
     }
     for name, figure in figures.items():
         if figure is not None:
-            written.append(_write_atomic(out_dir / name, _png(figure)))
+            written.append(write_atomic(out_dir / name, figure_png(figure)))
     return written
 
 
@@ -369,7 +369,7 @@ def _format(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def _write_atomic(path: Path, data: bytes) -> Path:
+def write_atomic(path: Path, data: bytes) -> Path:
     """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
     with tempfile.NamedTemporaryFile(
         dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
@@ -388,7 +388,7 @@ def _write_atomic(path: Path, data: bytes) -> Path:
     return path
 
 
-def _png(figure: Figure) -> bytes:
+def figure_png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")  # a bare Figure renders with Agg: no pyplot, no GUI
     return buffer.getvalue()

@@ -23,6 +23,15 @@ model.
   weak correctness) routed like any other, so it uses exactly x% and dips at the end, where the
   only prompts left are those that only the weak model answers.
 
+For logged traffic, where one tier's outcome is observed per prompt (``training.gate``):
+
+- **ECE** (expected calibration error; Naeini et al., 2015): the weighted mean, over 10
+  equal-width score bins, of |mean score - observed rate|.
+- ``share_to_recover``: a CPT on one tier's outcomes: the share of prompts, escalated highest
+  score first, that holds a target share of that tier's failures.
+- ``auroc``, ``expected_calibration_error`` and ``share_to_recover`` take optional row weights
+  (inverse-propensity weights, for traffic routed with exploration).
+
 Every function takes array-likes and returns a plain float; ``nan`` means "undefined on these
 rows" (one class, a constant input, or no gap between the two models), never an error.
 """
@@ -107,13 +116,82 @@ def strong_share_for_quality(
     return _first_reach(curve.share, curve.accuracy, target * curve.strong_accuracy)
 
 
-def auroc(positive: npt.ArrayLike, scores: npt.ArrayLike) -> float:
+def auroc(
+    positive: npt.ArrayLike, scores: npt.ArrayLike, *, weights: npt.ArrayLike | None = None
+) -> float:
     """Area under the ROC curve of ``scores`` for the ``positive`` class; ties count one half."""
     labels = np.asarray(positive, dtype=bool)
     values = _scores(scores, labels.size)
     if labels.all() or not labels.any():
         return float("nan")
-    return float(roc_auc_score(labels, values))
+    return float(roc_auc_score(labels, values, sample_weight=_weights(weights, labels.size)))
+
+
+@dataclass(frozen=True)
+class CalibrationBins:
+    """Equal-width score bins: each bin's mean score, observed rate and total weight."""
+
+    edges: FloatArray
+    mean_score: FloatArray  # nan where a bin is empty
+    rate: FloatArray
+    weight: FloatArray
+
+
+def calibration_bins(
+    outcomes: npt.ArrayLike,
+    scores: npt.ArrayLike,
+    *,
+    weights: npt.ArrayLike | None = None,
+    bins: int = 10,
+) -> CalibrationBins:
+    """Scores in [0, 1] cut into ``bins`` equal-width bins (1.0 falls in the last)."""
+    observed = np.asarray(outcomes, dtype=np.float64)
+    score = _scores(scores, observed.size)
+    weight = _weights(weights, observed.size)
+    index = np.minimum((np.clip(score, 0.0, 1.0) * bins).astype(int), bins - 1)
+    total = np.bincount(index, weights=weight, minlength=bins).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.bincount(index, weights=weight * score, minlength=bins) / total
+        rate = np.bincount(index, weights=weight * observed, minlength=bins) / total
+    return CalibrationBins(np.linspace(0.0, 1.0, bins + 1), mean, rate, total)
+
+
+def expected_calibration_error(
+    outcomes: npt.ArrayLike,
+    scores: npt.ArrayLike,
+    *,
+    weights: npt.ArrayLike | None = None,
+    bins: int = 10,
+) -> float:
+    """Weighted mean over equal-width bins of |mean score - observed rate| (Naeini et al., 2015)."""
+    cut = calibration_bins(outcomes, scores, weights=weights, bins=bins)
+    filled = cut.weight > 0
+    if not filled.any():
+        return float("nan")
+    gaps = np.abs(cut.mean_score[filled] - cut.rate[filled])
+    return float(np.sum(cut.weight[filled] * gaps) / np.sum(cut.weight[filled]))
+
+
+def share_to_recover(
+    scores: npt.ArrayLike,
+    failed: npt.ArrayLike,
+    *,
+    target: float,
+    weights: npt.ArrayLike | None = None,
+) -> float:
+    """The smallest share of rows that holds ``target`` of the failures, escalating the highest
+    scores first: a CPT on one tier's observed outcomes. Ties escalate as a block."""
+    failure = np.asarray(failed, dtype=np.float64)
+    score = _scores(scores, failure.size)
+    weight = _weights(weights, failure.size)
+    if failure.size == 0 or not np.any(failure * weight):
+        return float("nan")
+    order = np.argsort(-score, kind="stable")
+    ranked = score[order]
+    block_ends = np.flatnonzero(np.append(ranked[1:] != ranked[:-1], True))
+    share = np.concatenate([[0.0], np.cumsum(weight[order])[block_ends] / weight.sum()])
+    caught = np.cumsum((failure * weight)[order])[block_ends] / np.sum(failure * weight)
+    return _first_reach(share, np.concatenate([[0.0], caught]), target)
 
 
 def spearman(values: npt.ArrayLike, scores: npt.ArrayLike) -> float:
@@ -163,6 +241,15 @@ def _outcomes(values: npt.ArrayLike, name: str) -> FloatArray:
     array = np.asarray(values, dtype=np.float64)
     if array.ndim != 1 or not np.isin(array, (0.0, 1.0)).all():
         raise ValueError(f"{name} must be a 1-D array of 0/1 outcomes")
+    return array
+
+
+def _weights(weights: npt.ArrayLike | None, n: int) -> FloatArray:
+    if weights is None:
+        return np.ones(n)
+    array = np.asarray(weights, dtype=np.float64)
+    if array.shape != (n,) or not np.isfinite(array).all() or (array < 0).any():
+        raise ValueError(f"weights must be {n} finite numbers >= 0, got shape {array.shape}")
     return array
 
 

@@ -27,7 +27,7 @@ from classifiers.difficulty import DifficultyEstimator
 from classifiers.encoder import TextEncoder
 from classifiers.features import FEATURE_NAMES, build_features
 from training.crossval import cross_validate
-from training.datasets import SeedRow, read_seed_rows
+from training.datasets import SeedRow, file_sha256, read_seed_rows
 from training.evaluate import EvaluationReport, evaluate, write_report
 from training.labels import seed_target, target_matrix
 from training.model_card import write_model_card
@@ -95,7 +95,7 @@ def train_seed(
     """
     rows = list(read_seed_rows(data_path))
     data_sha = file_sha256(data_path)
-    cache_file = cache_dir / f"{_slug(encoder.name)}-{data_sha[:16]}.npy"
+    cache_file = embedding_cache_file(cache_dir, encoder.name, data_sha)
     embeddings = embed(encoder, [r.prompt for r in rows], cache_file=cache_file, progress=progress)
     X = build_features([r.prompt for r in rows], embeddings)
     held_out = np.array([is_validation(r.id) for r in rows])
@@ -136,16 +136,13 @@ def _attach(
     write_model_card(folder, manifest, report)
 
 
+def embedding_cache_file(cache_dir: Path, encoder_name: str, data_sha: str) -> Path:
+    """Where the embeddings of a data file (by its sha256) under an encoder are cached."""
+    return cache_dir / f"{_slug(encoder_name)}-{data_sha[:16]}.npy"
+
+
 def default_version(data_sha: str) -> str:
     return f"seed-{datetime.now(UTC):%Y%m%d-%H%M%S}-{data_sha[:8]}"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _data_summary(

@@ -118,3 +118,33 @@ def test_mean_score_by_domain() -> None:
     means = metrics.mean_score_by_domain(["code", "factoid", "code"], [0.8, 0.1, 0.6])
 
     assert means == {"code": pytest.approx(0.7), "factoid": pytest.approx(0.1)}
+
+
+def test_weighted_auroc_counts_a_row_as_often_as_its_weight() -> None:
+    weighted = metrics.auroc([0, 1, 0], [0.2, 0.5, 0.9], weights=[3, 1, 1])
+
+    assert weighted == pytest.approx(metrics.auroc([0, 0, 0, 1, 0], [0.2, 0.2, 0.2, 0.5, 0.9]))
+
+
+def test_expected_calibration_error() -> None:
+    outcomes = [0, 1] * 50
+
+    assert metrics.expected_calibration_error(outcomes, [0.5] * 100) == pytest.approx(0.0)
+    assert metrics.expected_calibration_error(outcomes, [0.9] * 100) == pytest.approx(0.4)
+    assert metrics.expected_calibration_error([0, 0, 1, 1], [0.0, 0.0, 1.0, 1.0]) == 0.0
+
+
+def test_calibration_bins_put_one_in_the_last_bin() -> None:
+    cut = metrics.calibration_bins([1, 0], [1.0, 0.05], bins=10)
+
+    assert cut.weight[-1] == 1 and cut.weight[0] == 1
+    assert np.isnan(cut.mean_score[5])
+
+
+def test_share_to_recover_escalates_the_highest_scores_first() -> None:
+    failed = [1, 1, 0, 0]
+
+    assert metrics.share_to_recover([0.9, 0.8, 0.2, 0.1], failed, target=1.0) == 0.5
+    assert metrics.share_to_recover([0.1, 0.2, 0.8, 0.9], failed, target=1.0) == 1.0
+    assert metrics.share_to_recover([0.9, 0.8, 0.2, 0.1], failed, target=0.5) == 0.25
+    assert math.isnan(metrics.share_to_recover([0.5, 0.5], [0, 0], target=0.8))

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,9 @@ def user(text: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": text}]
 
 
-def tier(name: str, band: tuple[float, float], model: str, url: str, **extra: Any) -> dict[str, Any]:
+def tier(
+    name: str, band: tuple[float, float], model: str, url: str, **extra: Any
+) -> dict[str, Any]:
     data: dict[str, Any] = {
         "name": name,
         "band": list(band),
@@ -126,28 +129,34 @@ def _provider_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(KEY_ENV, KEY)
 
 
-@pytest.fixture(scope="session")
+@cache
 def fitted_ridge() -> Ridge:
+    """Ridge on HashingEncoder embeddings of 21 easy (0.1) and 21 hard (0.9) prompts."""
     texts = [t.format(topic=topic) for t in _EASY_TEMPLATES for topic in _TOPICS]
     texts += [t.format(topic=topic) for t in _HARD_TEMPLATES for topic in _TOPICS]
     targets = [0.1] * (len(texts) // 2) + [0.9] * (len(texts) // 2)
     return Ridge(alpha=1.0).fit(HashingEncoder(DIMENSION).encode(texts), targets)
 
 
-@pytest.fixture
-def models_dir(tmp_path: Path, fitted_ridge: Ridge) -> Path:
-    directory = tmp_path / "models"
+def publish_classifier(models_dir: Path, version: str = CLASSIFIER_VERSION) -> None:
+    """Save the fitted Ridge as ``version`` and point CURRENT at it."""
     save_artifact(
-        directory,
-        CLASSIFIER_VERSION,
-        fitted_ridge,
+        models_dir,
+        version,
+        fitted_ridge(),
         encoder_name=HashingEncoder(DIMENSION).name,
         encoder_dimension=DIMENSION,
         feature_names=[],
         training_data={"rows": 42, "source": "tests/router/api/conftest.py"},
         metrics={},
     )
-    write_current(directory, CLASSIFIER_VERSION)
+    write_current(models_dir, version)
+
+
+@pytest.fixture
+def models_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "models"
+    publish_classifier(directory)
     return directory
 
 

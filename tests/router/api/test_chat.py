@@ -43,7 +43,9 @@ DECISION_HEADERS = (
 
 
 def chat(client: TestClient, model: str = "auto", text: str = EASY, **extra: Any) -> httpx.Response:
-    return client.post("/v1/chat/completions", json={"model": model, "messages": user(text)} | extra)
+    return client.post(
+        "/v1/chat/completions", json={"model": model, "messages": user(text)} | extra
+    )
 
 
 def events(response: httpx.Response) -> list[str]:
@@ -280,12 +282,14 @@ async def test_a_client_that_disconnects_mid_stream_cancels_the_upstream_call(
 ) -> None:
     upstream.script("fast-model", answers=[" ".join(["word"] * 300)], chunk_delay_s=0.02)
     with serving(make_app()) as base_url:
-        async with httpx.AsyncClient(base_url=base_url, timeout=5.0) as http:
-            async with http.stream("POST", "/v1/chat/completions", json=_stream_payload()) as r:
-                assert r.status_code == 200
-                lines = r.aiter_lines()
-                assert (await anext(lines)).startswith("data: ")
-                assert (await anext(lines)) == ""
+        async with (
+            httpx.AsyncClient(base_url=base_url, timeout=5.0) as http,
+            http.stream("POST", "/v1/chat/completions", json=_stream_payload()) as response,
+        ):
+            assert response.status_code == 200
+            lines = response.aiter_lines()
+            assert (await anext(lines)).startswith("data: ")
+            assert (await anext(lines)) == ""
         abandoned = await upstream.wait_for_abandoned(timeout_s=3.0)
         records = await anyio.to_thread.run_sync(sink.wait_for)
 
@@ -527,13 +531,15 @@ def slow_app(models_dir: Any, tmp_path: Any, upstream: UpstreamServer) -> Iterat
 
 @pytest.mark.anyio
 async def test_scoring_does_not_block_other_requests(slow_app: str) -> None:
-    async with httpx.AsyncClient(base_url=slow_app, timeout=5.0) as http:
-        async with anyio.create_task_group() as group:
-            group.start_soon(partial(http.post, "/v1/route", json={"text": EASY}))
-            await anyio.sleep(0.1)
-            started = time.monotonic()
-            health = await http.get("/healthz")
-            waited = time.monotonic() - started
+    async with (
+        httpx.AsyncClient(base_url=slow_app, timeout=5.0) as http,
+        anyio.create_task_group() as group,
+    ):
+        group.start_soon(partial(http.post, "/v1/route", json={"text": EASY}))
+        await anyio.sleep(0.1)
+        started = time.monotonic()
+        health = await http.get("/healthz")
+        waited = time.monotonic() - started
 
     assert health.status_code == 200
     assert waited < 0.3
