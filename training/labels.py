@@ -9,16 +9,23 @@ Where a row carries per-model outcomes the target comes from them:
 
 - ``correct`` (MMLU, Mixtral vs GPT-4): the net outcome class ``strong - weak`` in {-1, 0, +1}; the
   ``outcome`` expert learns P(class | prompt) and predicts E[gain] = P(+1) - P(-1).
+  Those rows also carry their topic (the MMLU subject): how much the stronger model helps varies
+  far more between subjects than within one, so the expert also learns P(topic | prompt).
 - ``rb11_correct`` (RouterBench, 11 models): the share of the ten non-GPT-4 models that fail,
-  times 1 when GPT-4 succeeds and ``UNSOLVED_DISCOUNT`` when it fails too. GPT-4 answered 0-shot
-  without reasoning, so its failure says less about a reasoning model than the MMLU outcomes do.
+  times 1 when GPT-4 succeeds and ``UNSOLVED_DISCOUNT`` (0.5) when it fails too. GPT-4 answered
+  0-shot without reasoning, so its failure says less about a reasoning model than the MMLU
+  outcomes do.
 - ``level`` (MATH 1-5): ``MATH_LEVEL_GAIN``, from the published per-level accuracy of non-thinking
   chat models (about 0.75 at level 1 down to 0.15 at level 5) against reasoning models (0.98 to
   0.88).
 
+- GSM8K (no outcomes): ``word_problem_gain``, the domain prior 0.30 spread by the number of
+  quantities and words in the problem (a stand-in for the number of solution steps), clipped to
+  [0.1, 0.6].
+
 Rows without outcomes take the prior of their source or domain (``SOURCE_PRIOR``, ``DOMAIN_PRIOR``,
-and vicuna's categories), documented in the model card. They are what places a prompt *kind* on
-the scale; the outcomes order prompts within a kind.
+and vicuna's categories), listed in the model card. They are what places a prompt *kind* on the
+scale; the outcomes order prompts within a kind.
 """
 
 from __future__ import annotations

@@ -49,6 +49,7 @@ def render_model_card(manifest: Manifest, report: EvaluationReport, notes: str =
         _overview(manifest),
         "## Training data",
         _data_section(data),
+        _reproduce(manifest),
         "## Labels: from signals to one target",
         _label_section(),
         "## Validation metrics",
@@ -61,6 +62,15 @@ def render_model_card(manifest: Manifest, report: EvaluationReport, notes: str =
         ATTRIBUTION,
     ]
     return "\n\n".join(part.strip() for part in sections if part.strip()) + "\n"
+
+
+def _reproduce(manifest: Manifest) -> str:
+    folds = manifest.metrics.get("cross_validation", {}).get("folds")
+    cv = f" --cv-folds {folds}" if folds else ""
+    return (
+        "Reproduce (the embeddings are cached under `var/embeddings/` after the first run):\n\n"
+        f"    router train --data ../shared/data/train.jsonl --version {manifest.version}{cv}"
+    )
 
 
 def _overview(manifest: Manifest) -> str:
