@@ -156,7 +156,9 @@ class DifficultyEstimator(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         net = y[known, OUTCOME_COLUMN]
         topic_ids = topics[known].astype(int)
         topic_gain = np.array(
-            [np.average(net[topic_ids == t], weights=weights[known][topic_ids == t])
-             for t in topic_model.classes_]
+            [
+                np.average(net[topic_ids == t], weights=weights[known][topic_ids == t])
+                for t in topic_model.classes_
+            ]
         )
         return OutcomeExpert(outcome_model, topic_model, topic_gain)
