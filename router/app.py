@@ -16,6 +16,8 @@ translated into ``RouterError``s, naming the offending field in ``param``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -44,6 +46,7 @@ from router.metrics import ServiceMetrics
 from router.middleware import BodyLimitMiddleware, ExchangeMiddleware
 from router.model_store import EncoderLoader, ModelStore, load_encoder
 from router.openai_schema import FORBIDDEN_FIELD
+from router.reloader import CurrentWatcher
 from router.settings import Settings
 from router.upstream import close_clients
 
@@ -96,13 +99,33 @@ def _lifespan(
         )
         recorder.start()
         ledger = Ledger(recorder, metrics, keep_prompt=settings.store_prompt_text)
+        watching = _watch_current(settings, store, metrics)
         try:
             yield lifespan_state(store, ledger, metrics)
         finally:
+            if watching is not None:
+                watching.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watching
             recorder.close()
             await close_clients()
 
     return lifespan
+
+
+def _watch_current(
+    settings: Settings, store: ModelStore, metrics: ServiceMetrics
+) -> asyncio.Task[None] | None:
+    """Follow models_dir/CURRENT in the background, unless a version is pinned or it is off."""
+    if settings.model_version is not None or settings.reload_interval_s == 0:
+        return None
+    watcher = CurrentWatcher(
+        store,
+        settings.models_dir,
+        interval_s=settings.reload_interval_s,
+        on_reload=metrics.count_reload,
+    )
+    return asyncio.get_running_loop().create_task(watcher.run(), name="current-watcher")
 
 
 async def _first_load(store: ModelStore) -> None:

@@ -72,6 +72,16 @@ class ServiceMetrics:
             registry=self.registry,
         )
 
+        self.reloads = Counter(
+            "router_classifier_reloads",
+            "Attempts to switch to the version CURRENT names, by result (loaded or refused).",
+            ["result"],
+            registry=self.registry,
+        )
+
+    def count_reload(self, version: str, ok: bool) -> None:
+        self.reloads.labels("loaded" if ok else "refused").inc()
+
     def count_response(self, endpoint: str, tier: str, model: str, status: int) -> None:
         self.requests.labels(endpoint, tier, model, str(status)).inc()
 

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
         default=10_000, ge=1, le=1_000_000, description="Records waiting for the sink."
     )
     store_prompt_text: bool = True
+    # How often a running service checks models_dir/CURRENT for a new version; 0 turns it off.
+    reload_interval_s: float = Field(default=2.0, ge=0.0, le=3600.0)
     exploration_rate: float = Field(default=0.0, ge=0.0, le=0.5)
     log_level: str = "INFO"
 

@@ -8,3 +8,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
+
+# The local OpenAI-compatible upstream server (``upstream`` fixture) for every test that wants it.
+pytest_plugins = ["tests.upstream_fixtures"]

@@ -23,7 +23,6 @@ from router.records import Budget, Strategy
 from router.upstream import Upstream, UpstreamTarget, Usage, close_clients
 from tests.upstream_server import PROMPT_TOKENS, UpstreamServer
 
-pytest_plugins = ["tests.upstream_fixtures"]
 # litellm 1.110 trips two pydantic warnings: Router() builds adapters for TypedDicts with ReadOnly
 # items, and its stream handler reads model_computed_fields off an instance. The same two lines
 # belong in pyproject's filterwarnings; these marks stand in until they are there.

@@ -30,8 +30,6 @@ from tests.router.api.conftest import (
 from tests.router.api.live import serving
 from tests.upstream_server import PROMPT_TOKENS, UpstreamServer
 
-pytest_plugins = ["tests.upstream_fixtures"]
-
 DECISION_HEADERS = (
     "x-router-tier",
     "x-router-model",

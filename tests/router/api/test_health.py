@@ -9,8 +9,6 @@ from fastapi.testclient import TestClient
 from tests.router.api.conftest import CLASSIFIER_VERSION, EASY, MakeClient, user
 from tests.upstream_server import UpstreamServer
 
-pytest_plugins = ["tests.upstream_fixtures"]
-
 
 def test_healthz_says_the_process_answers(client: TestClient) -> None:
     response = client.get("/healthz")

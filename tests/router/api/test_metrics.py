@@ -8,8 +8,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.router.api.conftest import EASY, HARD, MakeClient, user
 from tests.upstream_server import PROMPT_TOKENS, UpstreamServer
 
-pytest_plugins = ["tests.upstream_fixtures"]
-
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-pytest_plugins = ["tests.upstream_fixtures"]
-
 
 def test_models_lists_auto_then_tiers_then_each_model_once(client: TestClient) -> None:
     response = client.get("/v1/models")

@@ -16,7 +16,6 @@ from tests.router.api.conftest import EASY, HARD, ListSink
 from tests.router.api.live import serving
 from tests.upstream_server import PROMPT_TOKENS, UpstreamServer
 
-pytest_plugins = ["tests.upstream_fixtures"]
 pytestmark = pytest.mark.anyio
 
 LOCAL_POLICY = PROJECT_ROOT / "examples" / "local-upstream.yaml"

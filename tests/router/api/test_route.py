@@ -8,8 +8,6 @@ from fastapi.testclient import TestClient
 from tests.router.api.conftest import CLASSIFIER_VERSION, EASY, HARD, user
 from tests.upstream_server import UpstreamServer
 
-pytest_plugins = ["tests.upstream_fixtures"]
-
 
 def test_messages_get_the_whole_decision_and_nothing_is_called(
     client: TestClient, upstream: UpstreamServer
