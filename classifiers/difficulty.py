@@ -11,7 +11,10 @@ mixture of experts over the input ``X`` (embedding + text features, see ``classi
   E[gain] = P(+1) - P(-1): a logistic regression over the net outcome class {-1, 0, +1}, and the
   topic route, P(topic | x) times each topic's mean net gain (topics such as MMLU subjects differ
   far more in how much a stronger model helps than prompts within one topic do). The other groups
-  are ridge regressions on the gain target that ``training.labels`` builds;
+  are ridge regressions on the gain target that ``training.labels`` builds. The ``general_group``
+  (chat) is fitted on *every* row: chat is where the gate puts prompts the seed data lacks, such as
+  real users' technical requests, and an expert that has seen code and maths recognises what they
+  demand, where one fitted on chat rows alone would score them all like small talk;
 - ``predict`` returns sum_g P(g | x) * expert_g(x), clipped to [0, 1].
 
 Every expert is in the same unit, the expected gain from escalating, so mixing them is sound and
@@ -87,17 +90,19 @@ class DifficultyEstimator(RegressorMixin, BaseEstimator):  # type: ignore[misc]
 
     def __init__(
         self,
-        gate_c: float = 1.0,
+        gate_c: float = 0.1,
         outcome_c: float = 0.0003,
         topic_c: float = 0.1,
         ridge_alpha: float = 100.0,
         min_group_rows: int = 20,
+        general_group: str | None = "chat",
     ) -> None:
         self.gate_c = gate_c
         self.outcome_c = outcome_c
         self.topic_c = topic_c
         self.ridge_alpha = ridge_alpha
         self.min_group_rows = min_group_rows
+        self.general_group = general_group
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Self:
         X = validate_data(self, X, dtype=np.float64)
@@ -114,7 +119,7 @@ class DifficultyEstimator(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         self.gate_ = LogisticRegression(C=self.gate_c, max_iter=3000)
         self.gate_.fit(Z, groups, sample_weight=weights)
         self.experts_: dict[int, Expert] = {
-            int(g): self._fit_expert(groups == g, Z, y, weights) for g in self.gate_.classes_
+            int(g): self._fit_expert(int(g), groups, Z, y, weights) for g in self.gate_.classes_
         }
         return self
 
@@ -132,11 +137,24 @@ class DifficultyEstimator(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         return np.asarray(self.gate_.predict_proba(Z), dtype=np.float64)
 
     def _fit_expert(
-        self, rows: NDArray[np.bool_], Z: FloatArray, y: FloatArray, weights: FloatArray
+        self,
+        group: int,
+        groups: NDArray[np.int_],
+        Z: FloatArray,
+        y: FloatArray,
+        weights: FloatArray,
     ) -> Expert:
+        if GROUPS[group] == self.general_group:
+            return self._fit_ridge(np.ones(len(Z), dtype=bool), Z, y, weights)
+        rows = groups == group
         labelled = rows & ~np.isnan(y[:, OUTCOME_COLUMN])
         if labelled.sum() >= self.min_group_rows:
             return self._fit_outcome_expert(Z[labelled], y[labelled], weights[labelled])
+        return self._fit_ridge(rows, Z, y, weights)
+
+    def _fit_ridge(
+        self, rows: NDArray[np.bool_], Z: FloatArray, y: FloatArray, weights: FloatArray
+    ) -> Expert:
         if rows.sum() < self.min_group_rows:
             mean = np.average(y[rows, GAIN_COLUMN], weights=weights[rows]) if rows.any() else 0.0
             return ConstantExpert(float(mean))

@@ -85,7 +85,8 @@ hardness: a question no model can answer scores low.
 `{manifest.encoder.name}` embeddings ({manifest.encoder.dimension} dimensions) plus
 {len(manifest.feature_names)} text features ({", ".join(manifest.feature_names)}). A gate
 (multinomial logistic regression) gives P(group | prompt) over chat / knowledge / math /
-reasoning; each group has its own expert fitted only on its rows; the score is the
+reasoning; each group has its own expert fitted on its rows (the chat expert on every row, so
+that technical requests unlike any seed row are not scored like small talk); the score is the
 gate-weighted mix of the experts' expected gains. Created {manifest.created}; sha256 of the
 estimator `{manifest.artifact.sha256}`."""
 

@@ -82,3 +82,15 @@ def test_feature_count_is_checked_at_predict() -> None:
     estimator = DifficultyEstimator(min_group_rows=10).fit(X, y)
     with pytest.raises(ValueError, match="features"):
         estimator.predict(X[:, :4])
+
+
+def test_the_general_group_expert_learns_from_every_row() -> None:
+    X, y = grouped_data()
+    maths_like = X[y[:, 0] == MATH]
+    general = DifficultyEstimator(min_group_rows=10).fit(X, y)
+    chat_only = DifficultyEstimator(min_group_rows=10, general_group=None).fit(X, y)
+    Z_general = general.scaler_.transform(maths_like)
+    Z_chat_only = chat_only.scaler_.transform(maths_like)
+
+    assert general.experts_[CHAT].gain(Z_general).mean() > 0.2
+    assert chat_only.experts_[CHAT].gain(Z_chat_only).mean() < 0.2
