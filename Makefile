@@ -1,5 +1,7 @@
 # One command to set up and serve, one to run the tests; both create .venv on first use.
 PYTHON ?= python3.11
+# Read in place, never copied; the closed-loop retraining tests need its embeddings cached.
+SEED_DATA ?= ../shared/data/train.jsonl
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -8,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export LITELLM_OFFLINE_MODE := true
 
-.PHONY: setup serve test lint bench
+.PHONY: setup serve test lint bench seed-embeddings
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +27,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+seed-embeddings: $(STAMP)
+	@if [ -f $(SEED_DATA) ]; then $(BIN)/router embed --data $(SEED_DATA); \
+	else echo "no $(SEED_DATA): the tests that need seed data will say they skipped"; fi
+
+test: lint seed-embeddings
 	$(BIN)/pytest
 
 bench: $(STAMP)

@@ -24,7 +24,7 @@ import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -50,7 +50,7 @@ GATE_FILE = "gate.json"
 # The figures ``models list`` shows, where a version's manifest has them.
 SUMMARY_METRICS = ("apgr[all]", "auroc_weak_model_fails", "spearman_math_level")
 
-Action = Literal["promote", "rollback", "retrain"]
+Action = Literal["promote", "rollback", "retrain", "train"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,7 @@ class VersionSummary:
     base_version: str | None
     metrics: dict[str, float | None]
     gate: str | None  # "passed", "refused", or None for a version no gate judged
+    problem: str | None = None  # why the manifest could not be read, for a broken version
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,10 +108,7 @@ class RegistryError(ArtifactError):
 def list_models(models_dir: Path) -> list[VersionSummary]:
     """Every complete version, oldest first, with its headline figures and whether it serves."""
     current = _current_or_none(models_dir)
-    summaries = [
-        _summary(read_manifest(models_dir / name), current, models_dir / name)
-        for name in list_versions(models_dir)
-    ]
+    summaries = [_summary(models_dir / name, current) for name in list_versions(models_dir)]
     return sorted(summaries, key=lambda summary: (summary.created, summary.version))
 
 
@@ -240,14 +238,19 @@ def _current_or_none(models_dir: Path) -> str | None:
         return None
 
 
-def _summary(manifest: Manifest, current: str | None, version_dir: Path) -> VersionSummary:
+def _summary(version_dir: Path, current: str | None) -> VersionSummary:
+    try:
+        manifest = read_manifest(version_dir)
+        gate = read_gate(version_dir)
+    except ArtifactError as exc:
+        name = version_dir.name
+        return VersionSummary(name, "", name == current, None, {}, None, exc.problem)
     validation = manifest.metrics.get("validation") or {}
     by_name = {m.get("name"): m.get("model") for m in validation.get("metrics", [])}
     metrics: dict[str, float | None] = {name: by_name.get(name) for name in SUMMARY_METRICS}
     holdout = manifest.metrics.get("holdout") or {}
     if holdout:
         metrics["holdout_auroc"] = holdout.get("auroc")
-    gate = read_gate(version_dir)
     verdict = None if gate is None else ("passed" if gate.get("passed") else "refused")
     base = manifest.training_data.get("base_version")
     return VersionSummary(
@@ -312,15 +315,3 @@ def _locked(models_dir: Path) -> Iterator[None]:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def summary_row(summary: VersionSummary) -> Mapping[str, Any]:
-    """A flat mapping of a summary, for tables and JSON lines."""
-    return {
-        "version": summary.version,
-        "created": summary.created,
-        "current": summary.current,
-        "base": summary.base_version,
-        "gate": summary.gate,
-        **summary.metrics,
-    }

@@ -35,6 +35,8 @@ from rich.table import Table
 from rich.text import Text
 
 from classifiers.encoder import TextEncoder
+from router.cli_logs import logs_app
+from router.cli_models import models_app, train_from_logs
 from router.decider import BatchScorer, Decider, checked_score
 from router.errors import DataError, RouterError, RowError
 from router.model_store import load_scorer
@@ -91,6 +93,8 @@ policy_app = typer.Typer(
     help="Check policy files.", no_args_is_help=True, rich_markup_mode="markdown"
 )
 app.add_typer(policy_app, name="policy")
+app.add_typer(logs_app, name="logs")
+app.add_typer(models_app, name="models")
 # The lead adds `serve`, `eval` and `train` here, as commands of `app` like `route` below.
 
 
@@ -524,7 +528,7 @@ def _score_texts(scorer: BatchScorer, texts: Sequence[str], batch_size: int = 25
 def train(
     ctx: typer.Context,
     data: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--data",
             help="Seed JSONL (e.g. ../shared/data/train.jsonl); read, never copied.",
@@ -532,26 +536,80 @@ def train(
             dir_okay=False,
             readable=True,
         ),
-    ],
+    ] = None,
+    logs: Annotated[
+        Path | None,
+        typer.Option(
+            "--logs",
+            help="Export of logged decisions (router logs export): retrain, gate, promote.",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ] = None,
+    seed_data: Annotated[
+        Path | None,
+        typer.Option(
+            "--seed-data",
+            help="With --logs: seed JSONL to train on beside the logs.",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ] = None,
+    base: Annotated[
+        str | None, typer.Option("--base", help="With --logs: the version to improve on.")
+    ] = None,
     version: Annotated[
         str | None, typer.Option("--version", help="Name of the new version.")
     ] = None,
     make_current: Annotated[
-        bool, typer.Option("--make-current/--no-make-current", help="Point CURRENT at it.")
+        bool,
+        typer.Option("--make-current/--no-make-current", help="With --data: point CURRENT at it."),
     ] = True,
     cv_folds: Annotated[
         int, typer.Option("--cv-folds", min=0, max=20, help="Also cross-validate (0: off).")
     ] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="With --logs: the gate as JSON.")] = False,
 ) -> None:
-    """Train a classifier on seed data, evaluate it on a held-out split and publish a version.
+    """Train a classifier: on seed data (--data), or from logged outcomes (--logs).
 
-    Exit codes: 0 published; 2 bad data or an unusable encoder.
+    --data fits on a hash split of the rows, evaluates on the rest and publishes a version.
+    --logs fits a candidate on the export's outcomes (and --seed-data), compares it with the
+    base on the newest logs and the seed validation rows, publishes it, and promotes it only if
+    the promotion gate passes.
+
+    Exit codes: 0 published (and, with --logs, promoted); 1 published but not promoted;
+    2 bad input or an unusable encoder.
     """
-    from classifiers.artifacts import write_current
+    if (data is None) == (logs is None):
+        _fail("give exactly one of --data (seed training) or --logs (retraining from logs)")
+    deps = _deps(ctx)
+    if logs is not None:
+        with _exit_on_router_error():
+            settings = _settings(deps)
+            code = train_from_logs(
+                logs,
+                seed_data,
+                base,
+                version,
+                as_json,
+                settings=settings,
+                encoder=deps.encoder(settings),
+            )
+        raise typer.Exit(code)
+    assert data is not None
+    _train_seed(deps, data, version, make_current=make_current, cv_folds=cv_folds)
+
+
+def _train_seed(
+    deps: CliDeps, data: Path, version: str | None, *, make_current: bool, cv_folds: int
+) -> None:
+    from classifiers.artifacts import EncoderSpec
+    from classifiers.registry import switch_current
     from training.evaluate import render_table
     from training.train import train_seed
 
-    deps = _deps(ctx)
     with _exit_on_router_error():
         settings = _settings(deps)
         encoder = deps.encoder(settings)
@@ -567,10 +625,58 @@ def train(
                 cv_folds=cv_folds,
             )
         if make_current:
-            write_current(settings.models_dir, trained.manifest.version)
+            switch_current(
+                settings.models_dir,
+                trained.manifest.version,
+                action="train",
+                reason=f"trained on {data.name}",
+                encoder=EncoderSpec(encoder.name, encoder.dimension),
+            )
     out.print(render_table(trained.report))
     current = " (now CURRENT)" if make_current else ""
     out.print(f"published {trained.version_dir}{current}")
+
+
+@app.command()
+def embed(
+    ctx: typer.Context,
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            help="Seed JSONL whose prompts to embed.",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ],
+) -> None:
+    """Embed a seed file's prompts once into the cache that `train` and the tests read.
+
+    The cache lives in ROUTER_DATA_DIR/embeddings, named by the file's sha256; a cache that is
+    already complete is kept. Exit codes: 0 cached; 2 bad data or an unusable encoder.
+    """
+    from training.datasets import file_sha256, read_seed_rows
+    from training.train import embed as embed_texts
+    from training.train import embedding_cache_file
+
+    deps = _deps(ctx)
+    with _exit_on_router_error():
+        settings = _settings(deps)
+        prompts = [row.prompt for row in read_seed_rows(data)]
+        encoder = deps.encoder(settings)
+        cache = embedding_cache_file(
+            settings.data_dir / "embeddings", encoder.name, file_sha256(data)
+        )
+        with _progress() as progress:
+            task = progress.add_task("embedding", total=len(prompts))
+            embed_texts(
+                encoder,
+                prompts,
+                cache_file=cache,
+                progress=lambda done, total: progress.update(task, completed=done),
+            )
+    out.print(f"{len(prompts)} embeddings in {cache}")
 
 
 # --- serve ---------------------------------------------------------------------------------

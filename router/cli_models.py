@@ -112,6 +112,8 @@ def list_versions(ctx: typer.Context, as_json: JsonOption = False) -> None:
         typer.echo(json.dumps([s.to_dict() for s in summaries], indent=2))
         return
     out.print(_versions_table(summaries))
+    for broken in (s for s in summaries if s.problem):
+        err.print(Text(f"{broken.version}: {broken.problem}", style="yellow"), soft_wrap=True)
 
 
 def _versions_table(summaries: list[VersionSummary]) -> Table:
@@ -127,7 +129,7 @@ def _versions_table(summaries: list[VersionSummary]) -> Table:
             s.version,
             s.created,
             s.base_version or "-",
-            s.gate or "-",
+            s.gate or ("unreadable" if s.problem else "-"),
             *(_number(s.metrics.get(name)) for name in names),
         )
     return table

@@ -17,22 +17,20 @@ stronger one would have). Then a success at tier k says N <= k (right-censored) 
 N > k (left-censored). The score's target is the net gain of escalating, P(cheap tier fails and a
 stronger one succeeds); ``DifficultyEstimator`` learns it as the net outcome class {0, +1}:
 
-====================  ===========================================  ============================
-served at, outcome    what it says                                 label (P(class +1), weight)
-====================  ===========================================  ============================
-cheapest, success     N = 0: escalating gains nothing              0, w
-cheapest, failure     N >= 1: the event escalation exists to fix    1, w
-higher, failure       N > k >= 1: the cheap tier failed too        1, w  (0 at the top tier:
-                                                                   nothing recovers it)
-higher, success       N <= k: the cheap outcome is missing         base score b, w * 1/2
-====================  ===========================================  ============================
+| served at, outcome | what it says | label: P(class +1), weight |
+|---|---|---|
+| cheapest tier, success | N = 0: escalating gains nothing | 0, w |
+| cheapest tier, failure | N >= 1: what escalation exists to fix | 1, w |
+| higher tier k, failure | N > k >= 1: the cheap tier failed too | 1, w (0 at the top tier) |
+| higher tier k, success | N <= k: the cheap outcome is missing | base score b, w / 2 |
 
-The last row is one E-step of EM: its missing cheap-tier outcome is filled in with the current
-model's own estimate b, as a soft label (the row is split into a +1 part of weight w*b and a 0
-part of weight w*(1-b)), at half weight because it is a model's guess, not an observation. These
-rows carry little new information, but they anchor the candidate on escalated traffic: without
-them only cheap-tier rows (low-scored by construction) would teach it, and its scores for the
-prompts it escalates could drift anywhere.
+A failure at the top tier is labelled 0: no tier recovers it, and test-time compute cannot
+supply what the strongest model lacks. The last row is one E-step of EM: its missing cheap-tier
+outcome is filled in with the current model's own estimate b, as a soft label (the row is split
+into a +1 part of weight w*b and a 0 part of weight w*(1-b)), at half weight because it is a
+model's guess, not an observation. These rows carry little new information, but they anchor the
+candidate on escalated traffic: without them only cheap-tier rows (low-scored by construction)
+would teach it, and its scores for the prompts it escalates could drift anywhere.
 
 **Exploration.** ``w = min(1 / choice_probability, MAX_PROPENSITY_WEIGHT)``: a row that reached
 its tier by a random exploration draw of probability p stands for 1/p such prompts

@@ -148,3 +148,12 @@ def test_a_broken_history_line_is_an_error_naming_it(registry: Path) -> None:
 
     with pytest.raises(ArtifactError, match="line 1 is not a recorded switch"):
         read_history(registry)
+
+
+def test_a_broken_version_is_listed_with_its_problem(registry: Path) -> None:
+    (registry / "v2" / "manifest.json").write_text("{", encoding="utf-8")
+
+    summaries = {s.version: s for s in list_models(registry)}
+
+    assert summaries["v2"].problem is not None and "not valid JSON" in summaries["v2"].problem
+    assert summaries["v1"].problem is None

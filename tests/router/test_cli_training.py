@@ -102,3 +102,25 @@ def test_route_refuses_a_tampered_artifact(tmp_path: Path) -> None:
 
     assert result.exit_code == 2
     assert "estimator.joblib" in result.stderr and "will not be loaded" in result.stderr
+
+
+def test_train_needs_exactly_one_of_data_and_logs(tmp_path: Path) -> None:
+    data = write_rows(tmp_path / "seed.jsonl", synthetic_rows(2))
+
+    neither = runner.invoke(app, ["train"], obj=deps_for(tmp_path))
+    both = runner.invoke(
+        app, ["train", "--data", str(data), "--logs", str(data)], obj=deps_for(tmp_path)
+    )
+
+    assert neither.exit_code == 2 and both.exit_code == 2
+    assert "exactly one of --data" in neither.stderr
+
+
+def test_embed_caches_the_seed_embeddings_once(tmp_path: Path) -> None:
+    data = write_rows(tmp_path / "seed.jsonl", synthetic_rows(3))
+
+    first = runner.invoke(app, ["embed", "--data", str(data)], obj=deps_for(tmp_path))
+
+    assert first.exit_code == 0, first.output
+    cached = list((tmp_path / "var" / "embeddings").glob("*.npy"))
+    assert len(cached) == 1 and cached[0].stat().st_size > 9 * 64 * 4

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -209,3 +210,30 @@ def test_the_gate_report_round_trips_and_draws_both_plots(tmp_path: Path) -> Non
     console.print(render_gate_table(loaded))
     text = console.file.getvalue()  # type: ignore[attr-defined]
     assert "auroc_cheap_tier_fails ↑" in text and "passed:" in text
+
+
+def test_a_seed_metric_on_a_handful_of_rows_is_shown_but_not_enforced() -> None:
+    logs, risk = held_out()
+    noise = np.random.default_rng(1).random(len(logs))
+    small = EvaluationReport(
+        n_rows=10,
+        seed=0,
+        weak_model="weak",
+        strong_model="strong",
+        metrics=(Metric("auroc_weak_model_fails", 9, 0.35, 0.5, 0.5, 1.0, True),),
+        pairs=(),
+    )
+
+    result = decide(
+        base_version="base",
+        candidate_version="cand",
+        base=metrics_for(logs, noise),
+        candidate=metrics_for(logs, risk),
+        cost_unit=COST.unit,
+        win_share=1.0,
+        base_seed=replace(small, metrics=(replace(small.metrics[0], model=0.55),)),
+        candidate_seed=small,
+    )
+
+    assert result.passed, result.reason
+    assert result.row("seed:auroc_weak_model_fails").verdict == "worse (n < 30: not enforced)"

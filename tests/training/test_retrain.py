@@ -409,3 +409,28 @@ def test_the_gate_refuses_a_candidate_trained_on_shuffled_real_outcomes(
     assert not result.promoted
     assert result.gate.row(gate_module.AUROC).verdict in {"not better", "not reliably better"}
     assert read_current(models) == "seed"
+
+
+def test_a_base_pickled_before_a_parameter_existed_still_retrains(tmp_path: Path) -> None:
+    _, models, export = world_with_export(tmp_path)
+    old = load_artifact(models / "base", encoder_name=ENCODER_NAME, encoder_dimension=DIMENSION)
+    estimator = old.estimator
+    assert isinstance(estimator, DifficultyEstimator)
+    del estimator.general_group  # as unpickled from a version that predates the parameter
+    params = {"class": "DifficultyEstimator", "gate_c": 0.5, "min_group_rows": 20}
+    save_artifact(
+        models,
+        "old",
+        estimator,
+        encoder_name=ENCODER_NAME,
+        encoder_dimension=DIMENSION,
+        feature_names=FEATURE_NAMES,
+        training_data={},
+        metrics={"estimator": params},
+    )
+
+    result = retrain(export, models, base_version="old", version="cand", promote=False)
+
+    recorded = result.manifest.metrics["estimator"]
+    assert recorded["gate_c"] == 0.5
+    assert recorded["general_group"] == DifficultyEstimator().general_group
