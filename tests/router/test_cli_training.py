@@ -19,6 +19,7 @@ ENCODER = HashingEncoder(64)
 
 
 def deps_for(tmp_path: Path) -> CliDeps:
+    (tmp_path / "models").mkdir(exist_ok=True)
     settings = Settings(models_dir=tmp_path / "models", data_dir=tmp_path / "var")
     return CliDeps(
         settings=lambda: settings,
