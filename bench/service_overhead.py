@@ -196,8 +196,9 @@ def _start(context: Any, target: Callable[..., None], args: tuple[str, ...]) -> 
 
 
 def _loopback_socket() -> socket.socket:
-    """A bound loopback socket that asyncio will give TCP_NODELAY: it does so only for sockets
-    whose proto is IPPROTO_TCP, and without it Nagle and delayed ACKs add ~40 ms per response."""
+    """A bound loopback socket for the service that asyncio will give TCP_NODELAY: it does so only
+    for sockets whose proto is IPPROTO_TCP, and without it Nagle and delayed ACKs add ~40 ms per
+    response (the test upstream binds its socket the same way)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -206,12 +207,9 @@ def _loopback_socket() -> socket.socket:
 
 def _run_upstream(conn: Connection) -> None:
     sys.path.insert(0, str(PROJECT_ROOT))  # tests/ is not installed; run from anywhere
-    from tests import upstream_server
+    from tests.upstream_server import running_upstream
 
-    # The test server binds a proto-0 socket (fine for tests, ~40 ms per answer on some
-    # kernels); the bench wants the upstream's own latency, so it binds the socket itself.
-    upstream_server._bound_socket = _loopback_socket
-    with upstream_server.running_upstream() as server:
+    with running_upstream() as server:
         conn.send(server.url)
         while True:
             time.sleep(3600)

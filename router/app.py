@@ -2,11 +2,15 @@
 
     app = create_app(settings)                          # uvicorn router.app:... or `router serve`
     app = create_app(settings, encoder_loader=lambda _: HashingEncoder(), sink=ListSink())
+    app = create_app(settings, rng=random.Random(7))   # exploration draws from a seeded generator
 
 Start-up (the lifespan) loads the policy and the classifier and builds the decider and the
 upstream, once, into a ``ModelStore``; if that fails the service still starts, not ready
 (``/readyz`` 503 with the reason, other endpoints 503), so that an orchestrator sees why. It also
-starts the decision recorder. Shutdown writes the queued records and closes litellm's clients.
+opens the decision log (``router.decision_log``: SQLite under data_dir, or Redis) and starts its
+recorder, which first replays any records a past run left in the spool. Shutdown writes the
+queued records (to the store, or to the spool if the store is away), then closes litellm's
+clients. A ``sink`` passed in replaces the spooling sink; feedback still goes to the store.
 
 Errors: one handler, ``error_response``, turns every ``RouterError`` into an OpenAI-shaped body
 with the class's status code. Request validation errors (malformed JSON included) and
@@ -19,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Final
@@ -34,7 +39,7 @@ from starlette.responses import JSONResponse, Response
 from router import api
 from router.api.deps import lifespan_state
 from router.completions import Ledger
-from router.decision_log import DecisionRecorder, DecisionSink, LoggingSink
+from router.decision_log import DecisionLog, DecisionSink, open_decision_log
 from router.errors import (
     ForbiddenFieldError,
     PayloadTooLargeError,
@@ -42,6 +47,7 @@ from router.errors import (
     RouterError,
     error_body,
 )
+from router.exploration import Explorer
 from router.metrics import ServiceMetrics
 from router.middleware import BodyLimitMiddleware, ExchangeMiddleware
 from router.model_store import EncoderLoader, ModelStore, load_encoder
@@ -65,14 +71,17 @@ def create_app(
     *,
     encoder_loader: EncoderLoader = load_encoder,
     sink: DecisionSink | None = None,
+    rng: random.Random | None = None,
 ) -> FastAPI:
-    """The service for ``settings``; tests pass a stand-in encoder loader and their own sink."""
+    """The service for ``settings``; tests pass a stand-in encoder loader, their own sink and a
+    seeded generator for exploration."""
     metrics = ServiceMetrics()
+    explorer = Explorer(settings.exploration_rate, rng)
     app = FastAPI(
         title="difficulty-router",
         summary="Routes each LLM request to the cheapest model and thinking budget that will"
         " answer it well.",
-        lifespan=_lifespan(settings, encoder_loader, sink or LoggingSink(), metrics),
+        lifespan=_lifespan(settings, encoder_loader, sink, metrics, explorer),
         strict_content_type=False,  # a JSON body without a Content-Type is still read
     )
     app.state.settings = settings
@@ -87,27 +96,25 @@ def create_app(
 def _lifespan(
     settings: Settings,
     encoder_loader: EncoderLoader,
-    sink: DecisionSink,
+    sink: DecisionSink | None,
     metrics: ServiceMetrics,
+    explorer: Explorer,
 ) -> Lifespan:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         store = ModelStore(settings, encoder_loader)
         await _first_load(store)
-        recorder = DecisionRecorder(
-            sink, capacity=settings.decision_queue_size, on_drop=metrics.count_dropped_record
-        )
-        recorder.start()
-        ledger = Ledger(recorder, metrics, keep_prompt=settings.store_prompt_text)
+        log = await anyio.to_thread.run_sync(_open_log, settings, metrics, sink)
+        ledger = Ledger(log.recorder, metrics, keep_prompt=settings.store_prompt_text)
         watching = _watch_current(settings, store, metrics)
         try:
-            yield lifespan_state(store, ledger, metrics)
+            yield lifespan_state(store, ledger, metrics, log, explorer)
         finally:
             if watching is not None:
                 watching.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watching
-            recorder.close()
+            await anyio.to_thread.run_sync(log.close)
             await close_clients()
 
     return lifespan
@@ -126,6 +133,16 @@ def _watch_current(
         on_reload=metrics.count_reload,
     )
     return asyncio.get_running_loop().create_task(watcher.run(), name="current-watcher")
+
+
+def _open_log(
+    settings: Settings, metrics: ServiceMetrics, sink: DecisionSink | None
+) -> DecisionLog:
+    log = open_decision_log(settings, metrics, sink)
+    log.start()
+    where = settings.redis_url or settings.decision_db_path
+    logger.info("logging decisions to %s (spool %s)", where, settings.decision_spool_path)
+    return log
 
 
 async def _first_load(store: ModelStore) -> None:

@@ -6,16 +6,18 @@
 ``decide`` scores every request, pinned or not, so that the client always gets the decision
 headers; ``model`` picks the tier: ``auto`` the score's tier, a tier name that tier, a model id
 the cheapest tier serving it, anything else an ``UnknownModelError`` (404) before any scoring.
+Given an ``Explorer``, an ``auto`` decision may be moved to a neighbouring tier
+(``router.exploration``); a pinned one never is.
 
 ``Ledger.settle`` writes the ``DecisionRecord`` (through the recorder, off the request path) and
 the token, cost and latency metrics, once per request whatever its end: answered, failed, or
-abandoned by the client. A stream is settled when it ends; a client that disconnects cancels
-the upstream call.
+abandoned by the client. A stream that completes is settled just before its ``[DONE]`` event,
+so feedback sent the moment a client sees it finds the record; a client that disconnects
+cancels the upstream call, and the stream is settled as it closes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import suppress
@@ -26,16 +28,16 @@ import anyio
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from router.decider import Decider
+from router.decider import Assessment, retarget
 from router.decision_log import DecisionRecorder
 from router.errors import RouterError, UnknownModelError, error_body
+from router.exploration import Explorer
 from router.metrics import ServiceMetrics
 from router.middleware import Exchange
 from router.model_store import Snapshot
 from router.openai_schema import AUTO, ChatCompletionRequest
 from router.policy import Policy, Tier
-from router.prompt import extract_prompt
-from router.records import Decision, DecisionRecord
+from router.records import Decision, DecisionRecord, ScoredPrompt
 from router.upstream import UpstreamResult, UpstreamStream, Usage
 
 __all__ = [
@@ -79,29 +81,23 @@ def pinned_tier(policy: Policy, requested: str) -> Tier | None:
     )
 
 
-def pin(decision: Decision, tier: Tier, requested: str) -> Decision:
+def pin(policy: Policy, decision: Decision, tier: Tier, requested: str) -> Decision:
     """``decision`` sent to ``tier`` instead, the score kept for the record."""
     reason = f"pinned to tier '{tier.name}' by the request's model {requested!r}"
-    return decision.model_copy(
-        update={
-            "tier": tier.name,
-            "model": tier.model,
-            "budget": tier.budget,
-            "strategy": tier.strategy,
-            "fallbacks": tier.fallbacks,
-            "timeout_s": tier.timeout_s,
-            "reasons": (*decision.reasons, reason),
-        }
-    )
+    return retarget(decision, policy, tier, reason)
 
 
 async def decide(
-    snapshot: Snapshot, requested: str, messages: Messages, exchange: Exchange
+    snapshot: Snapshot,
+    requested: str,
+    messages: Messages,
+    exchange: Exchange,
+    explorer: Explorer | None = None,
 ) -> Decision:
     """The decision for chat ``messages``, also noted on ``exchange``."""
     tier = pinned_tier(snapshot.policy, requested)
-    decision, text = await anyio.to_thread.run_sync(_decide_messages, snapshot.decider, messages)
-    return _noted(exchange, decision if tier is None else pin(decision, tier, requested), text)
+    assessment = await anyio.to_thread.run_sync(snapshot.decider.assess, messages)
+    return _noted(exchange, snapshot, assessment, requested, tier, explorer)
 
 
 async def decide_text(
@@ -109,18 +105,25 @@ async def decide_text(
 ) -> Decision:
     """The decision for a bare ``text``, also noted on ``exchange``."""
     tier = pinned_tier(snapshot.policy, requested)
-    decision = await anyio.to_thread.run_sync(snapshot.decider.decide_text, text)
-    return _noted(exchange, decision if tier is None else pin(decision, tier, requested), text)
+    assessment = await anyio.to_thread.run_sync(snapshot.decider.assess_text, text)
+    return _noted(exchange, snapshot, assessment, requested, tier, None)
 
 
-def _noted(exchange: Exchange, decision: Decision, text: str) -> Decision:
-    exchange.decided(decision, text)
+def _noted(
+    exchange: Exchange,
+    snapshot: Snapshot,
+    assessment: Assessment,
+    requested: str,
+    tier: Tier | None,
+    explorer: Explorer | None,
+) -> Decision:
+    decision = assessment.decision
+    if tier is not None:
+        decision = pin(snapshot.policy, decision, tier, requested)
+    elif explorer is not None:
+        decision = explorer.explore(snapshot.policy, decision)
+    exchange.decided(decision, assessment.prompt)
     return decision
-
-
-def _decide_messages(decider: Decider, messages: Messages) -> tuple[Decision, str]:
-    decision = decider.decide(messages)
-    return decision, extract_prompt(messages).text
 
 
 # --- accounting ----------------------------------------------------------------------------
@@ -169,8 +172,8 @@ class Ledger:
         self.keep_prompt = keep_prompt
 
     def settle(self, exchange: Exchange, body: ChatCompletionRequest, outcome: Outcome) -> None:
-        decision, text = exchange.decision, exchange.scored_text
-        if decision is None or text is None:
+        decision, prompt = exchange.decision, exchange.prompt
+        if decision is None or prompt is None:
             return
         self.metrics.observe_decision(decision.decision_ms)
         if outcome.status == OK and outcome.upstream_ms is not None:
@@ -178,13 +181,13 @@ class Ledger:
             self.metrics.observe_answer(
                 decision.tier, model, outcome.usage, outcome.cost_usd, outcome.upstream_ms
             )
-        self.recorder.submit(self._record(exchange, decision, text, body, outcome))
+        self.recorder.submit(self._record(exchange, decision, prompt, body, outcome))
 
     def _record(
         self,
         exchange: Exchange,
         decision: Decision,
-        text: str,
+        prompt: ScoredPrompt,
         body: ChatCompletionRequest,
         outcome: Outcome,
     ) -> DecisionRecord:
@@ -193,10 +196,13 @@ class Ledger:
             time=exchange.received_at,
             requested_model=body.model,
             stream=body.stream,
-            prompt_hash=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
-            prompt=text if self.keep_prompt else None,
+            prompt_hash=prompt.hash,
+            prompt=prompt.text if self.keep_prompt else None,
+            embedding=prompt.embedding,
+            features=prompt.features,
             score=decision.score,
             tier=decision.tier,
+            tier_index=decision.tier_index,
             model=decision.model,
             budget=decision.budget,
             strategy=decision.strategy,
@@ -265,22 +271,24 @@ async def event_stream(
 ) -> AsyncGenerator[str, None]:
     """``data: {chunk}`` events, then ``data: [DONE]``; an error mid-stream is sent as an
     ``data: {"error": ...}`` event and ends the stream."""
-    status = CANCELLED
+    status: str | None = CANCELLED
     try:
         async for chunk in source:
             yield _event(chunk)
-        status = OK
+        ledger.settle(exchange, body, Outcome.streamed(OK, source))
+        status = None  # settled: the answer is complete, whatever happens to [DONE]
         yield DONE_EVENT
     except RouterError as exc:
         status = status_of(exc)
         yield _event(error_body(exc))
     except BaseException as exc:
-        status = status_of(exc)
+        status = status_of(exc) if status is not None else None
         raise
     finally:
         with anyio.CancelScope(shield=True):
             await source.aclose()
-        ledger.settle(exchange, body, Outcome.streamed(status, source))
+        if status is not None:
+            ledger.settle(exchange, body, Outcome.streamed(status, source))
 
 
 class EventStreamResponse(StreamingResponse):

@@ -1,7 +1,12 @@
 """From a request to a ``Decision``: pick the text, score it, look up the tier.
 
 ``Decider`` holds no state beyond its scorer and policy; to reload either, build a new
-``Decider`` and swap it into whatever holder the app keeps.
+``Decider`` and swap it into whatever holder the app keeps. ``assess`` also returns what the
+decision log keeps of the scored text (``ScoredPrompt``): the embedding comes from the one
+``embed_and_score`` call that produced the score, so nothing is embedded twice.
+
+``retarget`` sends a decision to another tier (a pinned model, an exploration draw), keeping the
+score for the record.
 """
 
 from __future__ import annotations
@@ -9,51 +14,66 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from router.errors import ClassifierError
 from router.policy import Policy, Tier
 from router.prompt import extract_prompt, require_text
-from router.records import Decision
+from router.records import Decision, ScoredPrompt
 
-__all__ = ["BatchScorer", "Decider", "TextScorer", "checked_score"]
+__all__ = ["Assessment", "BatchScorer", "Decider", "checked_score", "retarget"]
 
 
-class TextScorer(Protocol):
-    """What the decider needs from ``classifiers.scorer.Scorer``."""
+class BatchScorer(Protocol):
+    """What the decider (and ``router score``) need from ``classifiers.scorer.Scorer``."""
 
     @property
     def version(self) -> str: ...
 
-    def score_one(self, text: str) -> float: ...
-
-
-class BatchScorer(TextScorer, Protocol):
-    """A scorer that also scores many texts at once (``router score`` uses it)."""
-
     def embed_and_score(self, texts: Sequence[str]) -> tuple[Any, Any]: ...
+
+
+class Assessment(NamedTuple):
+    """A decision and what the decision log keeps of the text it scored."""
+
+    decision: Decision
+    prompt: ScoredPrompt
 
 
 class Decider:
     """Turns chat messages, or a bare text, into a ``Decision``."""
 
-    def __init__(self, scorer: TextScorer, policy: Policy) -> None:
+    def __init__(self, scorer: BatchScorer, policy: Policy) -> None:
         self.scorer = scorer
         self.policy = policy
 
     def decide(self, messages: object) -> Decision:
         """The decision for an OpenAI-style ``messages`` list (see ``router.prompt``)."""
-        started = time.perf_counter()
-        prompt = extract_prompt(messages)
-        return self._decide(prompt.text, prompt.describe(), started)
+        return self.assess(messages).decision
 
     def decide_text(self, text: str) -> Decision:
         """The decision for ``text`` scored as it is."""
-        started = time.perf_counter()
-        return self._decide(require_text(text), "the given text", started)
+        return self.assess_text(text).decision
 
-    def _decide(self, text: str, origin: str, started: float) -> Decision:
-        score = checked_score(self.scorer.score_one(text), self.scorer.version)
+    def assess(self, messages: object) -> Assessment:
+        """``decide``, with the scored text's embedding and features for the decision log."""
+        started = time.perf_counter()
+        prompt = extract_prompt(messages)
+        return self._assess(prompt.text, prompt.describe(), started)
+
+    def assess_text(self, text: str) -> Assessment:
+        """``decide_text``, with the text's embedding and features for the decision log."""
+        started = time.perf_counter()
+        return self._assess(require_text(text), "the given text", started)
+
+    def _assess(self, text: str, origin: str, started: float) -> Assessment:
+        embeddings, scores = self.scorer.embed_and_score([text])
+        if len(embeddings) != 1 or len(scores) != 1:
+            raise ClassifierError(
+                f"classifier {self.scorer.version} returned {len(embeddings)} embeddings and"
+                f" {len(scores)} scores for one text"
+            )
+        score = checked_score(scores[0], self.scorer.version)
         tier = self.policy.choose(score)
         reasons = (
             f"score {score:.3f} in band {self.policy.band_text(tier)} of tier '{tier.name}'",
@@ -61,7 +81,8 @@ class Decider:
             f" from {origin}",
         )
         elapsed_ms = (time.perf_counter() - started) * 1000.0
-        return _decision(score, tier, self, reasons, elapsed_ms)
+        decision = _decision(score, tier, self, reasons, elapsed_ms)
+        return Assessment(decision, ScoredPrompt.of(text, embeddings[0]))
 
 
 def checked_score(value: float, classifier_version: str) -> float:
@@ -74,6 +95,30 @@ def checked_score(value: float, classifier_version: str) -> float:
     return score
 
 
+def retarget(
+    decision: Decision,
+    policy: Policy,
+    tier: Tier,
+    reason: str,
+    *,
+    choice_probability: float = 1.0,
+) -> Decision:
+    """``decision`` sent to ``tier`` of ``policy`` instead, its score kept for the record."""
+    return decision.model_copy(
+        update={
+            "tier": tier.name,
+            "tier_index": policy.index(tier),
+            "model": tier.model,
+            "budget": tier.budget,
+            "strategy": tier.strategy,
+            "fallbacks": tier.fallbacks,
+            "timeout_s": tier.timeout_s,
+            "reasons": (*decision.reasons, reason),
+            "choice_probability": choice_probability,
+        }
+    )
+
+
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
@@ -84,6 +129,7 @@ def _decision(
     return Decision(
         score=score,
         tier=tier.name,
+        tier_index=decider.policy.index(tier),
         model=tier.model,
         budget=tier.budget,
         strategy=tier.strategy,

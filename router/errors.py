@@ -9,13 +9,18 @@
     │       └── ArtifactMismatchError
     ├── DataError                           400    invalid_request_error
     │   └── RowError                               (file and line number)
+    ├── DecisionLogError                    503    decision_log_unavailable (store unreachable;
+    │                                              cause kept as __cause__)
     ├── PolicyError                         500    policy_error      (file, tier, field, problem)
     ├── ServiceNotReadyError                503    service_unavailable (nothing loaded yet)
     ├── RequestError                        400    invalid_request_error
     │   ├── EmptyPromptError                       no text to score
     │   ├── ForbiddenFieldError                    client tried to steer the upstream (api_base...)
     │   ├── UnknownModelError               404    not "auto", a tier or a model the policy knows
-    │   └── PayloadTooLargeError            413
+    │   ├── PayloadTooLargeError            413
+    │   └── FeedbackError                          feedback the log cannot take
+    │       ├── UnknownRequestError         404    no logged request has that id
+    │       └── IdempotencyKeyReusedError   409    the key came before with other content
     └── UpstreamError                       502    upstream_error     (cause kept as __cause__)
         ├── MissingProviderKeyError         401    authentication_error (names the env var)
         ├── UpstreamTimeoutError            504
@@ -48,9 +53,12 @@ __all__ = [
     "ArtifactNotFoundError",
     "ClassifierError",
     "DataError",
+    "DecisionLogError",
     "EmptyPromptError",
     "EncoderUnavailableError",
+    "FeedbackError",
     "ForbiddenFieldError",
+    "IdempotencyKeyReusedError",
     "MissingProviderKeyError",
     "PayloadTooLargeError",
     "PolicyError",
@@ -59,6 +67,7 @@ __all__ = [
     "RowError",
     "ServiceNotReadyError",
     "UnknownModelError",
+    "UnknownRequestError",
     "UpstreamError",
     "UpstreamRateLimitedError",
     "UpstreamTimeoutError",
@@ -113,6 +122,25 @@ class UnknownModelError(RequestError):
 
 class PayloadTooLargeError(RequestError):
     status_code = 413
+
+
+class FeedbackError(RequestError):
+    pass
+
+
+class UnknownRequestError(FeedbackError):
+    status_code = 404
+
+
+class IdempotencyKeyReusedError(FeedbackError):
+    status_code = 409
+
+
+class DecisionLogError(RouterError):
+    """The decision log's store cannot be reached (Redis down, SQLite file unusable)."""
+
+    status_code = 503
+    error_type = "decision_log_unavailable"
 
 
 class UpstreamError(RouterError):

@@ -5,7 +5,12 @@
     router_upstream_seconds{tier, model}                     answered upstream calls
     router_tokens_total{tier, model, kind}                   kind: prompt, completion, reasoning
     router_cost_usd_total{tier, model}                       litellm's price of the answer
-    router_decision_records_dropped_total                    records the sink could not take
+    router_decision_log_overflow_total                       records spooled because the queue
+                                                             was full (kept, not dropped)
+    router_decision_log_queued                               records waiting in the queue
+    router_decision_log_spooled                              records waiting in the spool
+    router_decision_records_dropped_total                    records lost: neither the sink nor
+                                                             the spool could take them
 
 Label values come from the policy (tier, model) or a fixed set (endpoint, kind, HTTP status),
 never from the client, so their number stays bounded. ``tier`` and ``model`` are ``none`` for a
@@ -15,9 +20,10 @@ answered, a fallback's id if one was used.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
 from router.upstream import Usage
@@ -68,7 +74,22 @@ class ServiceMetrics:
         )
         self.records_dropped = Counter(
             "router_decision_records_dropped",
-            "Decision records dropped because the sink's queue was full.",
+            "Decision records lost: neither the sink nor the spool could take them.",
+            registry=self.registry,
+        )
+        self.log_overflow = Counter(
+            "router_decision_log_overflow",
+            "Decision records written straight to the spool because the queue was full.",
+            registry=self.registry,
+        )
+        self.queued = Gauge(
+            "router_decision_log_queued",
+            "Decision records waiting in the recorder's queue for the sink.",
+            registry=self.registry,
+        )
+        self.spooled = Gauge(
+            "router_decision_log_spooled",
+            "Decision records waiting in the local spool for the store to take them.",
             registry=self.registry,
         )
 
@@ -100,6 +121,17 @@ class ServiceMetrics:
 
     def count_dropped_record(self) -> None:
         self.records_dropped.inc()
+
+    def count_overflow(self) -> None:
+        self.log_overflow.inc()
+
+    def watch_queue(self, queued: Callable[[], int]) -> None:
+        """Report ``queued()`` as the queued gauge at each scrape."""
+        self.queued.set_function(lambda: float(queued()))
+
+    def watch_spool(self, backlog: Callable[[], int]) -> None:
+        """Report ``backlog()`` as the spooled gauge at each scrape."""
+        self.spooled.set_function(lambda: float(backlog()))
 
     def exposition(self) -> bytes:
         """The registry in Prometheus' text format (``CONTENT_TYPE``)."""

@@ -35,7 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from router.errors import PayloadTooLargeError, error_body
 from router.metrics import NO_DECISION, ServiceMetrics
-from router.records import Decision
+from router.records import Decision, ScoredPrompt
 
 __all__ = ["EXCHANGE_KEY", "BodyLimitMiddleware", "Exchange", "ExchangeMiddleware", "exchange_of"]
 
@@ -51,12 +51,12 @@ class Exchange:
     started: float = field(default_factory=time.perf_counter)
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     decision: Decision | None = None
-    scored_text: str | None = None
+    prompt: ScoredPrompt | None = None
     vote: str | None = None
 
-    def decided(self, decision: Decision, scored_text: str) -> None:
+    def decided(self, decision: Decision, prompt: ScoredPrompt) -> None:
         self.decision = decision
-        self.scored_text = scored_text
+        self.prompt = prompt
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000.0

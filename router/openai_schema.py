@@ -1,5 +1,7 @@
 """The request bodies the service accepts, in OpenAI's shapes, and what passes to the upstream.
 
+(``RouteRequest`` and ``FeedbackRequest`` are the router's own endpoints, in the same style.)
+
 ``ChatCompletionRequest`` is an OpenAI chat completion request. Its fields fall in four groups:
 
 - **passed through** to the chosen model (``PASSED_THROUGH``): sampling, stop, seed, tools,
@@ -27,12 +29,15 @@ from typing import Any, Final
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from router.records import FeedbackOutcome, Verifier
+
 __all__ = [
     "AUTO",
     "DECIDED_BY_TIER",
     "FORBIDDEN_FIELDS",
     "PASSED_THROUGH",
     "ChatCompletionRequest",
+    "FeedbackRequest",
     "RouteRequest",
     "StreamOptions",
 ]
@@ -183,6 +188,33 @@ class RouteRequest(BaseModel):
                 "one_input",
                 "send either 'messages' or 'text', not {given}",
                 {"given": "both" if self.text is not None else "neither", "param": "messages"},
+            )
+        return self
+
+
+class FeedbackRequest(BaseModel):
+    """``POST /v1/feedback``: what came of an earlier request, named by its request id.
+
+    Types are strict (a rating is a JSON number, ``passed`` a JSON boolean), and at least one of
+    ``outcome``, ``rating`` and ``verifier`` must be given.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    request_id: str = Field(min_length=1, max_length=200)
+    outcome: FeedbackOutcome | None = None
+    rating: float | None = Field(default=None, ge=-1.0, le=1.0, allow_inf_nan=False)
+    verifier: Verifier | None = None
+    source: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _says_something(self) -> FeedbackRequest:
+        if self.outcome is None and self.rating is None and self.verifier is None:
+            raise PydanticCustomError(
+                "empty_feedback",
+                "feedback needs at least one of 'outcome' (success or failure), 'rating'"
+                " (-1 to 1) or 'verifier' (name and passed)",
+                {"param": "outcome"},
             )
         return self
 

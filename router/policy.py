@@ -146,6 +146,7 @@ class Policy(BaseModel):
 
     _starts: tuple[float, ...] = PrivateAttr(default=())
     _by_name: dict[str, Tier] = PrivateAttr(default_factory=dict)
+    _index: dict[str, int] = PrivateAttr(default_factory=dict)
     _by_model: dict[str, Tier] = PrivateAttr(default_factory=dict)
 
     @field_validator("version", mode="before")
@@ -170,6 +171,7 @@ class Policy(BaseModel):
     def model_post_init(self, context: Any, /) -> None:
         self._starts = tuple(tier.band[0] for tier in self.tiers)
         self._by_name = {tier.name: tier for tier in self.tiers}
+        self._index = {tier.name: index for index, tier in enumerate(self.tiers)}
         self._by_model = {}
         for tier in self.tiers:
             self._by_model.setdefault(tier.model, tier)
@@ -188,6 +190,10 @@ class Policy(BaseModel):
                 f"no tier named {name!r}; tiers: {', '.join(self._by_name)}", param="model"
             )
         return found
+
+    def index(self, tier: Tier) -> int:
+        """``tier``'s position in the table, 0 for the cheapest."""
+        return self._index[tier.name]
 
     def tier_for_model(self, model: str) -> Tier:
         """The cheapest tier whose primary model is ``model``; ``UnknownModelError`` if none."""

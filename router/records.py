@@ -1,14 +1,39 @@
-"""The contract between serving and training: what was decided, and what came of it."""
+"""The contract between serving and training: what was decided, and what came of it.
+
+``Decision`` is what the decider chose; ``ScoredPrompt`` what the decision log keeps of the text it
+scored (its hash, its embedding as float16 and its ten text features, so that retraining never
+needs the text itself); ``DecisionRecord`` is one logged request; ``Feedback`` one later event
+on it (an outcome, a rating, a verifier's verdict). In JSON an embedding is base64 of its float16
+little-endian bytes, the encoding ``training.logs`` decodes.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import numpy as np
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    model_validator,
+)
+
+from classifiers.features import FEATURE_NAMES, text_features
 
 Effort = Literal["none", "low", "medium", "high"]
 Selection = Literal["first", "majority_vote"]
+FeedbackOutcome = Literal["success", "failure"]
+
+EMBEDDING_DTYPE: Final = "<f2"  # float16, little-endian
 
 
 class Budget(BaseModel):
@@ -60,6 +85,67 @@ class Decision(BaseModel):
     reasons: tuple[str, ...] = ()
     decision_ms: float = 0.0
     choice_probability: float = Field(default=1.0, gt=0.0, le=1.0)
+    tier_index: int = Field(ge=0)
+
+
+def embedding_bytes(vector: Any) -> bytes:
+    """``vector`` as the log stores it: float16, little-endian."""
+    return np.asarray(vector, dtype=EMBEDDING_DTYPE).reshape(-1).tobytes()
+
+
+def _embedding_from_text(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"not base64: {exc}") from exc
+
+
+def _float16_values(value: bytes) -> bytes:
+    if not value or len(value) % 2:
+        raise ValueError(f"holds {len(value)} bytes; float16 values take a positive even number")
+    return value
+
+
+def _embedding_text(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
+
+
+def _ten_features(values: tuple[float, ...]) -> tuple[float, ...]:
+    if len(values) != len(FEATURE_NAMES):
+        raise ValueError(
+            f"has {len(values)} values; the text features are {len(FEATURE_NAMES)}:"
+            f" {', '.join(FEATURE_NAMES)}"
+        )
+    return values
+
+
+Embedding = Annotated[
+    bytes,
+    BeforeValidator(_embedding_from_text),
+    AfterValidator(_float16_values),
+    PlainSerializer(_embedding_text, return_type=str, when_used="json"),
+]
+"""float16 little-endian bytes; base64 text in JSON (and accepted as such)."""
+TextFeatures = Annotated[tuple[float, ...], AfterValidator(_ten_features)]
+"""``classifiers.features.text_features`` of the scored text, in ``FEATURE_NAMES`` order."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredPrompt:
+    """What the decision log keeps of a scored text: computed once, where it was scored."""
+
+    text: str
+    hash: str
+    embedding: bytes
+    features: tuple[float, ...]
+
+    @classmethod
+    def of(cls, text: str, vector: Any) -> ScoredPrompt:
+        """``text`` with the embedding the scorer computed for it (never re-embedded)."""
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        return cls(text, digest, embedding_bytes(vector), tuple(text_features(text)))
 
 
 class DecisionRecord(BaseModel):
@@ -67,7 +153,10 @@ class DecisionRecord(BaseModel):
 
     ``status`` is ``ok``, ``cancelled`` (the client left), ``internal_error``, or the error's
     class name (``UpstreamTimeoutError``...). ``prompt_hash`` is the sha256 of the scored text;
-    ``prompt`` is that text itself, when the service keeps prompts (``store_prompt_text``).
+    ``prompt`` is that text itself, when the service keeps prompts (``store_prompt_text``);
+    ``embedding`` and ``features`` are always kept. ``tier_index`` is the position of ``tier``
+    in the policy (0: the cheapest); ``choice_probability`` is how likely that tier was to be
+    chosen, below 1 only when exploration was on (``router.exploration``).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -78,8 +167,11 @@ class DecisionRecord(BaseModel):
     stream: bool
     prompt_hash: str
     prompt: str | None = None
+    embedding: Embedding
+    features: TextFeatures
     score: float = Field(ge=0.0, le=1.0)
     tier: str
+    tier_index: int = Field(ge=0)
     model: str
     budget: Budget
     strategy: Strategy
@@ -96,3 +188,36 @@ class DecisionRecord(BaseModel):
     latency_ms: float
     vote: str | None = None
     status: str
+
+
+class Verifier(BaseModel):
+    """A check that judged the answer: a test suite, a grader, a human reviewer."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    passed: bool
+
+
+class Feedback(BaseModel):
+    """One event on a logged request: an outcome, a rating and/or a verifier's verdict.
+
+    A request may get several; ``training.logs`` reduces them to one outcome. ``idempotency_key``
+    is the client's ``Idempotency-Key``: the log stores one event per key.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    request_id: str
+    time: datetime
+    outcome: FeedbackOutcome | None = None
+    rating: float | None = Field(default=None, ge=-1.0, le=1.0)
+    verifier: Verifier | None = None
+    source: str | None = None
+    idempotency_key: str | None = None
+
+    def says_the_same_as(self, other: Feedback) -> bool:
+        """Same request and same content, whatever the id and time."""
+        fields = {"request_id", "outcome", "rating", "verifier", "source"}
+        return self.model_dump(include=fields) == other.model_dump(include=fields)

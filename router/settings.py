@@ -1,7 +1,13 @@
-"""Service settings: the only place that reads the environment (prefix ``ROUTER_``)."""
+"""Service settings: the only place that reads the environment (prefix ``ROUTER_``).
+
+The decision log lives in SQLite under ``data_dir`` (``decisions.sqlite3``) unless ``redis_url``
+is set, when it goes to Redis Streams under ``redis_prefix``. Either way records the store cannot
+take wait in a local spool (``spool_path``, by default ``data_dir/decision-spool.sqlite3``).
+"""
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -11,6 +17,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_MODELS_DIR = PROJECT_ROOT / "models"
 SHIPPED_POLICY = Path(__file__).resolve().parent / "policies" / "default.yaml"
+DECISION_DB = "decisions.sqlite3"
+DECISION_SPOOL = "decision-spool.sqlite3"
+
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+_REDIS_PREFIX = re.compile(r"[A-Za-z0-9{][A-Za-z0-9_.:{}-]*")
 
 
 class Settings(BaseSettings):
@@ -22,7 +33,19 @@ class Settings(BaseSettings):
     )
     policy_path: Path = SHIPPED_POLICY
     data_dir: Path = PROJECT_ROOT / "var"
-    redis_url: str | None = None
+    redis_url: str | None = Field(
+        default=None, description="Log decisions to Redis Streams here instead of SQLite."
+    )
+    redis_prefix: str = Field(default="router", description="Prefix of the log's Redis keys.")
+    redis_timeout_s: float = Field(
+        default=1.0, gt=0.0, le=60.0, description="Redis connect and command timeout."
+    )
+    spool_path: Path | None = Field(
+        default=None, description="Spool for records the store cannot take yet."
+    )
+    spool_retry_max_s: float = Field(
+        default=5.0, gt=0.0, le=600.0, description="Longest wait between replays of the spool."
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     encoder_batch_size: int = Field(default=32, ge=1, le=1024)
@@ -56,6 +79,27 @@ class Settings(BaseSettings):
             raise ValueError(f"{path} does not exist")
         return path
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, url: str | None) -> str | None:
+        if not url:
+            return None  # ROUTER_REDIS_URL= (empty) means SQLite, like leaving it unset
+        if not url.startswith(_REDIS_SCHEMES):
+            raise ValueError(
+                "must be a redis://, rediss:// or unix:// URL, like redis://127.0.0.1:6379/0"
+            )
+        return url
+
+    @field_validator("redis_prefix")
+    @classmethod
+    def _usable_prefix(cls, prefix: str) -> str:
+        if not _REDIS_PREFIX.fullmatch(prefix) or prefix.endswith(":"):
+            raise ValueError(
+                f"{prefix!r} is not a usable key prefix: letters, digits and _ . : {{ }} -,"
+                " not ending in ':' (keys are <prefix>:decisions...)"
+            )
+        return prefix
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, level: str) -> str:
@@ -63,6 +107,16 @@ class Settings(BaseSettings):
         if upper not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError(f"unknown log level {level!r}; use DEBUG, INFO, WARNING or ERROR")
         return upper
+
+    @property
+    def decision_db_path(self) -> Path:
+        """The SQLite decision log, used when ``redis_url`` is not set."""
+        return self.data_dir / DECISION_DB
+
+    @property
+    def decision_spool_path(self) -> Path:
+        """Where records wait while the store cannot take them."""
+        return self.spool_path or self.data_dir / DECISION_SPOOL
 
 
 @lru_cache(maxsize=1)

@@ -21,6 +21,13 @@ A target with ``strategy.samples = N`` sends N calls at once: ``majority_vote`` 
 most samples agree on (``router.voting``), ``first`` the first sample to succeed (the others are
 cancelled). Usage and cost are summed over the samples.
 
+Cost: litellm prices every answer on its way out (``response_cost`` among the response's hidden
+params; on a stream, ``usage.cost`` in the usage chunk). That price is the one reported: an answer
+is priced again only when litellm left none, and a model litellm has no price for costs 0.
+
+Logs: importing this module sets litellm's loggers to WARNING (their INFO lines come two per
+call), unless ``LITELLM_LOG`` is set.
+
 Keys: ``api_key_env`` names the environment variable holding a target's key, read once here.
 A target whose key is missing fails with ``MissingProviderKeyError`` before anything is sent,
 unless it has an ``api_base`` (a local server): such a target, and any target with an api_base
@@ -116,9 +123,24 @@ DECIDED_PARAMS: Final = frozenset(
     }
 )
 _ERROR_DETAIL_CHARS: Final = 300
+_LITELLM_LOGGERS: Final = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
 
 Message = Mapping[str, Any]
 Chunk = dict[str, Any]
+
+
+def _quiet_litellm_logs() -> None:
+    """Keep litellm's per-call INFO lines out of the log, unless LITELLM_LOG asks for them.
+
+    litellm logs two INFO lines per call, each printed twice once the service logs at INFO (by its
+    own stderr handler, then by the root logger's); its warnings and errors still come through.
+    """
+    if os.environ.get("LITELLM_LOG") is None:
+        for name in _LITELLM_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+_quiet_litellm_logs()
 
 
 class TargetFields(Protocol):
@@ -316,7 +338,7 @@ class UpstreamStream:
             async for chunk in chunks:
                 if chunk.get("usage"):
                     self.usage = Usage.from_openai(chunk["usage"])
-                    self.cost_usd = _token_cost(self.model, self.usage)
+                    self.cost_usd = _stream_cost(self.model, chunk["usage"])
                     if not self._include_usage:
                         if not chunk.get("choices"):
                             continue
@@ -641,10 +663,27 @@ def _answering_model(response: object, requested: str) -> str:
 
 
 def _response_cost(response: object) -> float:
+    """litellm's price of a response: the one it stamped on it while answering (None when it has
+    no price for the model), worked out again only if it stamped none."""
+    hidden = _hidden_params(response)
+    if "response_cost" in hidden:
+        return _cost(hidden["response_cost"])
     try:
         return float(completion_cost(completion_response=response))
     except Exception:  # litellm raises several types for a model it has no price for
         return 0.0
+
+
+def _stream_cost(model: str, usage: Mapping[str, Any]) -> float:
+    """The price of a streamed answer: the one litellm wrote into the usage chunk (``cost``, the
+    figure it also stamps as the chunk's response_cost), else the tokens at litellm's price."""
+    if "cost" in usage:
+        return _cost(usage["cost"])
+    return _token_cost(model, Usage.from_openai(usage))
+
+
+def _cost(value: object) -> float:
+    return float(value) if isinstance(value, int | float) and value >= 0 else 0.0
 
 
 def _token_cost(model: str, usage: Usage) -> float:

@@ -9,5 +9,6 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
 
-# The local OpenAI-compatible upstream server (``upstream`` fixture) for every test that wants it.
-pytest_plugins = ["tests.upstream_fixtures"]
+# The local OpenAI-compatible upstream server (``upstream`` fixture) and a redis-server of the
+# test's own (``redis_server``) for every test that wants them.
+pytest_plugins = ["tests.upstream_fixtures", "tests.redis_fixtures"]

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from starlette.responses import JSONResponse, Response
 
 from router import completions
-from router.api.deps import ActiveSnapshot, ExchangeDep, LedgerDep
+from router.api.deps import ActiveSnapshot, ExchangeDep, ExplorerDep, LedgerDep
 from router.openai_schema import ChatCompletionRequest
 
 router = APIRouter()
@@ -14,10 +14,14 @@ router = APIRouter()
 
 @router.post("/v1/chat/completions", response_model=None)
 async def chat_completions(
-    body: ChatCompletionRequest, snapshot: ActiveSnapshot, exchange: ExchangeDep, ledger: LedgerDep
+    body: ChatCompletionRequest,
+    snapshot: ActiveSnapshot,
+    exchange: ExchangeDep,
+    ledger: LedgerDep,
+    explorer: ExplorerDep,
 ) -> Response:
     """Score the prompt, pick the tier (or take the pinned one), and answer from its model."""
-    await completions.decide(snapshot, body.model, body.messages, exchange)
+    await completions.decide(snapshot, body.model, body.messages, exchange, explorer)
     if body.stream:
         return await completions.stream(snapshot, body, exchange, ledger)
     return JSONResponse(await completions.complete(snapshot, body, exchange, ledger))

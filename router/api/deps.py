@@ -12,13 +12,17 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from router.completions import Ledger
+from router.decision_log import DecisionLog
+from router.exploration import Explorer
 from router.metrics import ServiceMetrics
 from router.middleware import Exchange, exchange_of
 from router.model_store import ModelStore, Snapshot
 
 __all__ = [
     "ActiveSnapshot",
+    "DecisionLogDep",
     "ExchangeDep",
+    "ExplorerDep",
     "LedgerDep",
     "MetricsDep",
     "StoreDep",
@@ -26,9 +30,21 @@ __all__ = [
 ]
 
 
-def lifespan_state(store: ModelStore, ledger: Ledger, metrics: ServiceMetrics) -> dict[str, Any]:
+def lifespan_state(
+    store: ModelStore,
+    ledger: Ledger,
+    metrics: ServiceMetrics,
+    decision_log: DecisionLog,
+    explorer: Explorer,
+) -> dict[str, Any]:
     """The lifespan state the dependencies below read."""
-    return {"store": store, "ledger": ledger, "metrics": metrics}
+    return {
+        "store": store,
+        "ledger": ledger,
+        "metrics": metrics,
+        "decision_log": decision_log,
+        "explorer": explorer,
+    }
 
 
 async def _store(request: Request) -> ModelStore:
@@ -54,9 +70,21 @@ async def _exchange(request: Request) -> Exchange:
     return exchange_of(request)
 
 
+async def _decision_log(request: Request) -> DecisionLog:
+    decision_log: DecisionLog = request.state.decision_log
+    return decision_log
+
+
+async def _explorer(request: Request) -> Explorer:
+    explorer: Explorer = request.state.explorer
+    return explorer
+
+
 StoreDep = Annotated[ModelStore, Depends(_store)]
 ActiveSnapshot = Annotated[Snapshot, Depends(_active)]
 """The serving snapshot for the whole request; 503 while the store is not ready."""
 LedgerDep = Annotated[Ledger, Depends(_ledger)]
 MetricsDep = Annotated[ServiceMetrics, Depends(_metrics)]
 ExchangeDep = Annotated[Exchange, Depends(_exchange)]
+DecisionLogDep = Annotated[DecisionLog, Depends(_decision_log)]
+ExplorerDep = Annotated[Explorer, Depends(_explorer)]

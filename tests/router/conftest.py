@@ -1,9 +1,11 @@
-"""Fixtures for the router tests: a small policy file and a deterministic stand-in scorer."""
+"""Fixtures for the router tests: a small policy file, a deterministic stand-in scorer, and
+``decision_record`` for tests of the decision log."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +15,49 @@ import yaml
 
 from router.cli import CliDeps
 from router.policy import Policy, load_policy
+from router.records import Budget, DecisionRecord, ScoredPrompt, Strategy
 from router.settings import Settings
 
 WritePolicy = Callable[..., Path]
+RECORD_START = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+def decision_record(n: int = 1, **overrides: Any) -> DecisionRecord:
+    """Record number ``n`` (request id ``req_<n>``, ``n`` seconds after ``RECORD_START``), with
+    every field set to something non-default; ``overrides`` replace fields."""
+    text = f"Prompt {n}: what is {n} + {n}? Answer in one word."
+    vector = np.linspace(-1.0, 1.0, 384) * (1 + n % 7) / 8
+    prompt = ScoredPrompt.of(text, vector)
+    data: dict[str, Any] = {
+        "request_id": f"req_{n}",
+        "time": RECORD_START + timedelta(seconds=n),
+        "requested_model": "auto",
+        "stream": n % 2 == 0,
+        "prompt_hash": prompt.hash,
+        "prompt": text,
+        "embedding": prompt.embedding,
+        "features": prompt.features,
+        "score": 0.25,
+        "tier": "mid",
+        "tier_index": 1,
+        "model": "openai/mid-model",
+        "budget": Budget(effort="low", budget_tokens=512, max_tokens=4096),
+        "strategy": Strategy(samples=3, select="majority_vote"),
+        "classifier_version": "clf-1",
+        "policy_version": "pol-1",
+        "choice_probability": 0.9,
+        "decision_ms": 1.25,
+        "upstream_model": "mid-model-2026",
+        "prompt_tokens": 11,
+        "completion_tokens": 7,
+        "reasoning_tokens": 5,
+        "cost_usd": 0.0015,
+        "upstream_ms": 80.5,
+        "latency_ms": 95.0,
+        "vote": "2/3",
+        "status": "ok",
+    }
+    return DecisionRecord(**(data | overrides))
 
 
 def tier_data(name: str, band: tuple[float, float], **overrides: Any) -> dict[str, Any]:
@@ -72,6 +114,13 @@ class FakeScorer:
         self.calls.append(list(texts))
         scores = np.array([self.scores.get(text, self.default) for text in texts])
         return np.zeros((len(texts), 3), dtype=np.float32), scores
+
+
+@pytest.fixture(autouse=True)
+def _data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings built without a data_dir put the decision log in the test's directory, not in
+    the project's var/."""
+    monkeypatch.setenv("ROUTER_DATA_DIR", str(tmp_path / "var"))
 
 
 @pytest.fixture

@@ -64,7 +64,7 @@ async def test_an_error_mid_stream_is_sent_as_an_error_event_and_recorded(
     recorder = DecisionRecorder(sink)
     recorder.start()
     exchange = Exchange()
-    exchange.decided(Decider(FakeScorer(), policy).decide_text("hello"), "hello")
+    exchange.decided(*Decider(FakeScorer(), policy).assess_text("hello"))
     body = ChatCompletionRequest(
         model="auto", messages=[{"role": "user", "content": "hello"}], stream=True
     )

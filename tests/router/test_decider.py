@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+import hashlib
 import math
+from collections.abc import Sequence
+from typing import Any
 
+import numpy as np
 import pytest
 
+from classifiers.features import text_features
 from router.decider import Decider
 from router.errors import ClassifierError, EmptyPromptError
 from router.policy import Policy
@@ -79,3 +84,31 @@ def test_score_outside_the_unit_interval_is_a_classifier_error(
 ) -> None:
     with pytest.raises(ClassifierError, match=r"classifier fake-1 returned score .* outside"):
         Decider(FakeScorer(default=score), policy).decide_text("x")
+
+
+def test_assess_keeps_the_embedding_of_the_one_scoring_call(policy: Policy) -> None:
+    class Embedding(FakeScorer):
+        def embed_and_score(self, texts: Sequence[str]) -> tuple[Any, Any]:
+            self.calls.append(list(texts))
+            return np.full((len(texts), 4), 0.5, dtype=np.float32), np.array([0.91] * len(texts))
+
+    scorer = Embedding()
+    text = "Prove that sqrt(2) is irrational. Then: what is 2 + 2?"
+
+    decision, prompt = Decider(scorer, policy).assess_text(text)
+
+    assert scorer.calls == [[text]]
+    assert (decision.tier, decision.tier_index) == ("deep", 2)
+    assert np.frombuffer(prompt.embedding, dtype="<f2").tolist() == [0.5] * 4
+    assert prompt.features == tuple(text_features(text))
+    assert prompt.hash == hashlib.sha256(text.encode()).hexdigest()
+    assert prompt.text == text
+
+
+def test_a_scorer_that_returns_no_row_is_a_classifier_error(policy: Policy) -> None:
+    class Empty(FakeScorer):
+        def embed_and_score(self, texts: Sequence[str]) -> tuple[Any, Any]:
+            return np.zeros((0, 4)), np.zeros(0)
+
+    with pytest.raises(ClassifierError, match="returned 0 embeddings and 0 scores for one text"):
+        Decider(Empty(), policy).decide_text("hello")

@@ -113,12 +113,37 @@ async def test_complete_returns_the_answer_with_usage_and_reasoning_tokens(
     assert sent.headers["authorization"] == f"Bearer {KEY}"
 
 
-async def test_known_model_is_priced(upstream: UpstreamServer) -> None:
+async def test_known_model_is_priced_once_streamed_or_not(
+    upstream: UpstreamServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repriced: list[str] = []
+
+    def price_again(**kwargs: Any) -> Any:
+        repriced.append(str(kwargs.get("model")))
+        raise AssertionError("litellm priced this answer already")
+
+    monkeypatch.setattr("router.upstream.completion_cost", price_again)
+    monkeypatch.setattr("router.upstream.cost_per_token", price_again)
     chosen = target(upstream, "openai/o3-mini", budget=Budget(effort="low", max_tokens=8192))
     client = Upstream([chosen])
     result = await client.complete(chosen, MESSAGES)
+    stream = await client.stream(chosen, MESSAGES)
+    await _read_all(stream)
 
     assert result.cost_usd > 0.0
+    assert stream.cost_usd == result.cost_usd
+    assert repriced == []
+
+
+async def test_litellm_keeps_its_per_call_info_lines_out_of_the_log(
+    upstream: UpstreamServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    chosen = target(upstream, "openai/plain")
+    client = Upstream([chosen])
+    with caplog.at_level(logging.INFO):
+        await client.complete(chosen, MESSAGES)
+
+    assert [record.name for record in caplog.records if record.name.startswith("LiteLLM")] == []
 
 
 async def test_openai_reasoning_model_gets_reasoning_effort(upstream: UpstreamServer) -> None:

@@ -8,6 +8,7 @@ land in different tiers of ``policy_data``.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
@@ -25,6 +26,7 @@ from sklearn.linear_model import Ridge
 from classifiers.artifacts import save_artifact, write_current
 from classifiers.encoder import HashingEncoder
 from router.app import create_app
+from router.decision_log import DecisionSink
 from router.records import DecisionRecord
 from router.settings import Settings
 from tests.upstream_server import UpstreamServer
@@ -186,20 +188,30 @@ def make_app(
     write_policy: Callable[[Mapping[str, Any]], Path],
     upstream: UpstreamServer,
 ) -> MakeApp:
-    """``make_app(policy=None, **settings)``: the service over ``upstream`` (``policy_data`` by
-    default), with the stand-in encoder and the test's ``sink``."""
+    """``make_app(policy=None, *, sink=<the test's>, rng=None, **settings)``: the service over
+    ``upstream`` (``policy_data`` by default) with the stand-in encoder; records go to the
+    test's ``sink`` unless ``sink=None`` asks for the real decision log (SQLite in the test's
+    data dir, or Redis if ``redis_url`` is given)."""
 
-    def make(policy: Mapping[str, Any] | None = None, **settings: Any) -> FastAPI:
+    def make(
+        policy: Mapping[str, Any] | None = None,
+        *,
+        sink: DecisionSink | None = sink,
+        rng: random.Random | None = None,
+        **settings: Any,
+    ) -> FastAPI:
         path = write_policy(policy_data(upstream.url) if policy is None else policy)
         config = Settings(models_dir=models_dir, policy_path=path, **settings)
-        return create_app(config, encoder_loader=lambda _: HashingEncoder(DIMENSION), sink=sink)
+        return create_app(
+            config, encoder_loader=lambda _: HashingEncoder(DIMENSION), sink=sink, rng=rng
+        )
 
     return make
 
 
 @pytest.fixture
 def make_client(make_app: MakeApp) -> Iterator[MakeClient]:
-    """``make_client(policy=None, **settings)``: a started TestClient for ``make_app(...)``."""
+    """``make_client(policy=None, **options)``: a started TestClient for ``make_app(...)``."""
     with ExitStack() as stack:
 
         def make(policy: Mapping[str, Any] | None = None, **settings: Any) -> TestClient:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import time
 from collections.abc import Iterator
 from functools import partial
@@ -11,10 +12,12 @@ from typing import Any
 
 import anyio
 import httpx
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from router.decision_log import DECISIONS_LOGGER
+from classifiers.encoder import HashingEncoder
+from classifiers.features import text_features
 from tests.router.api.conftest import (
     CLASSIFIER_VERSION,
     EASY,
@@ -411,6 +414,10 @@ def test_each_answer_is_recorded_with_its_decision_and_cost(
     assert record.choice_probability == 1.0
     assert record.latency_ms >= (record.upstream_ms or 0.0) > 0.0
     assert record.status == "ok"
+    assert record.tier_index == 3
+    expected = HashingEncoder(384).encode([HARD])[0]
+    assert np.frombuffer(record.embedding, dtype="<f2") == pytest.approx(expected, abs=1e-3)
+    assert list(record.features) == pytest.approx(text_features(HARD))
 
 
 def test_prompts_stay_out_of_the_record_when_not_kept(
@@ -421,29 +428,66 @@ def test_prompts_stay_out_of_the_record_when_not_kept(
     (record,) = sink.wait_for(1)
     assert record.prompt is None
     assert record.prompt_hash == hashlib.sha256(EASY.encode()).hexdigest()
+    assert len(record.embedding) == 2 * 384
+    assert list(record.features) == pytest.approx(text_features(EASY))
 
 
-def test_the_default_sink_logs_one_json_line_per_record(
-    models_dir: Any,
-    tmp_path: Any,
-    upstream: UpstreamServer,
-    caplog: pytest.LogCaptureFixture,
+def test_by_default_records_go_to_sqlite_under_the_data_dir(
+    models_dir: Any, tmp_path: Any, upstream: UpstreamServer
 ) -> None:
     import yaml
 
     from classifiers.encoder import HashingEncoder
     from router.app import create_app
     from router.settings import Settings
+    from router.store.sqlite import SQLiteStore
 
     path = tmp_path / "default-sink.yaml"
     path.write_text(yaml.safe_dump(policy_data(upstream.url)), encoding="utf-8")
-    settings = Settings(models_dir=models_dir, policy_path=path)
+    settings = Settings(models_dir=models_dir, policy_path=path, data_dir=tmp_path / "data")
     app = create_app(settings, encoder_loader=lambda _: HashingEncoder(384))
-    with caplog.at_level("INFO", logger=DECISIONS_LOGGER), TestClient(app) as client:
+    with TestClient(app) as client:
         response = chat(client)
 
-    (line,) = [r.getMessage() for r in caplog.records if r.name == DECISIONS_LOGGER]
-    assert json.loads(line)["request_id"] == response.headers["x-router-request-id"]
+    store = SQLiteStore(tmp_path / "data" / "decisions.sqlite3")
+    (logged,) = store.logged()
+    store.close()
+    assert logged.record.request_id == response.headers["x-router-request-id"]
+
+
+# --- exploration ----------------------------------------------------------------------------
+
+
+def test_exploration_moves_some_auto_requests_and_records_their_probability(
+    make_client: MakeClient, upstream: UpstreamServer, sink: ListSink
+) -> None:
+    client = make_client(exploration_rate=0.5, rng=random.Random(4))
+    tiers = [chat(client, text=f"{EASY} ({n})").headers["x-router-tier"] for n in range(40)]
+
+    records = sink.wait_for(40)
+    assert {record.tier for record in records} == {"fast", "qwen"}  # fast has one neighbour
+    assert [record.tier for record in records] == tiers
+    assert {(r.tier, r.tier_index, r.choice_probability) for r in records} == {
+        ("fast", 0, 0.5),
+        ("qwen", 1, 0.5),
+    }
+    explored = next(record for record in records if record.tier == "qwen")
+    assert explored.score < 0.5  # the policy's tier would have been fast
+
+
+def test_pinned_requests_and_route_are_never_explored(
+    make_client: MakeClient, upstream: UpstreamServer, sink: ListSink
+) -> None:
+    client = make_client(exploration_rate=0.5, rng=random.Random(4))
+    pinned = {
+        chat(client, model="fast", text=f"{EASY} {n}").headers["x-router-tier"] for n in range(20)
+    }
+    routed = {
+        client.post("/v1/route", json={"text": f"{EASY} {n}"}).json()["tier"] for n in range(20)
+    }
+
+    assert pinned == routed == {"fast"}
+    assert {record.choice_probability for record in sink.wait_for(20)} == {1.0}
 
 
 # --- keys -----------------------------------------------------------------------------------
