@@ -15,15 +15,13 @@ To add a command, write a function taking ``ctx: typer.Context`` and decorate it
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from itertools import islice
 from pathlib import Path
-from typing import IO, Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -35,6 +33,7 @@ from rich.table import Table
 from rich.text import Text
 
 from classifiers.encoder import TextEncoder
+from classifiers.files import atomic_text
 from router.cli_logs import logs_app
 from router.cli_models import models_app, train_from_logs
 from router.decider import BatchScorer, Decider, checked_score
@@ -273,7 +272,7 @@ def _score_file(input_path: Path, output_path: Path, job: _ScoreJob, total: int)
     """Score ``input_path`` into ``output_path``; the number of rows skipped."""
     skipped: list[RowError] = []
     rows = _rows(input_path, job.on_error, skipped)
-    with _atomic_output(output_path) as sink, _progress() as progress:
+    with atomic_text(output_path) as sink, _progress() as progress:
         task = progress.add_task("scoring", total=total)
         for batch in _batches(rows, job.batch_size):
             sink.writelines(_scored_lines(batch, job))
@@ -351,31 +350,6 @@ def _scored_lines(batch: Sequence[_Row], job: _ScoreJob) -> list[str]:
         record = {"id": row.id, "score": round(float(value), 6), "tier": tier.name}
         lines.append(json.dumps({**record, "model": tier.model}, ensure_ascii=False) + "\n")
     return lines
-
-
-@contextmanager
-def _atomic_output(path: Path) -> Iterator[IO[str]]:
-    """A file that replaces ``path`` only if the block completes; otherwise nothing changes."""
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, before the rename
-        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    )
-    staged = Path(handle.name)
-    try:
-        with handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        staged.chmod(0o666 & ~_umask())
-        staged.replace(path)
-    except BaseException:
-        staged.unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _progress() -> Progress:

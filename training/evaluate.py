@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,6 +27,7 @@ from rich.table import Table
 from rich.text import Text
 from scipy import stats
 
+from classifiers.files import write_bytes_atomic
 from training import metrics
 from training.datasets import SeedRow
 from training.metrics import FloatArray
@@ -160,14 +159,14 @@ def write_report(
     score = _checked_scores(rows, scores)
     out_dir.mkdir(parents=True, exist_ok=True)
     text = json.dumps(report.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    written = [write_atomic(out_dir / REPORT_FILE, text.encode("utf-8"))]
+    written = [write_bytes_atomic(out_dir / REPORT_FILE, text.encode("utf-8"))]
     figures = {
         DOMAIN_PLOT: _domain_figure(rows, score),
         QUALITY_PLOT: _quality_figure(rows, score, report),
     }
     for name, figure in figures.items():
         if figure is not None:
-            written.append(write_atomic(out_dir / name, figure_png(figure)))
+            written.append(write_bytes_atomic(out_dir / name, figure_png(figure)))
     return written
 
 
@@ -367,25 +366,6 @@ def _where(rows: Sequence[SeedRow], keep: Callable[[SeedRow], bool]) -> Indices:
 
 def _format(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
-
-
-def write_atomic(path: Path, data: bytes) -> Path:
-    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
-    with tempfile.NamedTemporaryFile(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    ) as handle:
-        temp = Path(handle.name)
-    try:
-        with temp.open("wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        temp.chmod(0o644)
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return path
 
 
 def figure_png(figure: Figure) -> bytes:

@@ -53,8 +53,9 @@ import numpy.typing as npt
 from rich.table import Table
 from rich.text import Text
 
+from classifiers.files import write_bytes_atomic
 from training import metrics
-from training.evaluate import EvaluationReport, figure_png, write_atomic
+from training.evaluate import EvaluationReport, figure_png
 from training.logs import LabelledLogs, TierUsage
 
 if TYPE_CHECKING:
@@ -500,18 +501,18 @@ def write_gate_report(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     text = json.dumps(decision.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    written = [write_atomic(out_dir / GATE_FILE, text.encode("utf-8"))]
+    written = [write_bytes_atomic(out_dir / GATE_FILE, text.encode("utf-8"))]
     scores = {
         decision.base_version: np.asarray(base_scores, dtype=np.float64)[held.index],
         decision.candidate_version: np.asarray(candidate_scores, dtype=np.float64)[held.index],
     }
     if held.n and 0 < held.failures < held.n:
         written.append(
-            write_atomic(
+            write_bytes_atomic(
                 out_dir / RELIABILITY_PLOT, figure_png(_reliability(held, scores, config.bins))
             )
         )
-        written.append(write_atomic(out_dir / ROC_PLOT, figure_png(_roc(held, scores))))
+        written.append(write_bytes_atomic(out_dir / ROC_PLOT, figure_png(_roc(held, scores))))
     return written
 
 

@@ -10,8 +10,6 @@ model that was evaluated: the metrics in its manifest and model card are its own
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from classifiers.artifacts import Manifest, save_artifact
 from classifiers.difficulty import DifficultyEstimator
 from classifiers.encoder import TextEncoder
 from classifiers.features import FEATURE_NAMES, build_features
+from classifiers.files import atomic_binary
 from training.crossval import cross_validate
 from training.datasets import SeedRow, file_sha256, read_seed_rows
 from training.evaluate import EvaluationReport, evaluate, write_report
@@ -74,7 +73,9 @@ def embed(
             progress(min(start + EMBED_CHUNK, len(texts)), len(texts))
     embeddings = np.vstack(chunks).astype(np.float32)
     if cache_file is not None:
-        _save_npy_atomic(cache_file, embeddings)
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_binary(cache_file) as handle:
+            np.save(handle, embeddings)
     return embeddings
 
 
@@ -166,15 +167,3 @@ def _params(estimator: DifficultyEstimator) -> dict[str, Any]:
 
 def _slug(name: str) -> str:
     return name.replace("/", "__")
-
-
-def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.save(handle, array)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

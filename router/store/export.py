@@ -13,15 +13,12 @@ The file appears whole or not at all: rows go to a temporary file beside it, whi
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import Any, Final
 
+from classifiers.files import atomic_text
 from router.store.base import DecisionStore, Logged
 
 __all__ = ["EXPORT_FIELDS", "FEEDBACK_FIELDS", "ExportSummary", "export_logs", "export_row"]
@@ -84,28 +81,3 @@ def export_logs(
             rows += 1
             with_feedback += bool(logged.feedback)
     return ExportSummary(path, rows, with_feedback)
-
-
-@contextmanager
-def atomic_text(path: Path) -> Iterator[IO[str]]:
-    """A text file that replaces ``path`` only if the block completes."""
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, before the rename
-        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    )
-    staged = Path(handle.name)
-    try:
-        with handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        staged.chmod(0o666 & ~_umask())
-        staged.replace(path)
-    except BaseException:
-        staged.unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
