@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
 
-from classifiers.difficulty import GROUPS, DifficultyEstimator
+from classifiers.difficulty import GROUPS, DifficultyEstimator, RidgeExpert, linear_proba
 
 CHAT, KNOWLEDGE, MATH = (GROUPS.index(name) for name in ("chat", "knowledge", "math"))
 
@@ -94,3 +95,25 @@ def test_the_general_group_expert_learns_from_every_row() -> None:
 
     assert general.experts_[CHAT].gain(Z_general).mean() > 0.2
     assert chat_only.experts_[CHAT].gain(Z_chat_only).mean() < 0.2
+
+
+def test_linear_proba_matches_scikit_learn() -> None:
+    rng = np.random.default_rng(1)
+    Z = rng.normal(size=(50, 5))
+    multi = LogisticRegression().fit(Z, rng.integers(0, 4, size=50))
+    binary = LogisticRegression().fit(Z, rng.integers(0, 2, size=50))
+
+    assert np.allclose(linear_proba(multi, Z), multi.predict_proba(Z))
+    assert np.allclose(linear_proba(binary, Z), binary.predict_proba(Z))
+
+
+def test_predict_matches_the_experts_computed_by_scikit_learn() -> None:
+    X, y = grouped_data()
+    estimator = DifficultyEstimator(min_group_rows=10).fit(X, y)
+    Z = estimator.scaler_.transform(X)
+    gate = estimator.gate_.predict_proba(Z)
+    ridge = estimator.experts_[MATH]
+    assert isinstance(ridge, RidgeExpert)
+
+    assert np.allclose(estimator.predict_groups(X), gate)
+    assert np.allclose(ridge.gain(Z), np.clip(ridge.model.predict(Z), 0, 1))
