@@ -93,7 +93,9 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--models-dir", type=Path, default=SHIPPED_MODELS_DIR)
     parser.add_argument("--version", default=None, help="default: the one named in CURRENT")
     parser.add_argument("--policy", type=Path, default=SHIPPED_POLICY)
-X
+    parser.add_argument(
+        "--torch-threads", type=int, default=1, help="default 1, as the service runs it"
+    )
     parser.add_argument("--iterations", type=int, default=200, help="per prompt length, batch 1")
     parser.add_argument("--batch", type=int, default=64, help="prompts per throughput call")
     parser.add_argument("--batch-size", type=int, default=32, help="encoder batch size")

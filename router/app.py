@@ -52,6 +52,7 @@ from router.metrics import ServiceMetrics
 from router.middleware import BodyLimitMiddleware, ExchangeMiddleware
 from router.model_store import EncoderLoader, ModelStore, load_encoder
 from router.openai_schema import FORBIDDEN_FIELD
+from router.reload_bus import listen_for_reloads
 from router.reloader import CurrentWatcher
 from router.settings import Settings
 from router.upstream import close_clients
@@ -110,10 +111,10 @@ def _lifespan(
         try:
             yield lifespan_state(store, ledger, metrics, log, explorer)
         finally:
-            if watching is not None:
-                watching.cancel()
+            for task in watching:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await watching
+                    await task
             await anyio.to_thread.run_sync(log.close)
             await close_clients()
 
@@ -122,17 +123,23 @@ def _lifespan(
 
 def _watch_current(
     settings: Settings, store: ModelStore, metrics: ServiceMetrics
-) -> asyncio.Task[None] | None:
-    """Follow models_dir/CURRENT in the background, unless a version is pinned or it is off."""
+) -> list[asyncio.Task[None]]:
+    """Follow models_dir/CURRENT in the background, unless a version is pinned or it is off;
+    with Redis, a reload announcement makes the watcher look at once."""
     if settings.model_version is not None or settings.reload_interval_s == 0:
-        return None
+        return []
     watcher = CurrentWatcher(
         store,
         settings.models_dir,
         interval_s=settings.reload_interval_s,
         on_reload=metrics.count_reload,
     )
-    return asyncio.get_running_loop().create_task(watcher.run(), name="current-watcher")
+    loop = asyncio.get_running_loop()
+    tasks = [loop.create_task(watcher.run(), name="current-watcher")]
+    if settings.redis_url is not None:
+        listening = listen_for_reloads(settings, watcher.nudge)
+        tasks.append(loop.create_task(listening, name="reload-listener"))
+    return tasks
 
 
 def _open_log(

@@ -10,8 +10,10 @@ name="models")``); ``train_from_logs`` is the body of ``router train --logs``, r
 code. Commands take settings from ``ctx.obj.settings`` when the context carries one (as
 ``router.cli.CliDeps`` does), else from ``get_settings()``; they only read settings.
 
-A running service does not notice a new CURRENT by itself: reload it (the admin endpoint) or
-restart it after ``promote`` or ``rollback``.
+A running service follows CURRENT by itself (``router.reloader``, every
+``ROUTER_RELOAD_INTERVAL_S``); with ``redis_url`` set, ``promote``, ``rollback`` and a promoting
+``train --logs`` also announce the new version on Redis (``router.reload_bus``), so every
+replica switches at once. A failed announcement is a warning: CURRENT has moved regardless.
 
 Exit codes: 0 done (for ``train --logs``: a candidate was published *and* promoted); 1 ``train
 --logs`` published a candidate that the gate refused or that could not be promoted; 2 an error:
@@ -44,6 +46,7 @@ from classifiers.registry import (
 )
 from router.errors import RouterError
 from router.policy import load_policy
+from router.reload_bus import announce_reload
 from router.settings import Settings, get_settings
 
 __all__ = ["models_app", "train_from_logs"]
@@ -203,21 +206,38 @@ def promote(
 ) -> None:
     """Verify VERSION loads (manifest, sha256, encoder), then make it CURRENT."""
     with _exit_on_router_error():
-        switch = switch_current(_settings(ctx).models_dir, version, action="promote")
+        settings = _settings(ctx)
+        switch = switch_current(settings.models_dir, version, action="promote")
     if not switch.changed:
         out.print(f"{version} is already CURRENT")
         return
-    out.print(
-        f"CURRENT: {switch.previous or '-'} -> {switch.current}; reload the service to use it"
-    )
+    out.print(f"CURRENT: {switch.previous or '-'} -> {switch.current}")
+    _announce(settings, switch.current)
 
 
 @models_app.command("rollback")
 def rollback_current(ctx: typer.Context) -> None:
     """Make CURRENT the version it replaced (from models/HISTORY)."""
     with _exit_on_router_error():
-        switch = rollback(_settings(ctx).models_dir)
-    out.print(f"CURRENT: {switch.previous} -> {switch.current}; reload the service to use it")
+        settings = _settings(ctx)
+        switch = rollback(settings.models_dir)
+    out.print(f"CURRENT: {switch.previous} -> {switch.current}")
+    _announce(settings, switch.current)
+
+
+def _announce(settings: Settings, version: str) -> None:
+    """Tell running services over Redis (if configured); they also poll CURRENT by themselves."""
+    if settings.redis_url is None:
+        return
+    try:
+        heard = announce_reload(settings, version)
+    except RouterError as exc:
+        err.print(
+            Text(f"warning: {exc.message}; services will notice by polling CURRENT", "yellow"),
+            soft_wrap=True,
+        )
+        return
+    out.print(f"announced {version} to {heard} running services")
 
 
 # --- train --logs ------------------------------------------------------------------------------
@@ -269,6 +289,8 @@ def train_from_logs(
             out.print(Text(f"note: {note}", style="yellow"), soft_wrap=True)
         out.print(f"published {result.version_dir}", soft_wrap=True)
         out.print(result.promotion, soft_wrap=True)
+    if result.promoted:
+        _announce(settings, result.version)
     return EXIT_OK if result.promoted else EXIT_NOT_PROMOTED
 
 

@@ -12,6 +12,8 @@
     ├── DecisionLogError                    503    decision_log_unavailable (store unreachable;
     │                                              cause kept as __cause__)
     ├── PolicyError                         500    policy_error      (file, tier, field, problem)
+    ├── ReloadAnnounceError                 503    reload_announce_failed (Redis unreachable;
+    │                                              CURRENT moved anyway; cause kept)
     ├── ServiceNotReadyError                503    service_unavailable (nothing loaded yet)
     ├── RequestError                        400    invalid_request_error
     │   ├── EmptyPromptError                       no text to score
@@ -62,6 +64,7 @@ __all__ = [
     "MissingProviderKeyError",
     "PayloadTooLargeError",
     "PolicyError",
+    "ReloadAnnounceError",
     "RequestError",
     "RouterError",
     "RowError",
@@ -141,6 +144,13 @@ class DecisionLogError(RouterError):
 
     status_code = 503
     error_type = "decision_log_unavailable"
+
+
+class ReloadAnnounceError(RouterError):
+    """A new CURRENT could not be announced on Redis; replicas still find it by polling."""
+
+    status_code = 503
+    error_type = "reload_announce_failed"
 
 
 class UpstreamError(RouterError):
