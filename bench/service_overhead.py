@@ -16,6 +16,13 @@ encoder cache hides nothing. The classifier is the shipped one when models/CURRE
 otherwise a stand-in Ridge (random fit) over the real encoder, and the header says so. The
 target printed at the end: the p50 the service adds over the direct call should stay within the
 decision's own p50 plus 2 ms. Prints figures and asserts nothing.
+
+Latency on a shared machine swings by a millisecond or more from run to run, so the table also
+gives the service's own CPU time per request on each path (the sum over its threads, from Linux's
+schedstat; "nan" elsewhere): ``service`` minus ``route`` is the CPU a chat request spends beyond
+its decision, a figure neighbours' load moves far less. Work the service does after answering
+(litellm's logging) is counted on whichever path runs next; the ``direct`` row, where the service
+has nothing else to do, shows how much that is.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import socket
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import count
@@ -51,16 +59,29 @@ Send = Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]
 
 @dataclass
 class Timings:
-    """Latencies (ms) of the requests that succeeded, and the count of those that did not."""
+    """Latencies (ms) of the requests that succeeded, what went wrong with those that did not, and
+    the service's CPU time while they ran."""
 
     ms: list[float] = field(default_factory=list)
-    errors: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
     wall_s: float = 0.0
+    service_cpu_s: float = 0.0
 
     def add(self, other: Timings) -> None:
         self.ms += other.ms
-        self.errors += other.errors
+        self.failures += other.failures
         self.wall_s += other.wall_s
+        self.service_cpu_s += other.service_cpu_s
+
+    @property
+    def errors(self) -> int:
+        return self.failures.total()
+
+    @property
+    def service_cpu_ms(self) -> float:
+        """The service's CPU time per request on this path."""
+        requests = len(self.ms) + self.errors
+        return 1000.0 * self.service_cpu_s / requests if requests else float("nan")
 
     @property
     def rate(self) -> float:
@@ -94,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             _wait_ready(service_url)
             print(_header(args, classifier, upstream_url, service_url))
-            asyncio.run(_measure(args, upstream_url, service_url))
+            asyncio.run(_measure(args, upstream_url, service_url, service.pid))
         finally:
             for process in (service, upstream):
                 process.terminate()
@@ -254,7 +275,9 @@ def _wait_ready(service_url: str) -> None:
 # --- measuring -----------------------------------------------------------------------------
 
 
-async def _measure(args: argparse.Namespace, upstream_url: str, service_url: str) -> None:
+async def _measure(
+    args: argparse.Namespace, upstream_url: str, service_url: str, service_pid: int
+) -> None:
     numbers = count()
     limits = httpx.Limits(
         max_connections=args.concurrency, max_keepalive_connections=args.concurrency
@@ -273,7 +296,9 @@ async def _measure(args: argparse.Namespace, upstream_url: str, service_url: str
             await _run(path, WARMUP, 1)
         results = {}
         for concurrency, total in ((1, args.requests_c1), (args.concurrency, args.requests_cn)):
-            results[concurrency] = await _interleaved(paths, total, concurrency)
+            results[concurrency] = await _interleaved(
+                paths, total, concurrency, lambda: _cpu_s(service_pid)
+            )
         decision_mean = await _decision_mean_ms(service)
     _print_table(results)
     _print_verdict(results, decision_mean)
@@ -294,7 +319,9 @@ def _route_call(numbers: count[int]) -> Send:
     return send
 
 
-async def _interleaved(paths: list[Caller], total: int, concurrency: int) -> dict[str, Timings]:
+async def _interleaved(
+    paths: list[Caller], total: int, concurrency: int, service_cpu: Callable[[], float]
+) -> dict[str, Timings]:
     """``total`` requests per path in rounds, the paths' order rotating every round."""
     timings = {path.name: Timings() for path in paths}
     size = 1 if concurrency == 1 else min(ROUND, total)
@@ -303,9 +330,26 @@ async def _interleaved(paths: list[Caller], total: int, concurrency: int) -> dic
         batch = min(size, total - done)
         shift = round_number % len(paths)
         for path in paths[shift:] + paths[:shift]:
-            timings[path.name].add(await _run(path, batch, concurrency))
+            cpu_before = service_cpu()
+            batch_timings = await _run(path, batch, concurrency)
+            batch_timings.service_cpu_s = service_cpu() - cpu_before
+            timings[path.name].add(batch_timings)
         done += batch
     return timings
+
+
+def _cpu_s(pid: int) -> float:
+    """The CPU time the threads of process ``pid`` have had so far (ns precision); nan off Linux."""
+    tasks = Path(f"/proc/{pid}/task")
+    if not tasks.is_dir():
+        return float("nan")
+    total_ns = 0
+    for task in tasks.iterdir():
+        try:
+            total_ns += int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):  # a thread that ended meanwhile
+            continue
+    return total_ns / 1e9
 
 
 async def _run(path: Caller, total: int, concurrency: int) -> Timings:
@@ -317,13 +361,13 @@ async def _run(path: Caller, total: int, concurrency: int) -> Timings:
             started = time.perf_counter()
             try:
                 response = await path.send(path.client, number)
-                ok = response.status_code == 200
-            except httpx.HTTPError:
-                ok = False
-            if ok:
+                failure = None if response.status_code == 200 else f"HTTP {response.status_code}"
+            except httpx.HTTPError as exc:
+                failure = type(exc).__name__
+            if failure is None:
                 timings.ms.append((time.perf_counter() - started) * 1000.0)
             else:
-                timings.errors += 1
+                timings.failures[failure] += 1
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(min(concurrency, total))))
@@ -365,13 +409,22 @@ def _header(args: argparse.Namespace, classifier: str, upstream: str, service: s
 
 
 def _print_table(results: dict[int, dict[str, Timings]]) -> None:
-    print(f"\n{'path':<9}{'conc':>6}{'ok':>7}{'errors':>8}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>8}")
+    print(
+        f"\n{'path':<9}{'conc':>6}{'ok':>7}{'errors':>8}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>8}"
+        f"{'svc cpu ms/req':>16}"
+    )
     for concurrency, timings in results.items():
         for name, timing in timings.items():
             print(
                 f"{name:<9}{concurrency:>6}{len(timing.ms):>7}{timing.errors:>8}"
                 f"{timing.percentile(50):>9.2f}{timing.percentile(99):>9.2f}{timing.rate:>8.0f}"
+                f"{timing.service_cpu_ms:>16.2f}"
             )
+    for concurrency, timings in results.items():
+        for name, timing in timings.items():
+            if timing.failures:
+                said = ", ".join(f"{n}x {kind}" for kind, n in timing.failures.most_common())
+                print(f"errors   {name} at c={concurrency}: {said}")
 
 
 def _print_verdict(results: dict[int, dict[str, Timings]], decision_mean: float) -> None:
@@ -383,6 +436,11 @@ def _print_verdict(results: dict[int, dict[str, Timings]], decision_mean: float)
         print(
             f"c={concurrency:<3} added p50 (service - direct) {added:7.2f} ms"
             f"  vs decision p50 (route) + 2 ms {budget:7.2f} ms: {verdict}"
+        )
+    for concurrency, timings in results.items():
+        beyond = timings["service"].service_cpu_ms - timings["route"].service_cpu_ms
+        print(
+            f"c={concurrency:<3} service CPU per chat request beyond a route one {beyond:6.2f} ms"
         )
 
 
