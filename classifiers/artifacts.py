@@ -40,6 +40,7 @@ from classifiers.errors import (
     ArtifactNotFoundError,
     RouterError,
 )
+from classifiers.files import write_bytes_atomic
 from classifiers.scorer import Predictor
 
 FORMAT = 1
@@ -223,16 +224,7 @@ def write_current(models_dir: Path, version: str) -> None:
     name = _checked_version(models_dir, version)
     if not (models_dir / name / MANIFEST_FILE).is_file():
         raise ArtifactNotFoundError(models_dir / name, "no such version to make CURRENT")
-    fd, tmp = tempfile.mkstemp(prefix=".CURRENT.", dir=models_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(name + "\n")
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, models_dir / CURRENT_FILE)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(models_dir / CURRENT_FILE, (name + "\n").encode("utf-8"))
     _fsync(models_dir)
 
 

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -42,6 +40,7 @@ from classifiers.artifacts import (
     write_current,
 )
 from classifiers.errors import ArtifactError, ArtifactNotFoundError
+from classifiers.files import write_bytes_atomic
 
 HISTORY_FILE = "HISTORY"
 LOCK_FILE = ".registry.lock"
@@ -287,17 +286,7 @@ def _append_history(models_dir: Path, switch: Switch) -> None:
     if old and not old.endswith(b"\n"):
         old += b"\n"
     line = json.dumps(switch.to_dict(), ensure_ascii=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{HISTORY_FILE}.", dir=models_dir)
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(old + line.encode("utf-8"))
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, old + line.encode("utf-8"))
 
 
 @contextmanager
