@@ -10,6 +10,8 @@ are timed side by side, interleaved so that drift and neighbours' load fall on a
     direct    POST upstream /v1/chat/completions
     service   POST router   /v1/chat/completions   (model "auto": decide, call, answer)
     route     POST router   /v1/route              (the decision alone, no upstream call)
+    litellm   the service's upstream call (router.upstream.Upstream, the litellm Router) made
+              from the bench process: no HTTP server, no decision, just litellm
 
 first one request at a time, then ``--concurrency`` at once. Every prompt is distinct, so the
 encoder cache hides nothing. The classifier is the shipped one when models/CURRENT exists;
@@ -54,7 +56,8 @@ WARMUP = 20
 ROUND = 250
 READY_TIMEOUT_S = 120.0
 
-Send = Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]
+Send = Callable[[], Awaitable[str | None]]
+"""Sends one request; returns None when it succeeded, else what went wrong."""
 
 
 @dataclass
@@ -95,7 +98,6 @@ class Timings:
 @dataclass(frozen=True)
 class Caller:
     name: str
-    client: httpx.AsyncClient
     send: Send
 
 
@@ -288,9 +290,10 @@ async def _measure(
 
     async with client(upstream_url) as direct, client(service_url) as service:
         paths = [
-            Caller("direct", direct, _chat_call(UPSTREAM_MODEL, "/chat/completions", numbers)),
-            Caller("service", service, _chat_call("auto", "/v1/chat/completions", numbers)),
-            Caller("route", service, _route_call(numbers)),
+            Caller("direct", _chat_call(direct, UPSTREAM_MODEL, "/chat/completions", numbers)),
+            Caller("service", _chat_call(service, "auto", "/v1/chat/completions", numbers)),
+            Caller("route", _route_call(service, numbers)),
+            Caller("litellm", _litellm_call(upstream_url, numbers)),
         ]
         for path in paths:
             await _run(path, WARMUP, 1)
@@ -304,19 +307,47 @@ async def _measure(
     _print_verdict(results, decision_mean)
 
 
-def _chat_call(model: str, url: str, numbers: count[int]) -> Send:
-    async def send(http: httpx.AsyncClient, _: int) -> httpx.Response:
+def _chat_call(http: httpx.AsyncClient, model: str, url: str, numbers: count[int]) -> Send:
+    async def send() -> str | None:
         messages = [{"role": "user", "content": PROMPT.format(i=next(numbers))}]
-        return await http.post(url, json={"model": model, "messages": messages})
+        return _failure(await http.post(url, json={"model": model, "messages": messages}))
 
     return send
 
 
-def _route_call(numbers: count[int]) -> Send:
-    async def send(http: httpx.AsyncClient, _: int) -> httpx.Response:
-        return await http.post("/v1/route", json={"text": PROMPT.format(i=next(numbers))})
+def _route_call(http: httpx.AsyncClient, numbers: count[int]) -> Send:
+    async def send() -> str | None:
+        return _failure(await http.post("/v1/route", json={"text": PROMPT.format(i=next(numbers))}))
 
     return send
+
+
+def _litellm_call(upstream_url: str, numbers: count[int]) -> Send:
+    """The service's own upstream call (``router.upstream.Upstream``: the litellm Router), made
+    from this process with no HTTP server and no decision in front: the floor under any
+    litellm-based service's added latency."""
+    from router.errors import RouterError
+    from router.records import Budget
+    from router.upstream import Upstream, UpstreamTarget
+
+    target = UpstreamTarget(
+        model=f"openai/{UPSTREAM_MODEL}", budget=Budget(max_tokens=256), api_base=upstream_url
+    )
+    upstream = Upstream([target])
+
+    async def send() -> str | None:
+        messages = [{"role": "user", "content": PROMPT.format(i=next(numbers))}]
+        try:
+            await upstream.complete(target, messages)
+        except RouterError as exc:
+            return type(exc).__name__
+        return None
+
+    return send
+
+
+def _failure(response: httpx.Response) -> str | None:
+    return None if response.status_code == 200 else f"HTTP {response.status_code}"
 
 
 async def _interleaved(
@@ -357,11 +388,10 @@ async def _run(path: Caller, total: int, concurrency: int) -> Timings:
     queue = iter(range(total))
 
     async def worker() -> None:
-        for number in queue:
+        for _ in queue:
             started = time.perf_counter()
             try:
-                response = await path.send(path.client, number)
-                failure = None if response.status_code == 200 else f"HTTP {response.status_code}"
+                failure = await path.send()
             except httpx.HTTPError as exc:
                 failure = type(exc).__name__
             if failure is None:
@@ -430,7 +460,7 @@ def _print_table(results: dict[int, dict[str, Timings]]) -> None:
 def _print_verdict(results: dict[int, dict[str, Timings]], decision_mean: float) -> None:
     print(f"\nserver-side decision time (mean, all requests): {decision_mean:.2f} ms")
     for concurrency, timings in results.items():
-        added = timings["service"].percentile(50) - timings["direct"].percentile(50)
+        added = added_p50(timings)
         budget = timings["route"].percentile(50) + 2.0
         verdict = "within" if added <= budget else "OVER"
         print(
@@ -442,6 +472,17 @@ def _print_verdict(results: dict[int, dict[str, Timings]], decision_mean: float)
         print(
             f"c={concurrency:<3} service CPU per chat request beyond a route one {beyond:6.2f} ms"
         )
+    for concurrency, timings in results.items():
+        floor = timings["litellm"].percentile(50) - timings["direct"].percentile(50)
+        beyond = added_p50(timings) - timings["route"].percentile(50)
+        print(
+            f"c={concurrency:<3} the litellm call alone adds {floor:7.2f} ms p50 over direct;"
+            f" the service adds {beyond:7.2f} ms beyond its decision (the target allows 2 ms)"
+        )
+
+
+def added_p50(timings: dict[str, Timings]) -> float:
+    return timings["service"].percentile(50) - timings["direct"].percentile(50)
 
 
 if __name__ == "__main__":

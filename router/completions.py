@@ -1,6 +1,6 @@
 """A chat completion through the router: decide, call the tier, answer, account for it.
 
-    await decide(snapshot, body.model, body.messages, exchange)   # scoring runs off the loop
+    await decide(snapshot, body.model, body.messages, exchange)   # scored in a batch, off the loop
     answer = await complete(snapshot, body, exchange, ledger)     # or: await stream(...)
 
 ``decide`` scores every request, pinned or not, so that the client always gets the decision
@@ -96,7 +96,7 @@ async def decide(
 ) -> Decision:
     """The decision for chat ``messages``, also noted on ``exchange``."""
     tier = pinned_tier(snapshot.policy, requested)
-    assessment = await anyio.to_thread.run_sync(snapshot.decider.assess, messages)
+    assessment = await snapshot.batcher.assess(snapshot.decider.prepare(messages))
     return _noted(exchange, snapshot, assessment, requested, tier, explorer)
 
 
@@ -105,7 +105,7 @@ async def decide_text(
 ) -> Decision:
     """The decision for a bare ``text``, also noted on ``exchange``."""
     tier = pinned_tier(snapshot.policy, requested)
-    assessment = await anyio.to_thread.run_sync(snapshot.decider.assess_text, text)
+    assessment = await snapshot.batcher.assess(snapshot.decider.prepare_text(text))
     return _noted(exchange, snapshot, assessment, requested, tier, None)
 
 

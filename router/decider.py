@@ -5,6 +5,11 @@
 decision log keeps of the scored text (``ScoredPrompt``): the embedding comes from the one
 ``embed_and_score`` call that produced the score, so nothing is embedded twice.
 
+``prepare`` and ``prepare_text`` pick the text of one request (rejecting bad input at once);
+``assess_batch`` scores many prepared texts with one encoder pass, which is how the service
+decides concurrent requests (``router.batching``). Each decision's time runs from its own
+``prepare``, so a wait for the batch counts in it.
+
 ``retarget`` sends a decision to another tier (a pinned model, an exploration draw), keeping the
 score for the record.
 """
@@ -21,7 +26,7 @@ from router.policy import Policy, Tier
 from router.prompt import extract_prompt, require_text
 from router.records import Decision, ScoredPrompt
 
-__all__ = ["Assessment", "BatchScorer", "Decider", "checked_score", "retarget"]
+__all__ = ["Assessment", "BatchScorer", "Decider", "Prepared", "checked_score", "retarget"]
 
 
 class BatchScorer(Protocol):
@@ -38,6 +43,14 @@ class Assessment(NamedTuple):
 
     decision: Decision
     prompt: ScoredPrompt
+
+
+class Prepared(NamedTuple):
+    """A request's text, ready to score: where it came from, and when its decision started."""
+
+    text: str
+    origin: str
+    started: float
 
 
 class Decider:
@@ -57,32 +70,52 @@ class Decider:
 
     def assess(self, messages: object) -> Assessment:
         """``decide``, with the scored text's embedding and features for the decision log."""
-        started = time.perf_counter()
-        prompt = extract_prompt(messages)
-        return self._assess(prompt.text, prompt.describe(), started)
+        return self.assess_batch([self.prepare(messages)])[0]
 
     def assess_text(self, text: str) -> Assessment:
         """``decide_text``, with the text's embedding and features for the decision log."""
-        started = time.perf_counter()
-        return self._assess(require_text(text), "the given text", started)
+        return self.assess_batch([self.prepare_text(text)])[0]
 
-    def _assess(self, text: str, origin: str, started: float) -> Assessment:
-        embeddings, scores = self.scorer.embed_and_score([text])
-        if len(embeddings) != 1 or len(scores) != 1:
+    @staticmethod
+    def prepare(messages: object) -> Prepared:
+        """The text to score for chat ``messages`` (``router.prompt``); bad messages raise here."""
+        started = time.perf_counter()
+        prompt = extract_prompt(messages)
+        return Prepared(prompt.text, prompt.describe(), started)
+
+    @staticmethod
+    def prepare_text(text: str) -> Prepared:
+        """``text`` to be scored as it is; an empty one raises here."""
+        started = time.perf_counter()
+        return Prepared(require_text(text), "the given text", started)
+
+    def assess_batch(self, prepared: Sequence[Prepared]) -> list[Assessment]:
+        """One assessment per prepared text, in order, from one ``embed_and_score`` call."""
+        if not prepared:
+            return []
+        embeddings, scores = self.scorer.embed_and_score([item.text for item in prepared])
+        if len(embeddings) != len(prepared) or len(scores) != len(prepared):
             raise ClassifierError(
                 f"classifier {self.scorer.version} returned {len(embeddings)} embeddings and"
-                f" {len(scores)} scores for one text"
+                f" {len(scores)} scores for {_count(len(prepared), 'text')}"
             )
-        score = checked_score(scores[0], self.scorer.version)
+        return [
+            self._assessment(item, embedding, score)
+            for item, embedding, score in zip(prepared, embeddings, scores, strict=True)
+        ]
+
+    def _assessment(self, item: Prepared, embedding: Any, value: float) -> Assessment:
+        score = checked_score(value, self.scorer.version)
         tier = self.policy.choose(score)
+        text = item.text
         reasons = (
             f"score {score:.3f} in band {self.policy.band_text(tier)} of tier '{tier.name}'",
             f"scored {_count(len(text), 'character')} ({_count(len(text.split()), 'word')})"
-            f" from {origin}",
+            f" from {item.origin}",
         )
-        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        elapsed_ms = (time.perf_counter() - item.started) * 1000.0
         decision = _decision(score, tier, self, reasons, elapsed_ms)
-        return Assessment(decision, ScoredPrompt.of(text, embeddings[0]))
+        return Assessment(decision, ScoredPrompt.of(text, embedding))
 
 
 def checked_score(value: float, classifier_version: str) -> float:

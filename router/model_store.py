@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from classifiers.encoder import TextEncoder
+from router.batching import DecisionBatcher
 from router.decider import BatchScorer, Decider
 from router.errors import RouterError, ServiceNotReadyError
 from router.policy import Policy, load_policy
@@ -86,6 +87,7 @@ class Snapshot:
     decider: Decider
     upstream: Upstream
     targets: Mapping[str, UpstreamTarget]
+    batcher: DecisionBatcher
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @classmethod
@@ -97,7 +99,9 @@ class Snapshot:
             cooldown_s=settings.upstream_cooldown_s,
             allowed_fails=settings.upstream_allowed_fails,
         )
-        return cls(Decider(scorer, policy), upstream, targets)
+        decider = Decider(scorer, policy)
+        batcher = DecisionBatcher(decider, max_batch=settings.encoder_batch_size)
+        return cls(decider, upstream, targets, batcher)
 
     @property
     def policy(self) -> Policy:

@@ -48,7 +48,12 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
-    encoder_batch_size: int = Field(default=32, ge=1, le=1024)
+    encoder_batch_size: int = Field(
+        default=32,
+        ge=1,
+        le=1024,
+        description="Prompts per encoder pass; concurrent decisions share a pass up to this many.",
+    )
     encoder_cache_size: int = Field(default=4096, ge=0)
     # One thread: on a small shared box, two torch threads per forward pass make batch-1
     # latency collapse whenever anything else runs (bench/decision_latency.py).

@@ -110,5 +110,5 @@ def test_a_scorer_that_returns_no_row_is_a_classifier_error(policy: Policy) -> N
         def embed_and_score(self, texts: Sequence[str]) -> tuple[Any, Any]:
             return np.zeros((0, 4)), np.zeros(0)
 
-    with pytest.raises(ClassifierError, match="returned 0 embeddings and 0 scores for one text"):
+    with pytest.raises(ClassifierError, match="returned 0 embeddings and 0 scores for 1 text"):
         Decider(Empty(), policy).decide_text("hello")
