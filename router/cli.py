@@ -43,6 +43,7 @@ from router.policy import Policy, load_policy
 from router.prompt import require_text
 from router.records import Decision
 from router.settings import Settings, get_settings
+from training.datasets import count_rows, read_jsonl
 
 __all__ = ["CliDeps", "app"]
 
@@ -237,7 +238,7 @@ def score(
     deps = _deps(ctx)
     with _exit_on_router_error():
         _check_paths(input_path, output_path)
-        total = _count_rows(input_path)
+        total = count_rows(input_path)
         settings = _settings(deps)
         job = _ScoreJob(deps.scorer(settings), _policy(settings, policy_path), on_error, batch_size)
         skipped = _score_file(input_path, output_path, job, total)
@@ -256,7 +257,6 @@ class _ScoreJob:
 @dataclass(frozen=True, slots=True)
 class _Row:
     line: int  # line number in the file
-    ordinal: int  # position among non-blank lines, for progress
     id: object
     prompt: str
 
@@ -274,52 +274,31 @@ def _score_file(input_path: Path, output_path: Path, job: _ScoreJob, total: int)
     rows = _rows(input_path, job.on_error, skipped)
     with atomic_text(output_path) as sink, _progress() as progress:
         task = progress.add_task("scoring", total=total)
+        scored = 0
         for batch in _batches(rows, job.batch_size):
             sink.writelines(_scored_lines(batch, job))
-            progress.update(task, completed=batch[-1].ordinal)
+            scored += len(batch)
+            progress.update(task, completed=scored + len(skipped))
         progress.update(task, completed=total)
     return len(skipped)
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(number, text) of each non-blank line; ``DataError`` at the first line that is not UTF-8."""
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise DataError(
-                    f"{path}:{number}: not UTF-8 (byte 0x{raw[exc.start]:02x} at column "
-                    f"{exc.start + 1}); re-encode the file as UTF-8"
-                ) from exc
-            text = text.removeprefix("\ufeff") if number == 1 else text
-            if text.strip():
-                yield number, text
-
-
-def _count_rows(path: Path) -> int:
-    return sum(1 for _ in _lines(path))
-
-
 def _rows(path: Path, on_error: OnError, skipped: list[RowError]) -> Iterator[_Row]:
-    for ordinal, (number, text) in enumerate(_lines(path), start=1):
+    def skip(error: RowError) -> None:
+        _note_skip(skipped, error)
+
+    for number, obj in read_jsonl(path, on_error=on_error.value, on_skip=skip):
         try:
-            row = _parse_row(path, number, ordinal, text)
+            row = _score_row(path, number, obj)
         except RowError as exc:
             if on_error is OnError.stop:
                 raise
-            _note_skip(skipped, exc)
+            skip(exc)
             continue
         yield row
 
 
-def _parse_row(path: Path, number: int, ordinal: int, text: str) -> _Row:
-    try:
-        data = json.loads(text.rstrip("\r\n"))
-    except json.JSONDecodeError as exc:
-        raise RowError(path, number, f"not valid JSON: {exc.msg} (column {exc.colno})") from exc
-    if not isinstance(data, dict):
-        raise RowError(path, number, f"expected a JSON object, got {type(data).__name__}")
+def _score_row(path: Path, number: int, data: dict[str, Any]) -> _Row:
     prompt, row_id = data.get("prompt"), data.get("id", number)
     if not isinstance(prompt, str):
         problem = "missing field 'prompt'" if prompt is None else "field 'prompt' is not text"
@@ -328,7 +307,7 @@ def _parse_row(path: Path, number: int, ordinal: int, text: str) -> _Row:
         raise RowError(path, number, "field 'prompt' is empty")
     if isinstance(row_id, bool) or not isinstance(row_id, str | int):
         raise RowError(path, number, "field 'id' must be a string or an integer")
-    return _Row(number, ordinal, row_id, prompt)
+    return _Row(number, row_id, prompt)
 
 
 def _note_skip(skipped: list[RowError], error: RowError) -> None:

@@ -3,8 +3,9 @@
 ``read_jsonl`` yields ``(line_number, object)`` pairs; ``read_seed_rows`` turns them into
 ``SeedRow``s. A malformed line is a ``RowError`` naming the file and its 1-based line; with
 ``on_error="skip"`` each one goes to ``on_skip`` and reading goes on, so a command can report them
-all at the end. Bytes that are not UTF-8 make the whole file unusable: a ``DataError`` with the
-byte offset, in either mode.
+all at the end. Bytes that are not UTF-8 make the whole file unusable: a ``DataError`` naming the
+line and column, in either mode. ``count_rows`` counts the non-blank lines (checking the bytes the
+same way), for a progress bar's total.
 
 The seed file writes a missing RouterBench outcome as the bare token ``NaN``, which Python's
 ``json`` accepts and strict JSON parsers do not; it reads as ``float("nan")``, "no outcome".
@@ -46,22 +47,30 @@ def read_jsonl(
 def _read_jsonl(
     path: Path, on_error: OnError, on_skip: SkipHandler | None
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    offset = 0
+    for number, text in _text_lines(path):
+        try:
+            obj = _parse_object(path, number, text)
+        except RowError as error:
+            if on_error == "stop" or on_skip is None:
+                raise
+            on_skip(error)
+            continue
+        yield number, obj
+
+
+def count_rows(path: Path | str) -> int:
+    """How many non-blank lines ``path`` has; ``DataError`` if its bytes are not UTF-8."""
+    return sum(1 for _ in _text_lines(Path(path)))
+
+
+def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(number, text) of each non-blank line, a leading byte order mark dropped."""
     with _open_binary(path) as lines:
         for number, raw in enumerate(lines, start=1):
             body = raw[len(_BOM) :] if number == 1 and raw.startswith(_BOM) else raw
-            text = _decode(path, body, offset + len(raw) - len(body))
-            offset += len(raw)
-            if not text.strip():
-                continue
-            try:
-                obj = _parse_object(path, number, text)
-            except RowError as error:
-                if on_error == "stop" or on_skip is None:
-                    raise
-                on_skip(error)
-                continue
-            yield number, obj
+            text = _decode(path, number, body)
+            if text.strip():
+                yield number, text
 
 
 def file_sha256(path: Path) -> str:
@@ -80,19 +89,21 @@ def _open_binary(path: Path) -> BinaryIO:
         raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from exc
 
 
-def _decode(path: Path, raw: bytes, offset: int) -> str:
+def _decode(path: Path, line: int, raw: bytes) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        bad = raw[exc.start : exc.start + 1]
-        raise DataError(f"{path}: not UTF-8 text: byte {offset + exc.start} is {bad!r}") from exc
+        raise DataError(
+            f"{path}:{line}: not UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1});"
+            " re-encode the file as UTF-8"
+        ) from exc
 
 
 def _parse_object(path: Path, line: int, text: str) -> dict[str, Any]:
     try:
-        value = json.loads(text)
+        value = json.loads(text.rstrip("\r\n"))  # an error at the end names this line
     except json.JSONDecodeError as exc:
-        raise RowError(path, line, f"invalid JSON: {exc.msg} at column {exc.colno}") from exc
+        raise RowError(path, line, f"not valid JSON: {exc.msg} (column {exc.colno})") from exc
     if not isinstance(value, dict):
         raise RowError(path, line, f"expected a JSON object, got {type(value).__name__}")
     return value

@@ -35,7 +35,7 @@ def test_malformed_line_stops_with_its_line_number(tmp_path: Path) -> None:
         list(read_jsonl(path))
 
     assert (caught.value.path, caught.value.line) == (path, 3)
-    assert f"{path}:3: invalid JSON" in str(caught.value)
+    assert f"{path}:3: not valid JSON" in str(caught.value)
 
 
 def test_skip_mode_reports_each_bad_line_and_keeps_going(tmp_path: Path) -> None:
@@ -46,7 +46,7 @@ def test_skip_mode_reports_each_bad_line_and_keeps_going(tmp_path: Path) -> None
 
     assert rows == [(1, {"a": 1}), (4, {"a": 4})]
     assert [(e.line, e.problem.split(":")[0]) for e in skipped] == [
-        (2, "invalid JSON"),
+        (2, "not valid JSON"),
         (3, "expected a JSON object, got list"),
     ]
 
@@ -56,7 +56,7 @@ def test_skip_mode_needs_somewhere_to_report(tmp_path: Path) -> None:
         read_jsonl(write(tmp_path, "{}"), on_error="skip")
 
 
-def test_non_utf8_file_is_refused_with_the_byte_offset(tmp_path: Path) -> None:
+def test_non_utf8_file_is_refused_naming_line_and_column(tmp_path: Path) -> None:
     data = b'{"a": 1}\n{"b": "caf\xe9"}\n'
     path = tmp_path / "latin1.jsonl"
     path.write_bytes(data)
@@ -64,9 +64,10 @@ def test_non_utf8_file_is_refused_with_the_byte_offset(tmp_path: Path) -> None:
     with pytest.raises(DataError) as caught:
         list(read_jsonl(path, on_error="skip", on_skip=lambda error: None))
 
-    offset = data.index(b"\xe9")  # 19
     assert not isinstance(caught.value, RowError)
-    assert str(caught.value) == f"{path}: not UTF-8 text: byte {offset} is b'\\xe9'"
+    assert str(caught.value) == (
+        f"{path}:2: not UTF-8 (byte 0xe9 at column 11); re-encode the file as UTF-8"
+    )
 
 
 def test_a_leading_byte_order_mark_is_ignored(tmp_path: Path) -> None:

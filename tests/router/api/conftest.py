@@ -140,8 +140,10 @@ def fitted_ridge() -> Ridge:
     return Ridge(alpha=1.0).fit(HashingEncoder(DIMENSION).encode(texts), targets)
 
 
-def publish_classifier(models_dir: Path, version: str = CLASSIFIER_VERSION) -> None:
-    """Save the fitted Ridge as ``version`` and point CURRENT at it."""
+def publish_classifier(
+    models_dir: Path, version: str = CLASSIFIER_VERSION, *, make_current: bool = True
+) -> None:
+    """Save the fitted Ridge as ``version`` and (unless told not to) point CURRENT at it."""
     save_artifact(
         models_dir,
         version,
@@ -152,7 +154,8 @@ def publish_classifier(models_dir: Path, version: str = CLASSIFIER_VERSION) -> N
         training_data={"rows": 42, "source": "tests/router/api/conftest.py"},
         metrics={},
     )
-    write_current(models_dir, version)
+    if make_current:
+        write_current(models_dir, version)
 
 
 @pytest.fixture

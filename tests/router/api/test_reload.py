@@ -8,6 +8,7 @@ from pathlib import Path
 
 import anyio
 
+from classifiers.artifacts import write_current
 from classifiers.encoder import HashingEncoder
 from router.model_store import ModelStore
 from router.reloader import CurrentWatcher
@@ -22,11 +23,15 @@ def store_for(models_dir: Path) -> ModelStore:
     return store
 
 
-def corrupt(models_dir: Path, version: str) -> None:
+def publish_corrupt(models_dir: Path, version: str) -> None:
+    """Save ``version``, flip a byte of its artifact, and only then point CURRENT at it (a
+    watcher polling meanwhile must never see the intact artifact as current)."""
+    publish_classifier(models_dir, version, make_current=False)
     artifact = models_dir / version / "estimator.joblib"
     blob = bytearray(artifact.read_bytes())
     blob[-10] ^= 0xFF
     artifact.write_bytes(bytes(blob))
+    write_current(models_dir, version)
 
 
 def test_a_new_current_is_loaded_and_an_unchanged_one_is_not(models_dir: Path) -> None:
@@ -49,8 +54,7 @@ def test_a_broken_version_is_refused_once_and_the_old_one_keeps_serving(
     serving = store.active.classifier_version
     results: list[tuple[str, bool]] = []
     watcher = CurrentWatcher(store, models_dir, on_reload=lambda v, ok: results.append((v, ok)))
-    publish_classifier(models_dir, "broken")
-    corrupt(models_dir, "broken")
+    publish_corrupt(models_dir, "broken")
 
     assert anyio.run(watcher.check) is False
     assert anyio.run(watcher.check) is False
@@ -80,8 +84,7 @@ def test_versions_switch_under_load_without_a_failed_request(
         for version in ("v2", "v3"):
             publish_classifier(models_dir, version)
             time.sleep(0.5)
-        publish_classifier(models_dir, "broken")
-        corrupt(models_dir, "broken")
+        publish_corrupt(models_dir, "broken")
         time.sleep(0.5)
     finally:
         stop.set()
