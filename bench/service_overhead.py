@@ -49,9 +49,12 @@ import httpx
 import numpy as np
 import yaml
 
+from router.records import Price
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROMPT = "Case {i}: explain briefly why the sky looks blue at noon but red at sunset."
 UPSTREAM_MODEL = "bench-model"
+BENCH_PRICE = Price(input_per_mtok=0.15, output_per_mtok=0.6)
 WARMUP = 20
 ROUND = 250
 READY_TIMEOUT_S = 120.0
@@ -186,7 +189,11 @@ def _publish_stand_in(models_dir: Path, encoder: str) -> None:
 
 
 def _write_policy(scratch: Path, upstream_url: str) -> Path:
-    """Two tiers, both answered by the bench upstream, no thinking: the overhead alone."""
+    """Two tiers, both answered by the bench upstream, no thinking: the overhead alone.
+
+    The model is priced, as every model a service pays for is (by litellm's list or the
+    policy): litellm's search for the price of a model it does not know costs ~3 ms of CPU a
+    call, which would be a cost of the bench's made-up model name, not of the router."""
 
     def tier(name: str, band: list[float]) -> dict[str, Any]:
         return {
@@ -196,6 +203,7 @@ def _write_policy(scratch: Path, upstream_url: str) -> Path:
             "api_base": upstream_url,
             "budget": {"max_tokens": 256},
             "timeout_s": 30,
+            "price": BENCH_PRICE.model_dump(),
         }
 
     policy = {"version": "bench-1", "tiers": [tier("low", [0.0, 0.5]), tier("high", [0.5, 1.0])]}
@@ -331,7 +339,10 @@ def _litellm_call(upstream_url: str, numbers: count[int]) -> Send:
     from router.upstream import Upstream, UpstreamTarget
 
     target = UpstreamTarget(
-        model=f"openai/{UPSTREAM_MODEL}", budget=Budget(max_tokens=256), api_base=upstream_url
+        model=f"openai/{UPSTREAM_MODEL}",
+        budget=Budget(max_tokens=256),
+        api_base=upstream_url,
+        price=BENCH_PRICE,
     )
     upstream = Upstream([target])
 

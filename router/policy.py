@@ -13,6 +13,12 @@ Ops own the table; it is a YAML file (``router/policies/default.yaml`` by defaul
         strategy: {samples: 1, select: first}
         fallbacks: [anthropic/claude-haiku-5-5]
         timeout_s: 30
+        price: {input_per_mtok: 0.1, output_per_mtok: 0.4}   # optional, USD per million tokens
+
+``price`` is for a model litellm has no price for (a self-hosted one) or whose bundled price is
+out of date; without it litellm's price map prices the answers, and a model it does not know
+costs 0 in the log and the metrics. Fallbacks keep litellm's price, unless they are some tier's
+model too.
 
 Bands are listed in order, touch end to start and cover [0, 1] exactly. A score on a boundary
 goes to the higher tier, so every band is half-open ``[low, high)`` except the last, which
@@ -51,7 +57,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from router.errors import PolicyError, UnknownModelError
-from router.records import Budget, Strategy
+from router.records import Budget, Price, Strategy
 
 __all__ = ["Policy", "Tier", "load_policy"]
 
@@ -78,6 +84,7 @@ class Tier(BaseModel):
     strategy: Strategy = Strategy(samples=1, select="first")
     fallbacks: tuple[str, ...] = ()
     timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    price: Price | None = None
 
     @field_validator("name")
     @classmethod

@@ -61,6 +61,18 @@ class Budget(BaseModel):
         return f"{effort}/{tokens}/{self.max_tokens}"
 
 
+class Price(BaseModel):
+    """What a model's tokens cost, in USD per million: ops set it for a model litellm has no
+    price for (a self-hosted one), or to replace litellm's bundled price."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    input_per_mtok: float = Field(ge=0.0, allow_inf_nan=False)
+    output_per_mtok: float = Field(ge=0.0, allow_inf_nan=False)
+    cached_input_per_mtok: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+    """Prompt tokens read from the provider's cache; unset, they cost as much as the others."""
+
+
 class Strategy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -23,7 +23,9 @@ cancelled). Usage and cost are summed over the samples.
 
 Cost: litellm prices every answer on its way out (``response_cost`` among the response's hidden
 params; on a stream, ``usage.cost`` in the usage chunk). That price is the one reported: an answer
-is priced again only when litellm left none, and a model litellm has no price for costs 0.
+is priced again only when litellm left none, and a model litellm has no price for costs 0. A
+target's ``price`` (the policy's) is handed to litellm as the deployment's own per-token price,
+which then wins over its price map, for the target's model and wherever that model is a fallback.
 
 Logs: importing this module sets litellm's loggers to WARNING (their INFO lines come two per
 call), unless ``LITELLM_LOG`` is set.
@@ -92,7 +94,7 @@ from router.errors import (
     UpstreamRateLimitedError,
     UpstreamTimeoutError,
 )
-from router.records import Budget, Strategy
+from router.records import Budget, Price, Strategy
 from router.voting import majority_vote
 
 __all__ = [
@@ -160,6 +162,8 @@ class TargetFields(Protocol):
     def api_base(self) -> str | None: ...
     @property
     def api_key_env(self) -> str | None: ...
+    @property
+    def price(self) -> Price | None: ...
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,7 @@ class UpstreamTarget:
     timeout_s: float = 60.0
     api_base: str | None = None
     api_key_env: str | None = None
+    price: Price | None = None
 
     @classmethod
     def of(cls, tier: TargetFields) -> UpstreamTarget:
@@ -184,6 +189,7 @@ class UpstreamTarget:
             timeout_s=tier.timeout_s,
             api_base=tier.api_base,
             api_key_env=tier.api_key_env,
+            price=tier.price,
         )
 
 
@@ -269,8 +275,11 @@ class _Route:
 
 @dataclass(frozen=True)
 class _Endpoint:
+    """Where a model is served, with which key, and at what price (None: litellm's)."""
+
     api_base: str | None = None
     api_key_env: str | None = None
+    price: Price | None = None
 
 
 @dataclass(frozen=True)
@@ -524,7 +533,7 @@ class Upstream:
         key = _target_key(target)
         if key in self._routes:
             return
-        endpoint = _Endpoint(target.api_base, target.api_key_env)
+        endpoint = _Endpoint(target.api_base, target.api_key_env, target.price)
         group, credentials = self._deploy(target.model, endpoint, target)
         fallback_groups = [
             fallback_group
@@ -569,6 +578,8 @@ class Upstream:
             params["api_base"] = endpoint.api_base
         if credentials.api_key is not None:
             params["api_key"] = credentials.api_key
+        if endpoint.price is not None:
+            params.update(_price_params(endpoint.price))
         self._model_list.append({"model_name": group, "litellm_params": params})
         self._note_unsteered(model, target.budget)
         return group, credentials
@@ -602,14 +613,28 @@ def _target_key(target: UpstreamTarget) -> tuple[object, ...]:
         target.timeout_s,
         target.api_base,
         target.api_key_env,
+        target.price,
     )
+
+
+def _price_params(price: Price) -> dict[str, float]:
+    """``price`` as litellm's per-token deployment pricing (cache writes cost as input)."""
+    cached = price.cached_input_per_mtok
+    cached = price.input_per_mtok if cached is None else cached
+    return {
+        "input_cost_per_token": price.input_per_mtok / 1e6,
+        "output_cost_per_token": price.output_per_mtok / 1e6,
+        "cache_read_input_token_cost": cached / 1e6,
+        "cache_creation_input_token_cost": price.input_per_mtok / 1e6,
+    }
 
 
 def _endpoints(targets: Iterable[UpstreamTarget]) -> dict[str, _Endpoint]:
     """Where each model is served, as its targets say; fallbacks are sent there too."""
     endpoints: dict[str, _Endpoint] = {}
     for target in targets:
-        endpoints.setdefault(target.model, _Endpoint(target.api_base, target.api_key_env))
+        endpoint = _Endpoint(target.api_base, target.api_key_env, target.price)
+        endpoints.setdefault(target.model, endpoint)
     return endpoints
 
 

@@ -92,6 +92,20 @@ def test_choose_refuses_a_score_outside_the_unit_interval(policy: Policy, score:
         policy.choose(score)
 
 
+def test_price_is_read_per_million_tokens(write_policy: WritePolicy) -> None:
+    price = {"input_per_mtok": 0.25, "output_per_mtok": "${OUT_PRICE:-2}"}
+    policy = load_policy(write_policy(with_tier_change(0, price=price)), env={})
+
+    fast = policy.tiers[0].price
+    assert fast is not None
+    assert (fast.input_per_mtok, fast.output_per_mtok, fast.cached_input_per_mtok) == (
+        0.25,
+        2.0,
+        None,
+    )
+    assert policy.tiers[1].price is None
+
+
 def test_single_tier_policy_takes_every_score(write_policy: WritePolicy) -> None:
     policy = load_policy(write_policy(with_tiers(tier_data("only", (0.0, 1.0)))), env={})
 
@@ -342,6 +356,29 @@ BAD_TIERS: list[tuple[str, dict[str, Any], str, str, str]] = [
         "mid",
         "timeout_s",
         "must be greater than 0, not -1",
+    ),
+    (
+        "negative price",
+        with_tier_change(0, price={"input_per_mtok": -1, "output_per_mtok": 2}),
+        "fast",
+        "price.input_per_mtok",
+        "must be greater than or equal to 0",
+    ),
+    (
+        "price without its output side",
+        with_tier_change(0, price={"input_per_mtok": 1}),
+        "fast",
+        "price.output_per_mtok",
+        "required key is missing",
+    ),
+    (
+        "price key litellm spells per token",
+        with_tier_change(
+            0, price={"input_per_mtok": 1, "output_per_mtok": 2, "input_cost_per_token": 1e-6}
+        ),
+        "fast",
+        "price.input_cost_per_token",
+        "unknown key",
     ),
 ]
 

@@ -19,7 +19,7 @@ from router.errors import (
     UpstreamRateLimitedError,
     UpstreamTimeoutError,
 )
-from router.records import Budget, Strategy
+from router.records import Budget, Price, Strategy
 from router.upstream import Upstream, UpstreamTarget, Usage, close_clients
 from tests.upstream_server import PROMPT_TOKENS, UpstreamServer
 
@@ -61,6 +61,7 @@ def target(
     samples: int = 1,
     select: str = "majority_vote",
     api_base: str | None = None,
+    price: Price | None = None,
 ) -> UpstreamTarget:
     return UpstreamTarget(
         model=model,
@@ -70,6 +71,7 @@ def target(
         timeout_s=timeout_s,
         api_base=api_base or server.url,
         api_key_env=KEY_ENV,
+        price=price,
     )
 
 
@@ -83,6 +85,7 @@ async def test_target_is_taken_from_anything_shaped_like_a_tier() -> None:
         timeout_s: float = 12.0
         api_base: str | None = None
         api_key_env: str | None = "OPENAI_API_KEY"
+        price: Price | None = None
 
     chosen = UpstreamTarget.of(Tier())
 
@@ -133,6 +136,53 @@ async def test_known_model_is_priced_once_streamed_or_not(
     assert result.cost_usd > 0.0
     assert stream.cost_usd == result.cost_usd
     assert repriced == []
+
+
+async def test_a_priced_local_model_costs_its_tokens_streamed_or_not(
+    upstream: UpstreamServer,
+) -> None:
+    upstream.script("local-qwen", answers=["forty two"], reasoning_tokens=5)
+    price = Price(input_per_mtok=2.0, output_per_mtok=8.0)
+    chosen = target(upstream, "openai/local-qwen", price=price)
+    client = Upstream([chosen])
+
+    result = await client.complete(chosen, MESSAGES)
+    stream = await client.stream(chosen, MESSAGES)
+    await _read_all(stream)
+
+    expected = (PROMPT_TOKENS * 2.0 + 7 * 8.0) / 1e6  # reasoning tokens bill as output
+    assert result.cost_usd == pytest.approx(expected)
+    assert stream.cost_usd == pytest.approx(expected)
+
+
+async def test_a_policy_price_wins_over_litellms_own(upstream: UpstreamServer) -> None:
+    listed = target(upstream, "openai/gpt-4o-mini")
+    repriced = target(
+        upstream, "openai/gpt-4o-mini", price=Price(input_per_mtok=100.0, output_per_mtok=100.0)
+    )
+    client = Upstream([listed, repriced])
+
+    at_list_price = await client.complete(listed, MESSAGES)
+    at_policy_price = await client.complete(repriced, MESSAGES)
+
+    tokens = at_policy_price.usage.total_tokens
+    assert 0.0 < at_list_price.cost_usd < at_policy_price.cost_usd
+    assert at_policy_price.cost_usd == pytest.approx(tokens * 100.0 / 1e6)
+
+
+async def test_a_fallback_that_is_a_priced_tiers_model_keeps_that_price(
+    upstream: UpstreamServer,
+) -> None:
+    upstream.script("broken", failures=[500, 500, 500])
+    price = Price(input_per_mtok=1.0, output_per_mtok=1.0)
+    chosen = target(upstream, "openai/broken", fallbacks=["openai/spare"])
+    spare = target(upstream, "openai/spare", price=price)
+    client = Upstream([chosen, spare], num_retries=0)
+
+    result = await client.complete(chosen, MESSAGES)
+
+    assert result.model == "openai/spare"
+    assert result.cost_usd == pytest.approx(result.usage.total_tokens / 1e6)
 
 
 async def test_litellm_keeps_its_per_call_info_lines_out_of_the_log(
