@@ -24,8 +24,9 @@ still counts once.
 XACK, XAUTOCLAIM), so several export or retraining workers share a stream with at-least-once
 delivery: an entry goes to one consumer; if it is not acknowledged (the worker died) it goes
 again, to the same consumer when it comes back or to another once it has been idle
-``claim_idle_ms``. ``RedisStore.logged`` (``router logs export``) reads both streams through a
-group of its own, created for the read and destroyed after, so other groups are not disturbed.
+``claim_idle_ms``. ``RedisStore.logged`` (``router logs export``) reads both streams whole with
+XRANGE, a page at a time: a read keeps no state in Redis, so an export that is killed leaves
+nothing behind and consumer groups are not disturbed.
 
 Every ``redis.RedisError`` becomes a ``DecisionLogError`` (the cause kept): the spool keeps the
 records and tries again.
@@ -34,8 +35,6 @@ records and tries again.
 from __future__ import annotations
 
 import json
-import logging
-import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -54,7 +53,6 @@ from router.store.base import DecisionStore, Logged, in_window
 
 __all__ = ["RedisStore", "StreamConsumer", "StreamEntry", "translated_errors"]
 
-logger = logging.getLogger(__name__)
 
 READ_BATCH: Final = 500
 CLAIM_IDLE_MS: Final = 60_000
@@ -279,25 +277,16 @@ class RedisStore(DecisionStore):
         }
 
     def _read_all(self, stream: str) -> Iterator[StreamEntry]:
-        """Every entry of ``stream``, through a consumer group made for this read."""
-        group = f"reader-{uuid.uuid4().hex}"
-        consumer = StreamConsumer(self.client, stream, group, "reader")
-        with translated_errors(f"reading {stream}"):
-            consumer.create_group()
-        try:
-            while True:
-                with translated_errors(f"reading {stream}"):
-                    batch = consumer.read()
-                if not batch:
-                    return
-                yield from batch
-                with translated_errors(f"acknowledging {stream}"):
-                    consumer.ack(batch)
-        finally:
-            try:
-                consumer.destroy_group()
-            except redis.RedisError as exc:
-                logger.warning("could not remove consumer group %s of %s: %s", group, stream, exc)
+        """Every entry of ``stream``, oldest first, ``READ_BATCH`` at a time."""
+        start = "-"
+        while True:
+            with translated_errors(f"reading {stream}"):
+                page: Any = self.client.xrange(stream, min=start, max="+", count=READ_BATCH)
+            entries = _entries(page)
+            yield from (entry for entry in entries if entry.fields)
+            if len(entries) < READ_BATCH:
+                return
+            start = f"({entries[-1].id}"  # exclusive: after the last entry read
 
 
 def _record(fields: dict[bytes, bytes]) -> DecisionRecord:

@@ -9,7 +9,7 @@ import redis
 
 from router.errors import DecisionLogError
 from router.records import Feedback
-from router.store.redis import RedisStore, StreamConsumer
+from router.store.redis import READ_BATCH, RedisStore, StreamConsumer
 from tests.redis_fixtures import RedisServer
 from tests.router.conftest import RECORD_START, decision_record
 
@@ -38,7 +38,22 @@ def test_a_stream_entry_written_twice_by_hand_is_read_once(redis_server: RedisSe
     client.xadd("router:decisions", fields)  # a duplicate the scripts would not write
 
     assert [logged.record for logged in store.logged()] == [record]
-    assert client.xinfo_groups("router:decisions") == []  # the reader's group is gone
+    store.close()
+
+
+def test_a_read_pages_through_the_whole_stream_and_leaves_no_state(
+    redis_server: RedisServer,
+) -> None:
+    store = RedisStore.from_url(redis_server.url)
+    records = [decision_record(n) for n in range(2 * READ_BATCH + 1)]
+    store.append_decisions(records)
+
+    read = [logged.record.request_id for logged in store.logged()]
+
+    assert read == [record.request_id for record in records]
+    client = redis_server.client()
+    assert client.xinfo_groups("router:decisions") == []
+    assert client.xinfo_stream("router:decisions")["groups"] == 0
     store.close()
 
 
