@@ -7,7 +7,8 @@
         manifest.json       Manifest: encoder, features, library versions, data, metrics, sha256
 
 A version is written into a hidden staging directory beside it and renamed into place whole, so a
-reader sees either no version or a complete one. Versions are never overwritten.
+reader sees either no version or a complete one. Versions are never overwritten. A staging
+directory that a killed save left behind is removed by the first save a day later.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import platform
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -48,8 +50,10 @@ ESTIMATOR_FILE = "estimator.joblib"
 MANIFEST_FILE = "manifest.json"
 CURRENT_FILE = "CURRENT"
 LIBRARIES = ("numpy", "scikit-learn", "joblib", "sentence-transformers", "torch")
+STALE_STAGING_S = 24 * 3600
 
 _VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_STAGING_SUFFIX = ".partial"
 _T = TypeVar("_T")
 
 
@@ -311,11 +315,22 @@ def _translated(target: Path) -> Iterator[None]:
 @contextmanager
 def _staging(directory: Path, version: str) -> Iterator[Path]:
     """A hidden sibling directory that is gone afterwards, whether or not it was published."""
-    staging = Path(tempfile.mkdtemp(prefix=f".{version}.", suffix=".partial", dir=directory))
+    _sweep_stale_staging(directory)
+    staging = Path(tempfile.mkdtemp(prefix=f".{version}.", suffix=_STAGING_SUFFIX, dir=directory))
     try:
         yield staging
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _sweep_stale_staging(directory: Path) -> None:
+    """Remove staging directories a killed save left behind: any a day old (a save takes
+    minutes, so none of them can belong to a save still running)."""
+    cutoff = time.time() - STALE_STAGING_S
+    for entry in directory.glob(f".*{_STAGING_SUFFIX}"):
+        with suppress(OSError):  # another save may sweep it first
+            if entry.is_dir() and entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry)
 
 
 def _dump(estimator: Any, path: Path) -> FileDigest:

@@ -5,6 +5,7 @@ import json
 import os
 import pickle
 import re
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from sklearn.linear_model import Ridge
 from classifiers.artifacts import (
     ESTIMATOR_FILE,
     MANIFEST_FILE,
+    STALE_STAGING_S,
     Manifest,
     list_versions,
     load_artifact,
@@ -288,6 +290,24 @@ def test_current_naming_an_absent_version_lists_the_available_ones(saved_v1: Pat
     (saved_v1.parent / "CURRENT").write_text("v7")
     with pytest.raises(ArtifactNotFoundError, match=r"no version 'v7' \(available: v1\)"):
         resolve_version(saved_v1.parent, None)
+
+
+def test_a_save_sweeps_staging_left_by_a_killed_save_a_day_ago(
+    saved_v1: Path, fitted_ridge: Ridge
+) -> None:
+    models_dir = saved_v1.parent
+    stale, fresh = models_dir / ".v2.old.partial", models_dir / ".v2.new.partial"
+    for staging in (stale, fresh):
+        staging.mkdir()
+        (staging / ESTIMATOR_FILE).write_bytes(b"half a pickle")
+    day_and_a_minute_ago = time.time() - STALE_STAGING_S - 60
+    os.utime(stale, (day_and_a_minute_ago, day_and_a_minute_ago))
+
+    save(models_dir, "v3", fitted_ridge)
+
+    assert not stale.exists()
+    assert fresh.is_dir()  # another save may still be writing it
+    assert list_versions(models_dir) == ["v1", "v3"]
 
 
 def test_listing_skips_staging_and_incomplete_directories(saved_v1: Path) -> None:
