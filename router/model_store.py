@@ -1,7 +1,8 @@
 """What serves requests right now: the classifier, the policy, and the upstream built for it.
 
-A ``Snapshot`` holds one scorer, one policy, the ``Decider`` over both and the ``Upstream`` built
-for the policy's tiers; it never changes. ``ModelStore`` is the mutable holder the app keeps in
+A ``Snapshot`` holds one scorer, one policy, the ``Decider`` over both, the ``DecisionBatcher``
+that lets concurrent requests share its encoder passes, and the ``Upstream`` built for the
+policy's tiers; it never changes. ``ModelStore`` is the mutable holder the app keeps in
 its lifespan state (which Starlette shallow-copies into every request, so the holder is shared
 and only its contents change):
 
@@ -82,7 +83,7 @@ def _feature_fn(version_dir: Path, manifest: Manifest) -> FeatureFn:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A scorer, a policy and the upstream built for it, serving together."""
+    """A scorer, a policy, the upstream built for it and the batcher in front, serving together."""
 
     decider: Decider
     upstream: Upstream
