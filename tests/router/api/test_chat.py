@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import random
@@ -532,13 +533,13 @@ def test_provider_keys_never_reach_responses_metrics_or_logs(
 
 
 class SlowEncoder:
-    """The stand-in encoder, slowed down like a real forward pass that holds the CPU."""
+    """The stand-in encoder, slowed down like a real forward pass that holds the CPU; it
+    records the texts of each pass."""
 
     def __init__(self, delay_s: float) -> None:
-        from classifiers.encoder import HashingEncoder
-
         self._inner = HashingEncoder(384)
         self.delay_s = delay_s
+        self.passes: list[list[str]] = []
 
     @property
     def name(self) -> str:
@@ -549,12 +550,14 @@ class SlowEncoder:
         return self._inner.dimension
 
     def encode(self, texts: Any) -> Any:
+        self.passes.append(list(texts))
         time.sleep(self.delay_s)
         return self._inner.encode(texts)
 
 
-@pytest.fixture
-def slow_app(models_dir: Any, tmp_path: Any, upstream: UpstreamServer) -> Iterator[str]:
+def serve_slowly(
+    encoder: SlowEncoder, models_dir: Any, tmp_path: Any, upstream: UpstreamServer
+) -> Any:
     import yaml
 
     from router.app import create_app
@@ -564,10 +567,15 @@ def slow_app(models_dir: Any, tmp_path: Any, upstream: UpstreamServer) -> Iterat
     path.write_text(yaml.safe_dump(policy_data(upstream.url)), encoding="utf-8")
     app = create_app(
         Settings(models_dir=models_dir, policy_path=path),
-        encoder_loader=lambda _: SlowEncoder(0.6),  # type: ignore[arg-type,return-value]
+        encoder_loader=lambda _: encoder,  # type: ignore[arg-type,return-value]
         sink=ListSink(),
     )
-    with serving(app) as base_url:
+    return serving(app)
+
+
+@pytest.fixture
+def slow_app(models_dir: Any, tmp_path: Any, upstream: UpstreamServer) -> Iterator[str]:
+    with serve_slowly(SlowEncoder(0.6), models_dir, tmp_path, upstream) as base_url:
         yield base_url
 
 
@@ -585,6 +593,32 @@ async def test_scoring_does_not_block_other_requests(slow_app: str) -> None:
 
     assert health.status_code == 200
     assert waited < 0.3
+
+
+@pytest.mark.anyio
+async def test_requests_that_arrive_while_the_encoder_is_busy_share_its_next_pass(
+    models_dir: Any, tmp_path: Any, upstream: UpstreamServer
+) -> None:
+    encoder = SlowEncoder(0.5)
+    texts = [f"Question {n}: how many primes are there below {10 * n}?" for n in range(1, 6)]
+    with serve_slowly(encoder, models_dir, tmp_path, upstream) as base_url:
+        async with httpx.AsyncClient(base_url=base_url, timeout=10.0) as http:
+            first = asyncio.create_task(http.post("/v1/route", json={"text": EASY}))
+            await asyncio.sleep(0.1)  # the first pass is under way
+            chats = [
+                http.post("/v1/chat/completions", json={"model": "auto", "messages": user(t)})
+                for t in texts[:2]
+            ]
+            routes = [http.post("/v1/route", json={"text": t}) for t in texts[2:]]
+            responses = await asyncio.gather(*chats, *routes)
+            await first
+            alone = [await http.post("/v1/route", json={"text": t}) for t in texts]
+
+    assert encoder.passes[0] == [EASY]
+    assert sorted(encoder.passes[1]) == sorted(texts)
+    assert [r.status_code for r in responses] == [200] * len(texts)
+    scores = [r.headers["x-router-score"] for r in responses]
+    assert scores == [r.headers["x-router-score"] for r in alone]
 
 
 # --- bad input ------------------------------------------------------------------------------
