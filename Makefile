@@ -27,8 +27,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# A batch job: every core (the service's default of one torch thread is for request latency).
 seed-embeddings: $(STAMP)
-	@if [ -f $(SEED_DATA) ]; then $(BIN)/router embed --data $(SEED_DATA); \
+	@if [ -f $(SEED_DATA) ]; then \
+		threads=$$(nproc); [ "$$threads" -le 64 ] || threads=64; \
+		ROUTER_ENCODER_THREADS=$$threads $(BIN)/router embed --data $(SEED_DATA); \
 	else echo "no $(SEED_DATA): the tests that need seed data will say they skipped"; fi
 
 test: lint seed-embeddings
