@@ -41,6 +41,25 @@ class GatedSink:
         self.closed = True
 
 
+def overfill(recorder: DecisionRecorder, sink: GatedSink) -> list[bool]:
+    """Start ``recorder`` (capacity 1), let its worker take req_1 and wait at the sink's gate,
+    then submit req_2 (which fills the queue) and req_3; what ``submit`` returned for those two,
+    once the gate is open and the recorder closed."""
+    recorder.start()
+    recorder.submit(record("req_1"))
+    wait_until_taken(recorder)
+    accepted = [recorder.submit(record(f"req_{n}")) for n in (2, 3)]
+    sink.gate.set()
+    recorder.close()
+    return accepted
+
+
+def wait_until_taken(recorder: DecisionRecorder) -> None:
+    """Until the worker has taken everything queued (and is busy writing it)."""
+    while not recorder._queue.empty():
+        threading.Event().wait(0.01)
+
+
 def test_submit_returns_at_once_and_the_sink_writes_on_its_own_thread() -> None:
     sink = GatedSink()
     recorder = DecisionRecorder(sink)
@@ -59,13 +78,8 @@ def test_submit_returns_at_once_and_the_sink_writes_on_its_own_thread() -> None:
 def test_a_full_queue_drops_the_record_and_says_so_when_the_sink_has_no_overflow() -> None:
     sink, dropped = GatedSink(), []
     recorder = DecisionRecorder(sink, capacity=1, on_drop=lambda: dropped.append(1))
-    recorder.start()
-    recorder.submit(record("req_1"))  # taken by the worker, which waits at the gate
-    while not recorder._queue.empty():
-        threading.Event().wait(0.01)
-    accepted = [recorder.submit(record(f"req_{n}")) for n in (2, 3)]
-    sink.gate.set()
-    recorder.close()
+
+    accepted = overfill(recorder, sink)
 
     assert accepted == [True, False]
     assert dropped == [1]
@@ -91,13 +105,8 @@ def test_a_full_queue_hands_the_record_to_the_overflow_on_the_callers_thread() -
         on_overflow=lambda: overflows.append(1),
         on_drop=lambda: dropped.append(1),
     )
-    recorder.start()
-    recorder.submit(record("req_1"))
-    while not recorder._queue.empty():
-        threading.Event().wait(0.01)
-    accepted = [recorder.submit(record(f"req_{n}")) for n in (2, 3)]
-    sink.gate.set()
-    recorder.close()
+
+    accepted = overfill(recorder, sink)
 
     assert accepted == [True, True]
     assert sink.overflowed == [("req_3", threading.current_thread().name)]
@@ -112,13 +121,8 @@ def test_a_failing_overflow_is_a_counted_drop(caplog: pytest.LogCaptureFixture) 
 
     sink, dropped = Broken(), []
     recorder = DecisionRecorder(sink, capacity=1, on_drop=lambda: dropped.append(1))
-    recorder.start()
-    recorder.submit(record("req_1"))
-    while not recorder._queue.empty():
-        threading.Event().wait(0.01)
-    accepted = [recorder.submit(record(f"req_{n}")) for n in (2, 3)]
-    sink.gate.set()
-    recorder.close()
+
+    accepted = overfill(recorder, sink)
 
     assert accepted == [True, False]
     assert dropped == [1]
@@ -139,8 +143,7 @@ def test_a_batch_sink_gets_what_was_queued_together() -> None:
     recorder = DecisionRecorder(sink, batch_size=3)
     recorder.start()
     recorder.submit(record("req_0"))  # the worker takes it alone, then waits at the gate
-    while not recorder._queue.empty():
-        threading.Event().wait(0.01)
+    wait_until_taken(recorder)
     for n in range(1, 6):
         recorder.submit(record(f"req_{n}"))
     sink.gate.set()
