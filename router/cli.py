@@ -16,18 +16,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from itertools import islice
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
-from pydantic_core import ErrorDetails
 from rich.box import SIMPLE_HEAD
-from rich.console import Console, Group
+from rich.console import Group
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
@@ -36,8 +33,9 @@ from classifiers.encoder import TextEncoder
 from classifiers.files import atomic_text
 from router.cli_logs import logs_app
 from router.cli_models import models_app, train_from_logs
+from router.cli_output import err, exit_on_router_error, fail, out, settings_or_exit
 from router.decider import BatchScorer, Decider, checked_score
-from router.errors import DataError, RouterError, RowError
+from router.errors import DataError, RowError
 from router.model_store import load_scorer
 from router.policy import Policy, load_policy
 from router.prompt import require_text
@@ -50,11 +48,7 @@ __all__ = ["CliDeps", "app"]
 EXIT_OK = 0
 EXIT_ROWS_SKIPPED = 1
 EXIT_INVALID_POLICY = 1
-EXIT_USAGE = 2
 SHOWN_SKIPS = 10
-
-out = Console(markup=False, highlight=False)
-err = Console(stderr=True, markup=False, highlight=False)
 
 
 def _load_encoder(settings: Settings) -> TextEncoder:
@@ -105,30 +99,8 @@ def _deps(ctx: typer.Context) -> CliDeps:
     return ctx.obj if isinstance(ctx.obj, CliDeps) else CliDeps()
 
 
-def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    err.print(Text(f"error: {message}", style="red"), soft_wrap=True)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def _exit_on_router_error(code: int = EXIT_USAGE) -> Iterator[None]:
-    """Print a ``RouterError`` as ``error: <message>`` and exit with ``code``."""
-    try:
-        yield
-    except RouterError as exc:
-        _fail(exc.message, code)
-
-
 def _settings(deps: CliDeps) -> Settings:
-    try:
-        return deps.settings()
-    except ValidationError as exc:
-        _fail(f"settings: {'; '.join(map(_setting_problem, exc.errors(include_url=False)))}")
-
-
-def _setting_problem(error: ErrorDetails) -> str:
-    name = "ROUTER_" + "_".join(map(str, error["loc"])).upper()
-    return f"{name}: {error['msg'].removeprefix('Value error, ')}"
+    return settings_or_exit(deps.settings)
 
 
 def _policy(settings: Settings, path: Path | None) -> Policy:
@@ -160,7 +132,7 @@ def route(
     Exit codes: 0 routed; 2 bad input (empty text), policy or classifier unusable.
     """
     deps = _deps(ctx)
-    with _exit_on_router_error():
+    with exit_on_router_error():
         require_text(text)
         settings = _settings(deps)
         policy = _policy(settings, policy_path)
@@ -236,7 +208,7 @@ def score(
     that is not UTF-8, or an unusable policy or classifier.
     """
     deps = _deps(ctx)
-    with _exit_on_router_error():
+    with exit_on_router_error():
         _check_paths(input_path, output_path)
         total = count_rows(input_path)
         settings = _settings(deps)
@@ -367,7 +339,7 @@ def validate(
 
     Exit codes: 0 valid; 1 invalid (the error names file, tier and field); 2 usage error.
     """
-    with _exit_on_router_error(EXIT_INVALID_POLICY):
+    with exit_on_router_error(EXIT_INVALID_POLICY):
         policy = load_policy(file)
     out.print(_policy_tables(policy, file))
 
@@ -444,7 +416,7 @@ def eval_(
 
     deps = _deps(ctx)
     skipped: list[RowError] = []
-    with _exit_on_router_error():
+    with exit_on_router_error():
         rows = list(read_seed_rows(data, on_error=on_error.value, on_skip=skipped.append))
         if not rows:
             raise DataError(f"{data}: no rows to evaluate")
@@ -536,10 +508,10 @@ def train(
     2 bad input or an unusable encoder.
     """
     if (data is None) == (logs is None):
-        _fail("give exactly one of --data (seed training) or --logs (retraining from logs)")
+        fail("give exactly one of --data (seed training) or --logs (retraining from logs)")
     deps = _deps(ctx)
     if logs is not None:
-        with _exit_on_router_error():
+        with exit_on_router_error():
             settings = _settings(deps)
             code = train_from_logs(
                 logs,
@@ -563,7 +535,7 @@ def _train_seed(
     from training.evaluate import render_table
     from training.train import train_seed
 
-    with _exit_on_router_error():
+    with exit_on_router_error():
         settings = _settings(deps)
         encoder = deps.encoder(settings)
         with _progress() as progress:
@@ -614,7 +586,7 @@ def embed(
     from training.train import embedding_cache_file
 
     deps = _deps(ctx)
-    with _exit_on_router_error():
+    with exit_on_router_error():
         settings = _settings(deps)
         prompts = [row.prompt for row in read_seed_rows(data)]
         encoder = deps.encoder(settings)
@@ -665,7 +637,7 @@ def serve(
     from router.app import create_app
 
     deps = _deps(ctx)
-    with _exit_on_router_error():
+    with exit_on_router_error():
         settings = _settings(deps)
         if policy_path is not None:
             settings = settings.model_copy(update={"policy_path": policy_path})

@@ -16,24 +16,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
-from rich.text import Text
 
-from router.errors import RouterError
+from router.cli_output import exit_on_router_error, fail, out, settings_or_exit
 from router.settings import Settings, get_settings
 from router.store import open_store
 from router.store.export import export_logs
 
 __all__ = ["logs_app", "parse_time"]
-
-EXIT_ERROR = 2
-
-out = Console(markup=False, highlight=False)
-err = Console(stderr=True, markup=False, highlight=False)
 
 logs_app = typer.Typer(
     help="Export the decision log for retraining.",
@@ -83,20 +75,18 @@ def export(
             None if until is None else parse_time(until, "--until"),
         )
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if window[0] is not None and window[1] is not None and window[0] >= window[1]:
-        _fail(f"--since {since} is not before --until {until}: the window is empty")
+        fail(f"--since {since} is not before --until {until}: the window is empty")
     if not out_path.parent.is_dir():
-        _fail(f"{out_path.parent}: the output directory does not exist")
+        fail(f"{out_path.parent}: the output directory does not exist")
     settings = _settings(ctx)
-    try:
+    with exit_on_router_error():
         store = open_store(settings)
         try:
             summary = export_logs(store, out_path, since=window[0], until=window[1])
         finally:
             store.close()
-    except RouterError as exc:
-        _fail(exc.message)
     out.print(
         f"exported {summary.rows} decisions ({summary.with_feedback} with feedback)"
         f" to {summary.path}",
@@ -106,16 +96,4 @@ def export(
 
 def _settings(ctx: typer.Context) -> Settings:
     source: Callable[[], Settings] = getattr(ctx.obj, "settings", get_settings)
-    try:
-        return source()
-    except ValidationError as exc:
-        problems = (
-            f"ROUTER_{'_'.join(map(str, error['loc'])).upper()}: {error['msg']}"
-            for error in exc.errors(include_url=False)
-        )
-        _fail(f"settings: {'; '.join(problems)}")
-
-
-def _fail(message: str) -> NoReturn:
-    err.print(Text(f"error: {message}", style="red"), soft_wrap=True)
-    raise typer.Exit(EXIT_ERROR)
+    return settings_or_exit(source)

@@ -26,11 +26,9 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -44,6 +42,7 @@ from classifiers.registry import (
     rollback,
     switch_current,
 )
+from router.cli_output import EXIT_ERROR, err, exit_on_router_error, out, settings_or_exit
 from router.errors import RouterError
 from router.policy import load_policy
 from router.reload_bus import announce_reload
@@ -53,10 +52,6 @@ __all__ = ["models_app", "train_from_logs"]
 
 EXIT_OK = 0
 EXIT_NOT_PROMOTED = 1
-EXIT_ERROR = 2
-
-out = Console(markup=False, highlight=False)
-err = Console(stderr=True, markup=False, highlight=False)
 
 models_app = typer.Typer(
     help="List, inspect, promote and roll back classifier versions.",
@@ -70,33 +65,9 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 # --- shared helpers ------------------------------------------------------------------------
 
 
-def _fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
-    err.print(Text(f"error: {message}", style="red"), soft_wrap=True)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def _exit_on_router_error() -> Iterator[None]:
-    try:
-        yield
-    except RouterError as exc:
-        _fail(exc.message)
-
-
-def _settings_from(getter: Callable[[], Settings]) -> Settings:
-    try:
-        return getter()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"ROUTER_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
-            for e in exc.errors(include_url=False)
-        )
-        _fail(f"settings: {problems}")
-
-
 def _settings(ctx: typer.Context) -> Settings:
     getter = getattr(ctx.obj, "settings", None)
-    return _settings_from(getter if callable(getter) else get_settings)
+    return settings_or_exit(getter if callable(getter) else get_settings)
 
 
 def _number(value: Any) -> str:
@@ -109,7 +80,7 @@ def _number(value: Any) -> str:
 @models_app.command("list")
 def list_versions(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List every version, oldest first: created, base, gate verdict, headline metrics."""
-    with _exit_on_router_error():
+    with exit_on_router_error():
         summaries = list_models(_settings(ctx).models_dir)
     if as_json:
         typer.echo(json.dumps([s.to_dict() for s in summaries], indent=2))
@@ -145,7 +116,7 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """Show a version: what it was trained on, its metrics, its gate report and its switches."""
-    with _exit_on_router_error():
+    with exit_on_router_error():
         details = describe(_settings(ctx).models_dir, version)
     if as_json:
         typer.echo(json.dumps(details.to_dict(), indent=2))
@@ -205,7 +176,7 @@ def promote(
     version: Annotated[str, typer.Argument(help="The version to make CURRENT.")],
 ) -> None:
     """Verify VERSION loads (manifest, sha256, encoder), then make it CURRENT."""
-    with _exit_on_router_error():
+    with exit_on_router_error():
         settings = _settings(ctx)
         switch = switch_current(settings.models_dir, version, action="promote")
     if not switch.changed:
@@ -218,7 +189,7 @@ def promote(
 @models_app.command("rollback")
 def rollback_current(ctx: typer.Context) -> None:
     """Make CURRENT the version it replaced (from models/HISTORY)."""
-    with _exit_on_router_error():
+    with exit_on_router_error():
         settings = _settings(ctx)
         switch = rollback(settings.models_dir)
     out.print(f"CURRENT: {switch.previous} -> {switch.current}")
@@ -262,7 +233,7 @@ def train_from_logs(
     from training.retrain import retrain
 
     try:
-        settings = settings or _settings_from(get_settings)
+        settings = settings or settings_or_exit(get_settings)
         policy = load_policy(settings.policy_path)
         with _steps() as progress:
             result = retrain(
