@@ -18,6 +18,7 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any
@@ -41,7 +42,7 @@ from router.policy import Policy, load_policy
 from router.prompt import require_text
 from router.records import Decision
 from router.settings import Settings, get_settings
-from training.datasets import count_rows, read_jsonl
+from training.datasets import count_rows, read_parsed
 
 __all__ = ["CliDeps", "app"]
 
@@ -259,15 +260,7 @@ def _rows(path: Path, on_error: OnError, skipped: list[RowError]) -> Iterator[_R
     def skip(error: RowError) -> None:
         _note_skip(skipped, error)
 
-    for number, obj in read_jsonl(path, on_error=on_error.value, on_skip=skip):
-        try:
-            row = _score_row(path, number, obj)
-        except RowError as exc:
-            if on_error is OnError.stop:
-                raise
-            skip(exc)
-            continue
-        yield row
+    return read_parsed(path, partial(_score_row, path), on_error=on_error.value, on_skip=skip)
 
 
 def _score_row(path: Path, number: int, data: dict[str, Any]) -> _Row:

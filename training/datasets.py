@@ -1,7 +1,8 @@
 """Reading JSONL data files: the seed data, and anything else kept one JSON object a line.
 
-``read_jsonl`` yields ``(line_number, object)`` pairs; ``read_seed_rows`` turns them into
-``SeedRow``s. A malformed line is a ``RowError`` naming the file and its 1-based line; with
+``read_jsonl`` yields ``(line_number, object)`` pairs; ``read_parsed`` turns each object into a
+row with a caller's parser (``read_seed_rows``: ``SeedRow``s; ``router score``: its prompts), a
+``RowError`` from the parser counting as a malformed line. A malformed line is a ``RowError`` naming the file and its 1-based line; with
 ``on_error="skip"`` each one goes to ``on_skip`` and reading goes on, so a command can report them
 all at the end. Bytes that are not UTF-8 make the whole file unusable: a ``DataError`` naming the
 line and column, in either mode. ``count_rows`` counts the non-blank lines (checking the bytes the
@@ -19,12 +20,14 @@ import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO, Literal, TypeVar
 
 from classifiers.errors import DataError, RowError
 
 OnError = Literal["stop", "skip"]
 SkipHandler = Callable[[RowError], None]
+
+_Parsed = TypeVar("_Parsed")
 
 _BOM = b"\xef\xbb\xbf"
 _MATH_LEVELS = range(1, 6)
@@ -39,23 +42,42 @@ def read_jsonl(
     goes to ``on_skip`` (required, so that nothing is dropped unseen) and reading goes on. Reading
     is lazy: rows before a bad byte have been yielded by the time its ``DataError`` is raised.
     """
+    return read_parsed(path, _numbered, on_error=on_error, on_skip=on_skip)
+
+
+def read_parsed(
+    path: Path | str,
+    parse: Callable[[int, dict[str, Any]], _Parsed],
+    *,
+    on_error: OnError = "stop",
+    on_skip: SkipHandler | None = None,
+) -> Iterator[_Parsed]:
+    """``read_jsonl``, each object turned into a row by ``parse(line_number, object)``; a
+    ``RowError`` from ``parse`` is a malformed line like any other (stopped at, or skipped)."""
     if on_error == "skip" and on_skip is None:
-        raise TypeError("read_jsonl(on_error='skip') needs on_skip to receive the skipped lines")
-    return _read_jsonl(Path(path), on_error, on_skip)
+        raise TypeError(f"reading {path} with on_error='skip' needs on_skip for the skipped lines")
+    return _read_parsed(Path(path), parse, on_error, on_skip)
 
 
-def _read_jsonl(
-    path: Path, on_error: OnError, on_skip: SkipHandler | None
-) -> Iterator[tuple[int, dict[str, Any]]]:
+def _read_parsed(
+    path: Path,
+    parse: Callable[[int, dict[str, Any]], _Parsed],
+    on_error: OnError,
+    on_skip: SkipHandler | None,
+) -> Iterator[_Parsed]:
     for number, text in _text_lines(path):
         try:
-            obj = _parse_object(path, number, text)
+            row = parse(number, _parse_object(path, number, text))
         except RowError as error:
             if on_error == "stop" or on_skip is None:
                 raise
             on_skip(error)
             continue
-        yield number, obj
+        yield row
+
+
+def _numbered(line: int, obj: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    return line, obj
 
 
 def count_rows(path: Path | str) -> int:
@@ -163,20 +185,17 @@ def read_seed_rows(
 ) -> Iterator[SeedRow]:
     """Yield the ``SeedRow``s of a JSONL file; a repeated ``id`` is a ``RowError``."""
     first_seen: dict[str, int] = {}
-    for line, obj in read_jsonl(path, on_error=on_error, on_skip=on_skip):
-        try:
-            row = SeedRow.parse(obj, path=path, line=line)
-            if row.id in first_seen:
-                raise RowError(
-                    path, line, f"duplicate id '{row.id}' (first on line {first_seen[row.id]})"
-                )
-        except RowError as error:
-            if on_error == "stop" or on_skip is None:
-                raise
-            on_skip(error)
-            continue
+
+    def parse(line: int, obj: dict[str, Any]) -> SeedRow:
+        row = SeedRow.parse(obj, path=path, line=line)
+        if row.id in first_seen:
+            raise RowError(
+                path, line, f"duplicate id '{row.id}' (first on line {first_seen[row.id]})"
+            )
         first_seen[row.id] = line
-        yield row
+        return row
+
+    return read_parsed(path, parse, on_error=on_error, on_skip=on_skip)
 
 
 def _text_field(obj: Mapping[str, Any], name: str, path: Path | str, line: int) -> str:
