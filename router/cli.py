@@ -96,6 +96,11 @@ app.add_typer(models_app, name="models")
 # --- shared helpers ------------------------------------------------------------------------
 
 
+def _input_file(flag: str, help: str) -> Any:
+    """The typer option for an existing, readable file."""
+    return typer.Option(flag, help=help, exists=True, dir_okay=False, readable=True)
+
+
 def _deps(ctx: typer.Context) -> CliDeps:
     return ctx.obj if isinstance(ctx.obj, CliDeps) else CliDeps()
 
@@ -175,12 +180,9 @@ def score(
     ctx: typer.Context,
     input_path: Annotated[
         Path,
-        typer.Option(
+        _input_file(
             "--input",
-            help="JSONL file: one object per line with 'prompt' (text) and an optional 'id'.",
-            exists=True,
-            dir_okay=False,
-            readable=True,
+            "JSONL file: one object per line with 'prompt' (text) and an optional 'id'.",
         ),
     ],
     output_path: Annotated[
@@ -383,12 +385,9 @@ def eval_(
     ctx: typer.Context,
     data: Annotated[
         Path,
-        typer.Option(
+        _input_file(
             "--data",
-            help="JSONL rows with the seed data's fields (id, source, domain, prompt, labels).",
-            exists=True,
-            dir_okay=False,
-            readable=True,
+            "JSONL rows with the seed data's fields (id, source, domain, prompt, labels).",
         ),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
@@ -447,33 +446,21 @@ def train(
     ctx: typer.Context,
     data: Annotated[
         Path | None,
-        typer.Option(
+        _input_file(
             "--data",
-            help="Seed JSONL (e.g. ../shared/data/train.jsonl); read, never copied.",
-            exists=True,
-            dir_okay=False,
-            readable=True,
+            "Seed JSONL (e.g. ../shared/data/train.jsonl); read, never copied.",
         ),
     ] = None,
     logs: Annotated[
         Path | None,
-        typer.Option(
+        _input_file(
             "--logs",
-            help="Export of logged decisions (router logs export): retrain, gate, promote.",
-            exists=True,
-            dir_okay=False,
-            readable=True,
+            "Export of logged decisions (router logs export): retrain, gate, promote.",
         ),
     ] = None,
     seed_data: Annotated[
         Path | None,
-        typer.Option(
-            "--seed-data",
-            help="With --logs: seed JSONL to train on beside the logs.",
-            exists=True,
-            dir_okay=False,
-            readable=True,
-        ),
+        _input_file("--seed-data", "With --logs: seed JSONL to train on beside the logs."),
     ] = None,
     base: Annotated[
         str | None, typer.Option("--base", help="With --logs: the version to improve on.")
@@ -560,13 +547,7 @@ def embed(
     ctx: typer.Context,
     data: Annotated[
         Path,
-        typer.Option(
-            "--data",
-            help="Seed JSONL whose prompts to embed.",
-            exists=True,
-            dir_okay=False,
-            readable=True,
-        ),
+        _input_file("--data", "Seed JSONL whose prompts to embed."),
     ],
 ) -> None:
     """Embed a seed file's prompts once into the cache that `train` and the tests read.
