@@ -2,11 +2,11 @@
 
 ``read_jsonl`` yields ``(line_number, object)`` pairs; ``read_parsed`` turns each object into a
 row with a caller's parser (``read_seed_rows``: ``SeedRow``s; ``router score``: its prompts), a
-``RowError`` from the parser counting as a malformed line. A malformed line is a ``RowError`` naming the file and its 1-based line; with
-``on_error="skip"`` each one goes to ``on_skip`` and reading goes on, so a command can report them
-all at the end. Bytes that are not UTF-8 make the whole file unusable: a ``DataError`` naming the
-line and column, in either mode. ``count_rows`` counts the non-blank lines (checking the bytes the
-same way), for a progress bar's total.
+``RowError`` from the parser counting as a malformed line. A malformed line is a ``RowError``
+naming the file and its 1-based line; with ``on_error="skip"`` each one goes to ``on_skip`` and
+reading goes on, so a command can report them all at the end. Bytes that are not UTF-8 make the
+whole file unusable: a ``DataError`` naming the line and column, in either mode. ``count_rows``
+counts the non-blank lines (checking the bytes the same way), for a progress bar's total.
 
 The seed file writes a missing RouterBench outcome as the bare token ``NaN``, which Python's
 ``json`` accepts and strict JSON parsers do not; it reads as ``float("nan")``, "no outcome".
