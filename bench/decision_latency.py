@@ -80,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     path = _decision_path(scorer, args.policy)
     _print_header(encoder, estimator_label, path.label)
     _print_latency(encoder, path, args.iterations)
+    _print_beyond_encoder(encoder, scorer, args.policy, args.iterations)
     _print_throughput(encoder, path, args.batch, args.rounds)
     print(
         f"\nload average (1 min): {load_before:.2f} before, {os.getloadavg()[0]:.2f} after,"
@@ -198,6 +199,36 @@ def _print_latency(encoder: Encoder, path: DecisionPath, iterations: int) -> Non
             f"{label:<7}{_tokens(template):>9}{enc[0]:>10.2f}{enc[1]:>10.2f}{dec[0]:>10.2f}"
             f"{dec[1]:>10.2f}{dec[0] - enc[0]:>13.2f}{dec[0] / enc[0]:>12.2f}x"
         )
+
+
+class _FixedEncoder:
+    """The encoder's name and dimension, and one real embedding for every text: what is left of
+    a decision without the forward pass is the classifier (features, estimator) and the policy."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        self.name = encoder.name
+        self.dimension = encoder.dimension
+        self._row = encoder.encode([SHORT.format(i=0)])
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return np.repeat(self._row, len(texts), axis=0)
+
+
+def _print_beyond_encoder(
+    encoder: Encoder, scorer: Scorer, policy_path: Path, iterations: int
+) -> None:
+    fixed = Scorer(
+        _FixedEncoder(encoder), scorer.estimator, scorer.feature_fn, version=scorer.version
+    )
+    path = _decision_path(fixed, policy_path)
+    print("\nbeyond the encoder: the same decision with its forward pass replaced by a lookup (ms)")
+    print(f"{'prompt':<7}{'p50':>10}{'p99':>10}")
+    for label, template in (("short", SHORT), ("long", LONG)):
+        texts = _prompts(template)
+        for _ in range(5):
+            path.one(next(texts))
+        p50, p99 = _percentiles([_elapsed_ms(path.one, next(texts)) for _ in range(iterations)])
+        print(f"{label:<7}{p50:>10.3f}{p99:>10.3f}")
 
 
 def _print_throughput(encoder: Encoder, path: DecisionPath, batch: int, rounds: int) -> None:

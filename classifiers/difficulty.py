@@ -17,6 +17,12 @@ mixture of experts over the input ``X`` (embedding + text features, see ``classi
   demand, where one fitted on chat rows alone would score them all like small talk;
 - ``predict`` returns sum_g P(g | x) * expert_g(x), clipped to [0, 1].
 
+An outcome expert standardises its input over its own rows, so that its regularisation is measured
+against the variation within its group rather than across every kind of prompt. Where the rows'
+texts are given to ``fit``, it also fits a ``classifiers.lexical.LexicalGain`` on them, and
+``predict_text`` averages that in as a third estimate; ``predict`` (from ``X`` alone, as when
+retraining on logged rows, which keep no text) leaves it out.
+
 Every expert is in the same unit, the expected gain from escalating, so mixing them is sound and
 the score stays calibrated where labels exist.
 
@@ -26,6 +32,7 @@ outcome class (-1, 0, 1, or NaN where the row has no observed outcomes) and a to
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -36,6 +43,8 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from classifiers.lexical import LexicalGain
 
 GROUPS: tuple[str, ...] = ("chat", "knowledge", "math", "reasoning")
 GROUP_COLUMN, GAIN_COLUMN, OUTCOME_COLUMN, TOPIC_COLUMN = 0, 1, 2, 3
@@ -48,7 +57,7 @@ FloatArray = NDArray[np.float64]
 class ConstantExpert:
     value: float
 
-    def gain(self, Z: FloatArray) -> FloatArray:
+    def gain(self, Z: FloatArray, lexical: FloatArray | None = None) -> FloatArray:
         return np.full(len(Z), self.value)
 
 
@@ -56,7 +65,7 @@ class ConstantExpert:
 class RidgeExpert:
     model: Ridge
 
-    def gain(self, Z: FloatArray) -> FloatArray:
+    def gain(self, Z: FloatArray, lexical: FloatArray | None = None) -> FloatArray:
         linear: FloatArray = Z @ self.model.coef_ + self.model.intercept_
         return np.clip(linear, 0.0, 1.0)
 
@@ -68,12 +77,20 @@ class OutcomeExpert:
     outcome_model: LogisticRegression
     topic_model: LogisticRegression | None
     topic_gain: FloatArray
+    # None in versions saved before experts standardised over their own rows.
+    rescale: StandardScaler | None = None
 
-    def gain(self, Z: FloatArray) -> FloatArray:
-        estimate = _net_gain(self.outcome_model, Z)
+    def gain(self, Z: FloatArray, lexical: FloatArray | None = None) -> FloatArray:
+        """The mean of the estimates at hand, each weighing the same; ``lexical`` is one of them."""
+        if self.rescale is not None:
+            Z = (Z - self.rescale.mean_) / self.rescale.scale_
+        estimates = [_net_gain(self.outcome_model, Z)]
         if self.topic_model is not None:
-            estimate = (estimate + linear_proba(self.topic_model, Z) @ self.topic_gain) / 2
-        return np.clip(estimate, 0.0, 1.0)
+            estimates.append(linear_proba(self.topic_model, Z) @ self.topic_gain)
+        if lexical is not None:
+            estimates.append(lexical)
+        mean: FloatArray = np.mean(estimates, axis=0)
+        return np.clip(mean, 0.0, 1.0)
 
 
 Expert = ConstantExpert | RidgeExpert | OutcomeExpert
@@ -111,6 +128,7 @@ class DifficultyEstimator(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         ridge_alpha: float = 100.0,
         min_group_rows: int = 20,
         general_group: str | None = "chat",
+        lexical_c: float | None = 1.0,
     ) -> None:
         self.gate_c = gate_c
         self.outcome_c = outcome_c
@@ -118,8 +136,22 @@ class DifficultyEstimator(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         self.ridge_alpha = ridge_alpha
         self.min_group_rows = min_group_rows
         self.general_group = general_group
+        self.lexical_c = lexical_c
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Self:
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any = None,
+        *,
+        texts: Sequence[str] | None = None,
+        lexical: Mapping[int, LexicalGain] | None = None,
+    ) -> Self:
+        """Fit on ``X`` and ``y`` (see the module docstring).
+
+        ``texts``, one per row, fit each outcome expert's ``LexicalGain``; ``lexical`` instead
+        carries fitted ones over (from the version this one retrains, when rows have no text).
+        """
         X = validate_data(self, X, dtype=np.float64)
         y = check_array(y, ensure_all_finite="allow-nan", dtype=np.float64)
         if y.shape != (len(X), TARGET_COLUMNS):
@@ -136,13 +168,32 @@ class DifficultyEstimator(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         self.experts_: dict[int, Expert] = {
             int(g): self._fit_expert(int(g), groups, Z, y, weights) for g in self.gate_.classes_
         }
+        if lexical is not None:
+            self.lexical_ = dict(lexical)
+        else:
+            self.lexical_ = self._fit_lexical(texts, groups, y, weights)
         return self
 
     def predict(self, X: Any) -> FloatArray:
+        """Scores from ``X`` alone: without the lexical estimates, which need the texts."""
+        check_is_fitted(self)
+        return self._mix(self._standardised(X), {})
+
+    def predict_text(self, texts: Sequence[str], X: Any) -> FloatArray:
+        """Scores of ``texts``, whose rows of ``X`` are given, with the lexical estimates."""
         check_is_fitted(self)
         Z = self._standardised(X)
+        if len(texts) != len(Z):
+            raise ValueError(f"{len(texts)} texts for {len(Z)} rows of X")
+        # Versions saved before the lexical estimate have no lexical_.
+        fitted: Mapping[int, LexicalGain] = getattr(self, "lexical_", {})
+        return self._mix(Z, {group: model.gain(texts) for group, model in fitted.items()})
+
+    def _mix(self, Z: FloatArray, lexical: Mapping[int, FloatArray]) -> FloatArray:
         gate = linear_proba(self.gate_, Z)
-        gains = np.column_stack([self.experts_[int(g)].gain(Z) for g in self.gate_.classes_])
+        gains = np.column_stack(
+            [self.experts_[int(g)].gain(Z, lexical.get(int(g))) for g in self.gate_.classes_]
+        )
         return np.clip(np.asarray((gate * gains).sum(axis=1), dtype=np.float64), 0.0, 1.0)
 
     def predict_groups(self, X: Any) -> FloatArray:
@@ -151,7 +202,16 @@ class DifficultyEstimator(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         return linear_proba(self.gate_, self._standardised(X))
 
     def _standardised(self, X: Any) -> FloatArray:
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        # The checks validate_data makes that matter here, at a tenth of its 0.2 ms per call:
+        # that was as much as the rest of a short prompt's classifier and policy together.
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has shape {X.shape}; {type(self).__name__} was fitted on"
+                f" {self.n_features_in_} features per row"
+            )
+        if not np.isfinite(X).all():
+            raise ValueError("X contains NaN or infinity")
         return np.asarray((X - self.scaler_.mean_) / self.scaler_.scale_, dtype=np.float64)
 
     def _fit_expert(
@@ -170,6 +230,27 @@ class DifficultyEstimator(RegressorMixin, BaseEstimator):  # type: ignore[misc]
             return self._fit_outcome_expert(Z[labelled], y[labelled], weights[labelled])
         return self._fit_ridge(rows, Z, y, weights)
 
+    def _fit_lexical(
+        self,
+        texts: Sequence[str] | None,
+        groups: NDArray[np.int_],
+        y: FloatArray,
+        weights: FloatArray,
+    ) -> dict[int, LexicalGain]:
+        if texts is None or self.lexical_c is None:
+            return {}
+        if len(texts) != len(groups):
+            raise ValueError(f"{len(texts)} texts for {len(groups)} rows of X")
+        fitted: dict[int, LexicalGain] = {}
+        for group, expert in self.experts_.items():
+            if not isinstance(expert, OutcomeExpert):
+                continue
+            rows = np.flatnonzero((groups == group) & ~np.isnan(y[:, OUTCOME_COLUMN]))
+            model = LexicalGain(c=self.lexical_c)
+            outcomes = y[rows, OUTCOME_COLUMN].astype(int)
+            fitted[group] = model.fit([texts[int(i)] for i in rows], outcomes, weights[rows])
+        return fitted
+
     def _fit_ridge(
         self, rows: NDArray[np.bool_], Z: FloatArray, y: FloatArray, weights: FloatArray
     ) -> Expert:
@@ -180,13 +261,15 @@ class DifficultyEstimator(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         return RidgeExpert(model)
 
     def _fit_outcome_expert(self, Z: FloatArray, y: FloatArray, weights: FloatArray) -> Expert:
+        rescale = StandardScaler().fit(Z)
+        Z = rescale.transform(Z)
         outcomes = y[:, OUTCOME_COLUMN].astype(int)
         outcome_model = LogisticRegression(C=self.outcome_c, max_iter=3000)
         outcome_model.fit(Z, outcomes, sample_weight=weights)
         topics = y[:, TOPIC_COLUMN]
         known = ~np.isnan(topics)
         if len(np.unique(topics[known])) < 2:
-            return OutcomeExpert(outcome_model, None, np.zeros(0))
+            return OutcomeExpert(outcome_model, None, np.zeros(0), rescale)
         topic_model = LogisticRegression(C=self.topic_c, max_iter=3000)
         topic_model.fit(Z[known], topics[known].astype(int), sample_weight=weights[known])
         net = y[known, OUTCOME_COLUMN]
@@ -197,4 +280,4 @@ class DifficultyEstimator(RegressorMixin, BaseEstimator):  # type: ignore[misc]
                 for t in topic_model.classes_
             ]
         )
-        return OutcomeExpert(outcome_model, topic_model, topic_gain)
+        return OutcomeExpert(outcome_model, topic_model, topic_gain, rescale)

@@ -1,12 +1,15 @@
 """The scorer: texts in, difficulty scores in [0, 1] out (higher: more test-time compute pays off).
 
 texts -> encoder.encode -> feature_fn(texts, embeddings) -> estimator.predict -> clip to [0, 1]
+
+An estimator that also reads the texts themselves (``TextPredictor``, such as
+``DifficultyEstimator`` with its lexical estimates) is asked through ``predict_text`` instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,6 +30,13 @@ class Predictor(Protocol):
     """A fitted estimator, scikit-learn style: one number per row of ``X``."""
 
     def predict(self, X: NDArray[Any]) -> Any: ...
+
+
+@runtime_checkable
+class TextPredictor(Predictor, Protocol):
+    """A ``Predictor`` that also reads the texts its rows of ``X`` were built from."""
+
+    def predict_text(self, texts: Sequence[str], X: NDArray[Any]) -> Any: ...
 
 
 def embeddings_only(texts: Sequence[str], embeddings: Embeddings) -> Embeddings:
@@ -68,13 +78,17 @@ class Scorer:
         embeddings = self.encoder.encode(texts)
         if len(embeddings) == 0:
             return embeddings, np.empty(0, dtype=np.float64)
-        return embeddings, self._predict(self.feature_fn(texts, embeddings), len(embeddings))
+        return embeddings, self._predict(texts, self.feature_fn(texts, embeddings))
 
-    def _predict(self, features: NDArray[Any], count: int) -> Scores:
+    def _predict(self, texts: Sequence[str], features: NDArray[Any]) -> Scores:
+        count = len(texts)
         if len(features) != count:
             raise self._error(f"feature_fn returned {len(features)} rows for {count} texts")
         try:
-            raw = np.asarray(self.estimator.predict(features), dtype=np.float64)
+            if isinstance(self.estimator, TextPredictor):
+                raw = np.asarray(self.estimator.predict_text(texts, features), dtype=np.float64)
+            else:
+                raw = np.asarray(self.estimator.predict(features), dtype=np.float64)
         except Exception as exc:
             raise self._error(
                 f"predict failed on features of shape {features.shape}: {exc}"

@@ -16,6 +16,7 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import clone
 
+from classifiers.difficulty import DifficultyEstimator
 from training.datasets import SeedRow
 from training.evaluate import EvaluationReport, evaluate
 
@@ -36,7 +37,7 @@ def fold_of(row_id: str, folds: int) -> int:
 
 
 def cross_validate(
-    estimator: Any,
+    estimator: DifficultyEstimator,
     rows: Sequence[SeedRow],
     X: np.ndarray,
     y: np.ndarray,
@@ -53,11 +54,16 @@ def cross_validate(
 
 
 def _fold_report(
-    estimator: Any, rows: Sequence[SeedRow], X: np.ndarray, y: np.ndarray, held: np.ndarray
+    estimator: DifficultyEstimator,
+    rows: Sequence[SeedRow],
+    X: np.ndarray,
+    y: np.ndarray,
+    held: np.ndarray,
 ) -> EvaluationReport:
-    estimator.fit(X[~held], y[~held])
+    fit_texts = [row.prompt for row, keep in zip(rows, held, strict=True) if not keep]
     held_rows = [row for row, keep in zip(rows, held, strict=True) if keep]
-    return evaluate(held_rows, estimator.predict(X[held]))
+    estimator.fit(X[~held], y[~held], texts=fit_texts)
+    return evaluate(held_rows, estimator.predict_text([row.prompt for row in held_rows], X[held]))
 
 
 def summarise(reports: Sequence[EvaluationReport]) -> FoldSummary:

@@ -24,7 +24,9 @@ TARGETS: Mapping[str, float] = {
 }
 
 ATTRIBUTION = """\
-- MMLU (Hendrycks et al., MIT) with per-model outcomes from lm-sys/RouteLLM (Apache-2.0).
+- MMLU (Hendrycks et al., MIT) with per-model outcomes from lm-sys/RouteLLM (Apache-2.0). The
+  estimator's TF-IDF vocabulary holds the word 1-2-grams found in at least two MMLU training
+  prompts (with their weights); no prompt is stored whole.
 - RouterBench outcomes (withmartian/routerbench, MIT) on WinoGrande (CC-BY, Allen Institute for
   AI), ARC-Challenge (CC-BY-SA-4.0, Allen Institute for AI) and MBPP (CC-BY-4.0, Google Research).
 - MATH (Hendrycks et al., MIT), GSM8K (OpenAI, MIT), HumanEval (OpenAI, MIT), MAWPS (MIT).
@@ -87,7 +89,12 @@ hardness: a question no model can answer scores low.
 (multinomial logistic regression) gives P(group | prompt) over chat / knowledge / math /
 reasoning; each group has its own expert fitted on its rows (the chat expert on every row, so
 that technical requests unlike any seed row are not scored like small talk); the score is the
-gate-weighted mix of the experts' expected gains. Created {manifest.created}; sha256 of the
+gate-weighted mix of the experts' expected gains. The knowledge expert, fitted on observed
+outcomes, averages three estimates of the net gain, each weighing the same: a logistic regression
+on the embedding and text features (standardised over its own rows), the topic route, and a
+TF-IDF word 1-2-gram logistic regression over the prompt's whole text (`lexical_c`; it reads what
+MiniLM's 256-word-piece window and pooling lose, and it is why the artifact holds a vocabulary of
+n-grams seen in at least two training prompts). Created {manifest.created}; sha256 of the
 estimator `{manifest.artifact.sha256}`."""
 
 

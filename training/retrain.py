@@ -8,6 +8,11 @@
     save_artifact(candidate, report, card) ──> models/<version>   (always: refused ones too)
     switch_current(version, expected=base) ──> CURRENT + HISTORY   (only if the gate passed)
 
+The candidate keeps the base's lexical estimates (``classifiers.lexical``): they read the prompt's
+text, which the log does not keep. On held-out logs both are judged from the embedding and text
+features alone (``predict``), on the seed validation rows with their texts (``predict_text``), the
+same way for both.
+
 The split is by time because the gate asks about the traffic to come: the newest
 ``holdout_share`` of the rows with an outcome are held out, never trained on. Publishing is
 atomic (``save_artifact`` stages the version and renames it into place) and so is the switch
@@ -50,6 +55,7 @@ from classifiers.difficulty import GROUP_COLUMN, GROUPS, OUTCOME_COLUMN, Difficu
 from classifiers.encoder import TextEncoder
 from classifiers.errors import ArtifactMismatchError, ArtifactNotFoundError, DataError
 from classifiers.features import FEATURE_NAMES, build_features
+from classifiers.lexical import LexicalGain
 from classifiers.registry import RegistryError, switch_current
 from router.policy import Policy
 from training.datasets import SeedRow, file_sha256, read_seed_rows
@@ -189,7 +195,7 @@ def retrain(
     X, y, weights, fitted = _training_data(logs, seed, top_tier, min_outcome_rows, logs_path)
     step("fitting the candidate", 0, 1)
     candidate = DifficultyEstimator(**_hyperparameters(base.manifest, base.estimator))
-    candidate.fit(X, y, sample_weight=weights)
+    candidate.fit(X, y, sample_weight=weights, lexical=_lexical(base.estimator))
     step("fitting the candidate", 1, 1)
     version = version or default_version(logs.summary.sha256)
     step("evaluating", 0, 1)
@@ -500,9 +506,10 @@ def _seed_comparison(
 ) -> tuple[SeedComparison | None, npt.NDArray[np.float64] | None]:
     if seed is None or not seed.val_rows:
         return None, None
-    candidate_scores = candidate.predict(seed.X_val)
+    texts = [row.prompt for row in seed.val_rows]
+    candidate_scores = candidate.predict_text(texts, seed.X_val)
     comparison = SeedComparison(
-        base=evaluate(seed.val_rows, base.predict(seed.X_val)),
+        base=evaluate(seed.val_rows, base.predict_text(texts, seed.X_val)),
         candidate=evaluate(seed.val_rows, candidate_scores),
     )
     return comparison, candidate_scores
@@ -528,6 +535,12 @@ def _base_estimator(version_dir: Path, manifest: Manifest) -> DifficultyEstimato
             f" embedding and {list(FEATURE_NAMES)}",
         )
     return estimator
+
+
+def _lexical(base: DifficultyEstimator) -> dict[int, LexicalGain]:
+    """The base's lexical estimates, which the candidate keeps: logged rows have no text to refit
+    them on. A base saved before they existed has none."""
+    return dict(getattr(base, "lexical_", {}))
 
 
 def _hyperparameters(manifest: Manifest, base: DifficultyEstimator) -> dict[str, Any]:

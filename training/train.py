@@ -97,8 +97,9 @@ def train_seed(
     rows = list(read_seed_rows(data_path))
     data_sha = file_sha256(data_path)
     cache_file = embedding_cache_file(cache_dir, encoder.name, data_sha)
-    embeddings = embed(encoder, [r.prompt for r in rows], cache_file=cache_file, progress=progress)
-    X = build_features([r.prompt for r in rows], embeddings)
+    texts = [r.prompt for r in rows]
+    embeddings = embed(encoder, texts, cache_file=cache_file, progress=progress)
+    X = build_features(texts, embeddings)
     held_out = np.array([is_validation(r.id) for r in rows])
     y = targets(rows)
     estimator = estimator or DifficultyEstimator()
@@ -107,9 +108,10 @@ def train_seed(
         train_rows = [r for r, v in zip(rows, held_out, strict=True) if not v]
         folds = cross_validate(estimator, train_rows, X[~held_out], y[~held_out], folds=cv_folds)
         metrics["cross_validation"] = folds.to_dict()
-    fitted = clone(estimator).fit(X[~held_out], y[~held_out])
+    train_texts = [t for t, v in zip(texts, held_out, strict=True) if not v]
+    fitted = clone(estimator).fit(X[~held_out], y[~held_out], texts=train_texts)
     val_rows = [r for r, v in zip(rows, held_out, strict=True) if v]
-    val_scores = fitted.predict(X[held_out])
+    val_scores = fitted.predict_text([r.prompt for r in val_rows], X[held_out])
     report = evaluate(val_rows, val_scores)
     version = version or default_version(data_sha)
     manifest = save_artifact(

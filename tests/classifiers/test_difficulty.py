@@ -117,3 +117,88 @@ def test_predict_matches_the_experts_computed_by_scikit_learn() -> None:
 
     assert np.allclose(estimator.predict_groups(X), gate)
     assert np.allclose(ridge.gain(Z), np.clip(ridge.model.predict(Z), 0, 1))
+
+
+def grouped_texts(y: np.ndarray) -> list[str]:
+    """A text per row of ``grouped_data``: the rows the stronger model wins say EXCEPT."""
+    return [
+        f"{GROUPS[int(group)]} question {i}" + (" EXCEPT" if outcome == 1 else "")
+        for i, (group, _, outcome, _) in enumerate(y)
+    ]
+
+
+def test_texts_fit_a_lexical_estimate_for_each_outcome_expert_only() -> None:
+    X, y = grouped_data()
+    estimator = DifficultyEstimator(min_group_rows=10).fit(X, y, texts=grouped_texts(y))
+
+    assert set(estimator.lexical_) == {KNOWLEDGE}
+    assert estimator.lexical_[KNOWLEDGE].vectorizer_.vocabulary_
+
+
+def test_predict_text_averages_the_lexical_estimate_into_the_outcome_expert() -> None:
+    X, y = grouped_data()
+    texts = grouped_texts(y)
+    estimator = DifficultyEstimator(min_group_rows=10).fit(X, y, texts=texts)
+    knowledge = y[:, 0] == KNOWLEDGE
+    cue = np.array(["EXCEPT" in text for text in texts])
+    rows = np.flatnonzero(knowledge)
+    knowledge_texts = [texts[i] for i in rows]
+
+    Z = estimator._standardised(X[rows])
+    expert = estimator.experts_[KNOWLEDGE]
+    lexical = estimator.lexical_[KNOWLEDGE].gain(knowledge_texts)
+    gate = estimator.predict_groups(X[rows])
+    others = sum(
+        gate[:, i] * estimator.experts_[int(g)].gain(Z)
+        for i, g in enumerate(estimator.gate_.classes_)
+        if g != KNOWLEDGE
+    )
+    expected = others + gate[:, list(estimator.gate_.classes_).index(KNOWLEDGE)] * (
+        expert.gain(Z, lexical)
+    )
+
+    with_text = estimator.predict_text(knowledge_texts, X[rows])
+    assert np.allclose(with_text, np.clip(expected, 0, 1))
+    assert not np.allclose(with_text, estimator.predict(X[rows]))
+    lift = with_text - estimator.predict(X[rows])
+    assert lift[cue[rows]].mean() > lift[~cue[rows]].mean()
+
+
+def test_without_texts_or_with_lexical_c_none_predict_text_is_predict() -> None:
+    X, y = grouped_data()
+    texts = grouped_texts(y)
+    no_texts = DifficultyEstimator(min_group_rows=10).fit(X, y)
+    switched_off = DifficultyEstimator(min_group_rows=10, lexical_c=None).fit(X, y, texts=texts)
+
+    for estimator in (no_texts, switched_off):
+        assert estimator.lexical_ == {}
+        assert np.array_equal(estimator.predict_text(texts, X), estimator.predict(X))
+
+
+def test_lexical_estimates_can_be_carried_over_from_another_fit() -> None:
+    X, y = grouped_data()
+    texts = grouped_texts(y)
+    base = DifficultyEstimator(min_group_rows=10).fit(X, y, texts=texts)
+    carried = DifficultyEstimator(min_group_rows=10).fit(X, y, lexical=base.lexical_)
+
+    assert carried.lexical_ == base.lexical_
+    assert np.allclose(carried.predict_text(texts, X), base.predict_text(texts, X))
+
+
+def test_an_estimator_saved_before_lexical_estimates_still_scores() -> None:
+    X, y = grouped_data()
+    texts = grouped_texts(y)
+    estimator = DifficultyEstimator(min_group_rows=10).fit(X, y)
+    del estimator.lexical_
+
+    assert np.array_equal(estimator.predict_text(texts, X), estimator.predict(X))
+
+
+def test_texts_must_match_the_rows() -> None:
+    X, y = grouped_data()
+    texts = grouped_texts(y)
+    with pytest.raises(ValueError, match=f"{len(texts) - 1} texts for {len(X)} rows"):
+        DifficultyEstimator(min_group_rows=10).fit(X, y, texts=texts[1:])
+    estimator = DifficultyEstimator(min_group_rows=10).fit(X, y, texts=texts)
+    with pytest.raises(ValueError, match=f"2 texts for {len(X)} rows"):
+        estimator.predict_text(texts[:2], X)

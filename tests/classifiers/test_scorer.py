@@ -139,3 +139,27 @@ def test_real_encoder_and_a_fitted_estimator_rank_hard_prompts_higher(
     estimator = Ridge(alpha=1.0).fit(with_length(texts, real_encoder.encode(texts)), targets)
     scores = Scorer(real_encoder, estimator, with_length).score(HELD_OUT_EASY + HELD_OUT_HARD)
     assert scores[2:].min() > scores[:2].max()
+
+
+class _TextReadingEstimator(_ConstantEstimator):
+    """Scores by the length of each text; records what ``predict_text`` was given."""
+
+    def __init__(self) -> None:
+        super().__init__(0.0)
+        self.seen: list[tuple[list[str], tuple[int, ...]]] = []
+
+    def predict_text(self, texts: list[str], X: np.ndarray) -> np.ndarray:
+        self.seen.append((list(texts), X.shape))
+        return np.array([len(text) / 100 for text in texts])
+
+
+def test_an_estimator_that_reads_texts_is_given_them_beside_the_features(
+    hashing_encoder: HashingEncoder,
+) -> None:
+    estimator = _TextReadingEstimator()
+    texts = ["a short one", "a somewhat longer prompt to score"]
+
+    scores = Scorer(hashing_encoder, estimator).score(texts)
+
+    assert estimator.seen == [(texts, (2, hashing_encoder.dimension))]
+    np.testing.assert_allclose(scores, [0.11, 0.33])

@@ -119,6 +119,40 @@ def test_a_candidate_trained_on_shuffled_outcomes_is_published_but_not_promoted(
     assert read_manifest(models / "shuffled").metrics["gate"]["passed"] is False
 
 
+def test_the_candidate_keeps_the_lexical_estimates_of_its_base(tmp_path: Path) -> None:
+    """Logged rows keep no text to refit them on, so they come over from the base unchanged."""
+    world = World(seed=0)
+    models = tmp_path / "models"
+    emb, features = world.prompts(300)
+    knowledge = emb[:, 0] > 0
+    outcomes = np.where(knowledge, world.rng.integers(-1, 2, size=300), np.nan)
+    y = np.column_stack([knowledge, np.nan_to_num(np.maximum(outcomes, 0)), outcomes, outcomes])
+    texts = [f"question {i}" + (" EXCEPT" if o == 1 else "") for i, o in enumerate(outcomes)]
+    base = DifficultyEstimator(min_group_rows=20).fit(np.hstack([emb, features]), y, texts=texts)
+    save_artifact(
+        models,
+        "base",
+        base,
+        encoder_name=ENCODER_NAME,
+        encoder_dimension=DIMENSION,
+        feature_names=FEATURE_NAMES,
+        training_data={"rows": 300},
+        metrics={"estimator": {"class": "DifficultyEstimator", **base.get_params()}},
+    )
+    write_current(models, "base")
+    export = write_export(tmp_path / "export.jsonl", world.traffic(base, 600))
+
+    retrain(export, models, version="cand", policy=POLICY)
+
+    candidate = load_artifact(
+        models / "cand", encoder_name=ENCODER_NAME, encoder_dimension=DIMENSION
+    ).estimator
+    assert isinstance(candidate, DifficultyEstimator)
+    assert set(candidate.lexical_) == set(base.lexical_) == {1}
+    probe = ["question 7 EXCEPT", "question 8", "words never seen"]
+    np.testing.assert_array_equal(candidate.lexical_[1].gain(probe), base.lexical_[1].gain(probe))
+
+
 def test_seed_data_trains_beside_the_logs_and_guards_the_promotion(tmp_path: Path) -> None:
     _, models, export = world_with_export(tmp_path)
     seed = write_rows(tmp_path / "seed.jsonl", synthetic_rows(60))

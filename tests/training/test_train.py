@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from classifiers.artifacts import load_artifact, resolve_version
-from classifiers.difficulty import DifficultyEstimator
+from classifiers.difficulty import GROUPS, DifficultyEstimator
 from classifiers.encoder import Encoder, HashingEncoder
 from training.labels import STRONG_MODEL, WEAK_MODEL
 from training.model_card import CARD_FILE
@@ -87,6 +87,7 @@ def test_train_seed_publishes_a_loadable_version_with_card_and_report(tmp_path: 
         cache_dir=tmp_path / "cache",
         version="v1",
         estimator=DifficultyEstimator(min_group_rows=5),
+        cv_folds=3,
     )
 
     loaded = load_artifact(
@@ -94,6 +95,9 @@ def test_train_seed_publishes_a_loadable_version_with_card_and_report(tmp_path: 
     )
     assert loaded.manifest.training_data["rows"] == 120
     assert loaded.manifest.metrics["validation"]["n_rows"] == trained.report.n_rows
+    assert loaded.manifest.metrics["cross_validation"]["folds"] == 3
+    assert isinstance(loaded.estimator, DifficultyEstimator)
+    assert set(loaded.estimator.lexical_) == {GROUPS.index("knowledge")}, "fitted on the texts"
     card = (trained.version_dir / CARD_FILE).read_text(encoding="utf-8")
     assert "## Labels" in card and "spearman_math_level" in card
     assert (trained.version_dir / "report" / "score_by_domain.png").read_bytes()[:4] == b"\x89PNG"
