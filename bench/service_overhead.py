@@ -261,7 +261,13 @@ def _run_service(conn: Connection, models_dir: str, policy_path: str, encoder: s
     app = create_app(settings, encoder_loader=loader)
     sock = _loopback_socket()
     conn.send(f"http://127.0.0.1:{sock.getsockname()[1]}")
-    config = uvicorn.Config(app, log_level="warning", access_log=False, ws="none")
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        ws="none",
+        timeout_keep_alive=settings.keep_alive_s,
+    )
     uvicorn.Server(config).run(sockets=[sock])
 
 

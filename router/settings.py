@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
+    # Longer than any client's idle-connection expiry (httpx's and so the openai SDK's: 5 s, as
+    # uvicorn's own default): a server that closes first races the client's next request on that
+    # connection, which then fails with a reset (seen in bench/service_overhead at c=64).
+    keep_alive_s: int = Field(
+        default=75, ge=1, le=3600, description="How long an idle client connection stays open."
+    )
     encoder_batch_size: int = Field(
         default=32,
         ge=1,

@@ -51,6 +51,16 @@ def test_serve_runs_the_app_on_the_configured_address(
     assert isinstance(call["app"], FastAPI)
     assert (call["host"], call["port"]) == ("127.0.0.1", 9123)
     assert call["app"].state.settings == settings
+    assert call["timeout_keep_alive"] == 75, "idle connections outlive clients' own 5 s expiry"
+
+
+def test_the_keep_alive_setting_reaches_uvicorn(
+    settings: Settings, served: list[dict[str, Any]]
+) -> None:
+    result = invoke(settings.model_copy(update={"keep_alive_s": 30}))
+
+    assert result.exit_code == 0, result.output
+    assert served[0]["timeout_keep_alive"] == 30
 
 
 def test_host_port_and_policy_options_win(
