@@ -56,11 +56,7 @@ class LexicalGain(BaseEstimator):  # type: ignore[misc]
         check_is_fitted(self)
         analyze = self.vectorizer_.build_analyzer()
         logits = np.vstack([self._logits(analyze(text)) for text in texts]).reshape(len(texts), -1)
-        proba = linear_softmax(logits)
-        classes = list(self.model_.classes_)
-        up = proba[:, classes.index(1)] if 1 in classes else 0.0
-        down = proba[:, classes.index(-1)] if -1 in classes else 0.0
-        return np.asarray(up - down, dtype=np.float64)
+        return net_gain(linear_softmax(logits), self.model_.classes_)
 
     def _logits(self, grams: list[str]) -> NDArray[np.float64]:
         """One text's logits: sublinear tf times idf, L2-normalised, through the linear model."""
@@ -74,6 +70,14 @@ class LexicalGain(BaseEstimator):  # type: ignore[misc]
         weights = tf * self.vectorizer_.idf_[columns]
         weights /= np.linalg.norm(weights)
         return np.asarray(coef[:, columns] @ weights + self.model_.intercept_, dtype=np.float64)
+
+
+def net_gain(proba: NDArray[np.float64], classes: Any) -> NDArray[np.float64]:
+    """E[gain] = P(+1) - P(-1), from class probabilities over the net outcome ``classes``."""
+    classes = list(classes)
+    up = proba[:, classes.index(1)] if 1 in classes else 0.0
+    down = proba[:, classes.index(-1)] if -1 in classes else 0.0
+    return np.asarray(up - down, dtype=np.float64)
 
 
 def linear_softmax(logits: NDArray[np.float64]) -> NDArray[np.float64]:
