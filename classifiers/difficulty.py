@@ -150,6 +150,8 @@ class DifficultyEstimator(RegressorMixin, BaseEstimator):  # type: ignore[misc]
                 f"y must have shape (n, {TARGET_COLUMNS}) = (group, gain, outcome, topic);"
                 f" got {y.shape}"
             )
+        if texts is not None and len(texts) != len(X):
+            raise ValueError(f"{len(texts)} texts for {len(X)} rows of X")
         weights = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, float)
         self.scaler_ = StandardScaler().fit(X)
         Z = self.scaler_.transform(X)
@@ -176,9 +178,14 @@ class DifficultyEstimator(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         Z = self._standardised(X)
         if len(texts) != len(Z):
             raise ValueError(f"{len(texts)} texts for {len(Z)} rows of X")
-        # Versions saved before the lexical estimate have no lexical_.
-        fitted: Mapping[int, LexicalGain] = getattr(self, "lexical_", {})
-        return self._mix(Z, {group: model.gain(texts) for group, model in fitted.items()})
+        lexical = {group: model.gain(texts) for group, model in self.lexical_models().items()}
+        return self._mix(Z, lexical)
+
+    def lexical_models(self) -> dict[int, LexicalGain]:
+        """The fitted ``LexicalGain`` of each outcome expert's group; none in a version saved
+        before they existed (it has no ``lexical_``)."""
+        check_is_fitted(self)
+        return dict(getattr(self, "lexical_", {}))
 
     def _mix(self, Z: FloatArray, lexical: Mapping[int, FloatArray]) -> FloatArray:
         gate = linear_proba(self.gate_, Z)
@@ -230,8 +237,6 @@ class DifficultyEstimator(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     ) -> dict[int, LexicalGain]:
         if texts is None or self.lexical_c is None:
             return {}
-        if len(texts) != len(groups):
-            raise ValueError(f"{len(texts)} texts for {len(groups)} rows of X")
         fitted: dict[int, LexicalGain] = {}
         for group, expert in self.experts_.items():
             if not isinstance(expert, OutcomeExpert):

@@ -55,7 +55,6 @@ from classifiers.difficulty import GROUP_COLUMN, GROUPS, OUTCOME_COLUMN, Difficu
 from classifiers.encoder import TextEncoder
 from classifiers.errors import ArtifactMismatchError, ArtifactNotFoundError, DataError
 from classifiers.features import FEATURE_NAMES, build_features
-from classifiers.lexical import LexicalGain
 from classifiers.registry import RegistryError, switch_current
 from router.policy import Policy
 from training.datasets import SeedRow, file_sha256, read_seed_rows
@@ -195,7 +194,7 @@ def retrain(
     X, y, weights, fitted = _training_data(logs, seed, top_tier, min_outcome_rows, logs_path)
     step("fitting the candidate", 0, 1)
     candidate = DifficultyEstimator(**_hyperparameters(base.manifest, base.estimator))
-    candidate.fit(X, y, sample_weight=weights, lexical=_lexical(base.estimator))
+    candidate.fit(X, y, sample_weight=weights, lexical=base.estimator.lexical_models())
     step("fitting the candidate", 1, 1)
     version = version or default_version(logs.summary.sha256)
     step("evaluating", 0, 1)
@@ -535,12 +534,6 @@ def _base_estimator(version_dir: Path, manifest: Manifest) -> DifficultyEstimato
             f" embedding and {list(FEATURE_NAMES)}",
         )
     return estimator
-
-
-def _lexical(base: DifficultyEstimator) -> dict[int, LexicalGain]:
-    """The base's lexical estimates, which the candidate keeps: logged rows have no text to refit
-    them on. A base saved before they existed has none."""
-    return dict(getattr(base, "lexical_", {}))
 
 
 def _hyperparameters(manifest: Manifest, base: DifficultyEstimator) -> dict[str, Any]:
