@@ -281,6 +281,10 @@ class _Endpoint:
     api_key_env: str | None = None
     price: Price | None = None
 
+    @classmethod
+    def of(cls, target: UpstreamTarget) -> _Endpoint:
+        return cls(target.api_base, target.api_key_env, target.price)
+
 
 @dataclass(frozen=True)
 class _Credentials:
@@ -533,7 +537,7 @@ class Upstream:
         key = _target_key(target)
         if key in self._routes:
             return
-        endpoint = _Endpoint(target.api_base, target.api_key_env, target.price)
+        endpoint = _Endpoint.of(target)
         group, credentials = self._deploy(target.model, endpoint, target)
         fallback_groups = [
             fallback_group
@@ -633,8 +637,7 @@ def _endpoints(targets: Iterable[UpstreamTarget]) -> dict[str, _Endpoint]:
     """Where each model is served, as its targets say; fallbacks are sent there too."""
     endpoints: dict[str, _Endpoint] = {}
     for target in targets:
-        endpoint = _Endpoint(target.api_base, target.api_key_env, target.price)
-        endpoints.setdefault(target.model, endpoint)
+        endpoints.setdefault(target.model, _Endpoint.of(target))
     return endpoints
 
 
