@@ -12,6 +12,9 @@ ceiling. ``budget_params(model, budget)`` spells it for the model's family:
                                        (+ "thinking_token_budget": N when budget_tokens is set)
     anything else                      max_tokens only: the model has no reasoning control
 
+A policy tier may name its model's control (``reasoning: chat_template``) where the id does not
+tell: a self-hosted model reached as ``openai/<served name>`` looks like any OpenAI-protocol model.
+
 Effort and tokens stand in for each other: an effort-only budget thinks ``EFFORT_TOKENS[effort]``
 tokens where the provider wants a number, and a tokens-only budget gets the effort whose token
 count covers it where the provider wants a level. Effort ``none`` turns thinking off where the
@@ -68,6 +71,11 @@ def reasoning_control(model: str) -> ReasoningControl:
     if _OPENAI_REASONING.search(name):
         return ReasoningControl.OPENAI_EFFORT
     return ReasoningControl.NONE
+
+
+def control_of(model: str, named: ReasoningControl | None) -> ReasoningControl:
+    """``named`` (a policy tier's ``reasoning``), else the control recognised from the id."""
+    return reasoning_control(model) if named is None else named
 
 
 def effort_of(budget: Budget) -> Effort | None:
@@ -153,9 +161,20 @@ def _chat_template(budget: Budget) -> dict[str, Any]:
     return params
 
 
-def budget_params(model: str, budget: Budget) -> dict[str, Any]:
-    """The litellm completion parameters that give ``model`` this thinking budget."""
-    control = reasoning_control(model)
+def steers(control: ReasoningControl, budget: Budget) -> bool:
+    """Whether ``budget`` reaches a model with this control: False when it asks for thinking
+    and the model has no way to be told."""
+    return thinking_tokens(budget) == 0 or control is not ReasoningControl.NONE
+
+
+def budget_params(
+    model: str, budget: Budget, control: ReasoningControl | None = None
+) -> dict[str, Any]:
+    """The litellm completion parameters that give ``model`` this thinking budget.
+
+    ``control`` is how the model takes it; None recognises it from the id.
+    """
+    control = control_of(model, control)
     if control is ReasoningControl.OPENAI_EFFORT:
         return _openai(model, budget)
     if control is ReasoningControl.ANTHROPIC_THINKING:

@@ -368,12 +368,14 @@ def _connection_table(policy: Policy) -> Table:
     table = Table(**_PLAIN)
     for column in ("tier", "timeout"):
         table.add_column(column, no_wrap=True)
-    for column in ("key env", "api_base", "fallbacks"):
+    for column in ("budget sent as", "key env", "api_base", "fallbacks"):
         table.add_column(column, overflow="fold")
     for tier in policy.tiers:
         fallbacks = "\n".join(tier.fallbacks) or "-"
         timeout = f"{tier.timeout_s:g}s"
-        table.add_row(tier.name, timeout, tier.api_key_env or "-", tier.api_base or "-", fallbacks)
+        control = tier.control.value + (" (by id)" if tier.reasoning is None else "")
+        row = (tier.api_key_env or "-", tier.api_base or "-", fallbacks)
+        table.add_row(tier.name, timeout, control, *row)
     return table
 
 

@@ -10,10 +10,17 @@ Ops own the table; it is a YAML file (``router/policies/default.yaml`` by defaul
         api_base: null               # optional, http(s) URL
         api_key_env: OPENAI_API_KEY  # the NAME of the variable holding the key, never the key
         budget: {effort: none, max_tokens: 4096}
+        reasoning: null              # optional: how the model takes a budget (router.budgets)
         strategy: {samples: 1, select: first}
         fallbacks: [anthropic/claude-haiku-5-5]
         timeout_s: 30
         price: {input_per_mtok: 0.1, output_per_mtok: 0.4}   # optional, USD per million tokens
+
+``reasoning`` names how the model is told its thinking budget (``openai_effort``,
+``anthropic_thinking``, ``gemini_budget``, ``gemini_level``, ``chat_template`` or ``none``); unset,
+it is recognised from the model id. A self-hosted model reached as ``openai/<served name>`` needs
+it: its id says nothing about its chat template. A budget that asks for thinking from a model with
+no control is refused rather than dropped; ``reasoning: none`` says that is meant.
 
 ``price`` is for a model litellm has no price for (a self-hosted one) or whose bundled price is
 out of date; without it litellm's price map prices the answers, and a model it does not know
@@ -56,6 +63,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from router.budgets import ReasoningControl, control_of, steers
 from router.errors import PolicyError, UnknownModelError
 from router.records import Budget, Price, Strategy
 
@@ -81,6 +89,7 @@ class Tier(BaseModel):
     api_base: str | None = None
     api_key_env: str | None = None
     budget: Budget
+    reasoning: ReasoningControl | None = None
     strategy: Strategy = Strategy(samples=1, select="first")
     fallbacks: tuple[str, ...] = ()
     timeout_s: float = Field(default=60.0, gt=0, le=3600)
@@ -141,6 +150,24 @@ class Tier(BaseModel):
         if self.model in self.fallbacks:
             raise _TierProblem(self.name, "fallbacks", f"lists the tier's own model {self.model}")
         return self
+
+    @model_validator(mode="after")
+    def _budget_reaches_model(self) -> Tier:
+        if self.reasoning is not None or steers(self.control, self.budget):
+            return self
+        raise _TierProblem(
+            self.name,
+            "budget",
+            f"{self.budget.label()} asks for thinking, but model {self.model} has no reasoning"
+            " control the router recognises from its id: set `reasoning` to how it takes one"
+            f" ({', '.join(c for c in ReasoningControl if c is not ReasoningControl.NONE)}),"
+            " or `reasoning: none` to send only max_tokens",
+        )
+
+    @property
+    def control(self) -> ReasoningControl:
+        """How the tier's model is told its budget: ``reasoning``, else recognised from its id."""
+        return control_of(self.model, self.reasoning)
 
 
 class Policy(BaseModel):

@@ -86,7 +86,7 @@ from litellm.router import Router
 from litellm.types.router import RetryPolicy, RouterRateLimitError
 from litellm.utils import validate_environment
 
-from router.budgets import ReasoningControl, budget_params, reasoning_control
+from router.budgets import ReasoningControl, budget_params, control_of, steers
 from router.errors import (
     MissingProviderKeyError,
     RequestError,
@@ -164,6 +164,8 @@ class TargetFields(Protocol):
     def api_key_env(self) -> str | None: ...
     @property
     def price(self) -> Price | None: ...
+    @property
+    def reasoning(self) -> ReasoningControl | None: ...
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,8 @@ class UpstreamTarget:
     api_base: str | None = None
     api_key_env: str | None = None
     price: Price | None = None
+    # None: recognised from the model id (router.budgets).
+    reasoning: ReasoningControl | None = None
 
     @classmethod
     def of(cls, tier: TargetFields) -> UpstreamTarget:
@@ -190,6 +194,7 @@ class UpstreamTarget:
             api_base=tier.api_base,
             api_key_env=tier.api_key_env,
             price=tier.price,
+            reasoning=tier.reasoning,
         )
 
 
@@ -275,15 +280,17 @@ class _Route:
 
 @dataclass(frozen=True)
 class _Endpoint:
-    """Where a model is served, with which key, and at what price (None: litellm's)."""
+    """Where a model is served, with which key, at what price (None: litellm's) and how it is
+    told a thinking budget (None: recognised from its id)."""
 
     api_base: str | None = None
     api_key_env: str | None = None
     price: Price | None = None
+    reasoning: ReasoningControl | None = None
 
     @classmethod
     def of(cls, target: UpstreamTarget) -> _Endpoint:
-        return cls(target.api_base, target.api_key_env, target.price)
+        return cls(target.api_base, target.api_key_env, target.price, target.reasoning)
 
 
 @dataclass(frozen=True)
@@ -576,7 +583,7 @@ class Upstream:
             "model": model,
             "timeout": target.timeout_s,
             "stream_timeout": target.timeout_s,
-            **budget_params(model, target.budget),
+            **budget_params(model, target.budget, endpoint.reasoning),
         }
         if endpoint.api_base is not None:
             params["api_base"] = endpoint.api_base
@@ -585,15 +592,16 @@ class Upstream:
         if endpoint.price is not None:
             params.update(_price_params(endpoint.price))
         self._model_list.append({"model_name": group, "litellm_params": params})
-        self._note_unsteered(model, target.budget)
+        self._note_unsteered(model, target.budget, endpoint.reasoning)
         return group, credentials
 
-    def _note_unsteered(self, model: str, budget: Budget) -> None:
+    def _note_unsteered(
+        self, model: str, budget: Budget, reasoning: ReasoningControl | None
+    ) -> None:
         """Say once per model that it was given a budget it has no control for."""
-        asked = budget.effort is not None or budget.budget_tokens is not None
-        if not asked or model in self._unsteered:
+        if model in self._unsteered:
             return
-        if reasoning_control(model) is ReasoningControl.NONE:
+        if not steers(control_of(model, reasoning), budget):
             self._unsteered.add(model)
             logger.info("model '%s' has no reasoning control: only max_tokens is sent", model)
 
@@ -618,6 +626,7 @@ def _target_key(target: UpstreamTarget) -> tuple[object, ...]:
         target.api_base,
         target.api_key_env,
         target.price,
+        target.reasoning,
     )
 
 

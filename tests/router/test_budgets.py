@@ -11,6 +11,7 @@ from router.budgets import (
     budget_params,
     effort_of,
     reasoning_control,
+    steers,
 )
 from router.records import Budget
 
@@ -142,6 +143,33 @@ def test_vllm_qwen_with_effort_none_does_not_think() -> None:
     params = budget_params("openai/qwen3-32b", Budget(effort="none", max_tokens=1000))
 
     assert params["extra_body"] == {"chat_template_kwargs": {"enable_thinking": False}}
+
+
+def test_a_named_control_wins_over_the_model_id() -> None:
+    budget = Budget(effort="medium", max_tokens=16_000)
+
+    served = budget_params("openai/local-reasoner", budget, ReasoningControl.CHAT_TEMPLATE)
+    plain = budget_params("openai/qwen3-32b", budget, ReasoningControl.NONE)
+
+    assert served["extra_body"] == {"chat_template_kwargs": {"enable_thinking": True}}
+    assert plain == {"max_tokens": 16_000}
+
+
+@pytest.mark.parametrize(
+    ("control", "budget", "reaches"),
+    [
+        (ReasoningControl.NONE, Budget(effort="high", max_tokens=900), False),
+        (ReasoningControl.NONE, Budget(budget_tokens=100, max_tokens=900), False),
+        (ReasoningControl.NONE, Budget(effort="none", max_tokens=900), True),
+        (ReasoningControl.NONE, Budget(budget_tokens=0, max_tokens=900), True),
+        (ReasoningControl.NONE, Budget(max_tokens=900), True),
+        (ReasoningControl.CHAT_TEMPLATE, Budget(effort="high", max_tokens=900), True),
+    ],
+)
+def test_a_budget_steers_a_model_unless_it_asks_for_thinking_the_model_cannot_do(
+    control: ReasoningControl, budget: Budget, reaches: bool
+) -> None:
+    assert steers(control, budget) is reaches
 
 
 def test_model_without_reasoning_control_gets_only_its_ceiling() -> None:

@@ -42,6 +42,20 @@ def test_policy_validate_shows_the_tiers_of_a_valid_file() -> None:
     for name in ("fast", "standard", "reasoning", "deep", "[0.65, 1]", "3 x majority_vote"):
         assert name in result.stdout
     assert "2026-11-29.1" in result.stdout
+    assert "anthropic_thinking (by id)" in result.stdout
+
+
+def test_policy_validate_shows_how_each_budget_is_sent(write_policy: WritePolicy) -> None:
+    data = small_policy_data()
+    data["tiers"][0]["reasoning"] = "chat_template"
+    path = write_policy(data)
+
+    result = invoke(["policy", "validate", str(path)])
+
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line for line in result.stdout.splitlines() if line.strip()}
+    assert "chat_template" in rows["fast"] and "(by id)" not in rows["fast"]
+    assert "none" in rows["mid"] and "(by id)" not in rows["mid"]
 
 
 def test_policy_validate_reports_an_invalid_file_and_exits_1(write_policy: WritePolicy) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from router.budgets import ReasoningControl
 from router.errors import PolicyError, UnknownModelError
 from router.policy import Policy, load_policy
 from router.settings import SHIPPED_POLICY
@@ -55,6 +56,33 @@ def test_local_upstream_example_sends_every_tier_to_one_server(
     assert {tier.api_base for tier in policy.tiers} == {"http://127.0.0.1:8000/v1"}
     assert all(tier.model.startswith("openai/local-") for tier in policy.tiers)
     assert {tier.api_key_env for tier in policy.tiers} == {"LOCAL_UPSTREAM_API_KEY"}
+
+
+def test_local_upstream_example_tells_each_model_its_budget_by_chat_template(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ROUTER_LOCAL_UPSTREAM", "http://127.0.0.1:8000/v1")
+
+    policy = load_policy(LOCAL_UPSTREAM)
+
+    assert {tier.control for tier in policy.tiers} == {ReasoningControl.CHAT_TEMPLATE}
+
+
+def test_a_tier_without_reasoning_takes_the_control_its_model_id_names() -> None:
+    policy = Policy.model_validate(small_policy_data())
+
+    assert policy.tier("fast").reasoning is None
+    assert policy.tier("fast").control is ReasoningControl.NONE
+    assert policy.tier("deep").control is ReasoningControl.ANTHROPIC_THINKING
+
+
+def test_reasoning_none_sends_a_thinking_budget_as_max_tokens_only_on_purpose() -> None:
+    data = with_tier_change(0, budget={"effort": "high", "max_tokens": 8192}, reasoning="none")
+
+    tier = Policy.model_validate(data).tier("fast")
+
+    assert tier.control is ReasoningControl.NONE
+    assert tier.budget.effort == "high"
 
 
 def test_local_upstream_example_without_its_variable_names_it() -> None:
@@ -349,6 +377,20 @@ BAD_TIERS: list[tuple[str, dict[str, Any], str, str, str]] = [
         "fast",
         "fallbacks",
         "lists the tier's own model openai/fast-model",
+    ),
+    (
+        "thinking budget for a model with no reasoning control",
+        with_tier_change(0, budget={"effort": "high", "max_tokens": 8192}),
+        "fast",
+        "budget",
+        "high/-/8192 asks for thinking, but model openai/fast-model has no reasoning control",
+    ),
+    (
+        "unknown reasoning control",
+        with_tier_change(0, reasoning="vllm"),
+        "fast",
+        "reasoning",
+        "'chat_template' or 'none', not 'vllm'",
     ),
     (
         "negative timeout",

@@ -12,6 +12,7 @@ from typing import Any
 import litellm
 import pytest
 
+from router.budgets import ReasoningControl
 from router.errors import (
     MissingProviderKeyError,
     RequestError,
@@ -37,6 +38,7 @@ KEY_ENV = "DIFFICULTY_ROUTER_TEST_KEY"
 KEY = "sk-test-secret-0123456789"
 MESSAGES = [{"role": "user", "content": "What is 6 x 7?"}]
 PLAIN = Budget(max_tokens=512)
+CHAT_TEMPLATE = ReasoningControl.CHAT_TEMPLATE
 
 
 @pytest.fixture(autouse=True)
@@ -62,6 +64,7 @@ def target(
     select: str = "majority_vote",
     api_base: str | None = None,
     price: Price | None = None,
+    reasoning: ReasoningControl | None = None,
 ) -> UpstreamTarget:
     return UpstreamTarget(
         model=model,
@@ -72,6 +75,7 @@ def target(
         api_base=api_base or server.url,
         api_key_env=KEY_ENV,
         price=price,
+        reasoning=reasoning,
     )
 
 
@@ -86,11 +90,19 @@ async def test_target_is_taken_from_anything_shaped_like_a_tier() -> None:
         api_base: str | None = None
         api_key_env: str | None = "OPENAI_API_KEY"
         price: Price | None = None
+        reasoning: ReasoningControl | None = ReasoningControl.OPENAI_EFFORT
 
     chosen = UpstreamTarget.of(Tier())
 
     assert chosen == UpstreamTarget(
-        "openai/o3", PLAIN, Strategy(samples=3), ("openai/o4-mini",), 12.0, None, "OPENAI_API_KEY"
+        "openai/o3",
+        PLAIN,
+        Strategy(samples=3),
+        ("openai/o4-mini",),
+        12.0,
+        None,
+        "OPENAI_API_KEY",
+        reasoning=ReasoningControl.OPENAI_EFFORT,
     )
 
 
@@ -453,6 +465,34 @@ async def test_fallback_without_its_key_is_skipped(
         await client.complete(chosen, MESSAGES)
 
     assert [request.model for request in upstream.requests] == ["primary"]
+
+
+async def test_a_named_control_steers_a_model_its_id_says_nothing_about(
+    upstream: UpstreamServer,
+) -> None:
+    budget = Budget(effort="high", budget_tokens=2048, max_tokens=4096)
+    served = target(upstream, "openai/local-reasoner", budget=budget, reasoning=CHAT_TEMPLATE)
+    client = Upstream([served])
+    await client.complete(served, MESSAGES)
+
+    body = upstream.requests[0].body
+    assert body["chat_template_kwargs"] == {"enable_thinking": True}
+    assert body["thinking_token_budget"] == 2048
+
+
+async def test_a_fallback_is_steered_as_the_tier_that_serves_it_says(
+    upstream: UpstreamServer,
+) -> None:
+    upstream.script("primary", failures=[500])
+    budget = Budget(effort="low", max_tokens=2048)
+    primary = target(upstream, "openai/primary", budget=budget, fallbacks=["openai/local-medium"])
+    served = target(upstream, "openai/local-medium", budget=budget, reasoning=CHAT_TEMPLATE)
+    client = Upstream([primary, served], num_retries=0)
+    result = await client.complete(primary, MESSAGES)
+
+    assert result.model == "openai/local-medium"
+    assert "chat_template_kwargs" not in upstream.requests[0].body
+    assert upstream.requests[1].body["chat_template_kwargs"] == {"enable_thinking": True}
 
 
 async def test_model_without_reasoning_control_is_reported_once(
