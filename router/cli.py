@@ -332,11 +332,14 @@ def validate(
 
     ${VAR} references are resolved from the current environment.
 
-    Exit codes: 0 valid; 1 invalid (the error names file, tier and field); 2 usage error.
+    Exit codes: 0 valid (warnings, such as a thinking budget the model cannot take, go to
+    stderr); 1 invalid (the error names file, tier and field); 2 usage error.
     """
     with exit_on_router_error(EXIT_INVALID_POLICY):
         policy = load_policy(file)
     out.print(_policy_tables(policy, file))
+    for warning in policy.warnings():
+        err.print(Text(f"warning: {file}: {warning}", style="yellow"), soft_wrap=True)
 
 
 _PLAIN: dict[str, Any] = {"box": SIMPLE_HEAD, "show_edge": False, "padding": (0, 1, 0, 0)}

@@ -20,7 +20,8 @@ Ops own the table; it is a YAML file (``router/policies/default.yaml`` by defaul
 ``anthropic_thinking``, ``gemini_budget``, ``gemini_level``, ``chat_template`` or ``none``); unset,
 it is recognised from the model id. A self-hosted model reached as ``openai/<served name>`` needs
 it: its id says nothing about its chat template. A budget that asks for thinking from a model with
-no control is refused rather than dropped; ``reasoning: none`` says that is meant.
+no control still loads (the call goes out with ``max_tokens`` only), but ``Policy.warnings`` names
+it, and ``router policy validate`` shows it; ``reasoning: none`` says that is meant.
 
 ``price`` is for a model litellm has no price for (a self-hosted one) or whose bundled price is
 out of date; without it litellm's price map prices the answers, and a model it does not know
@@ -151,23 +152,23 @@ class Tier(BaseModel):
             raise _TierProblem(self.name, "fallbacks", f"lists the tier's own model {self.model}")
         return self
 
-    @model_validator(mode="after")
-    def _budget_reaches_model(self) -> Tier:
-        if self.reasoning is not None or steers(self.control, self.budget):
-            return self
-        raise _TierProblem(
-            self.name,
-            "budget",
-            f"{self.budget.label()} asks for thinking, but model {self.model} has no reasoning"
-            " control the router recognises from its id: set `reasoning` to how it takes one"
-            f" ({', '.join(c for c in ReasoningControl if c is not ReasoningControl.NONE)}),"
-            " or `reasoning: none` to send only max_tokens",
-        )
-
     @property
     def control(self) -> ReasoningControl:
         """How the tier's model is told its budget: ``reasoning``, else recognised from its id."""
         return control_of(self.model, self.reasoning)
+
+    def unsteered(self) -> str | None:
+        """Why the tier's budget cannot reach its model, or None when it can (or is meant not
+        to: ``reasoning: none``). The call still goes out, with ``max_tokens`` only."""
+        if self.reasoning is not None or steers(self.control, self.budget):
+            return None
+        return (
+            f"tier '{self.name}': budget {self.budget.label()} asks for thinking, but model"
+            f" {self.model} has no reasoning control the router recognises from its id, so only"
+            " max_tokens is sent: set `reasoning` to how it takes one"
+            f" ({', '.join(c for c in ReasoningControl if c is not ReasoningControl.NONE)}),"
+            " or `reasoning: none` if that is meant"
+        )
 
 
 class Policy(BaseModel):
@@ -238,6 +239,10 @@ class Policy(BaseModel):
                 param="model",
             )
         return found
+
+    def warnings(self) -> list[str]:
+        """What loads but probably is not what ops meant: budgets their models cannot take."""
+        return [problem for tier in self.tiers if (problem := tier.unsteered()) is not None]
 
     def band_text(self, tier: Tier) -> str:
         """``tier``'s band as the interval it serves, e.g. ``[0.6, 0.85)`` or ``[0.85, 1]``."""

@@ -603,7 +603,11 @@ class Upstream:
             return
         if not steers(control_of(model, reasoning), budget):
             self._unsteered.add(model)
-            logger.info("model '%s' has no reasoning control: only max_tokens is sent", model)
+            logger.info(
+                "model '%s' has no reasoning control: only max_tokens is sent (a policy tier's"
+                " `reasoning` can name one)",
+                model,
+            )
 
 
 async def close_clients() -> None:

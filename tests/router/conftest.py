@@ -82,12 +82,7 @@ def small_policy_data() -> dict[str, Any]:
         "version": "test-1",
         "tiers": [
             tier_data("fast", (0.0, 0.3)),
-            tier_data(
-                "mid",
-                (0.3, 0.7),
-                budget={"effort": "low", "max_tokens": 4096},
-                reasoning="none",  # a budget the test upstream's model cannot take, on purpose
-            ),
+            tier_data("mid", (0.3, 0.7), budget={"effort": "low", "max_tokens": 4096}),
             tier_data(
                 "deep",
                 (0.7, 1.0),

@@ -43,6 +43,7 @@ def test_policy_validate_shows_the_tiers_of_a_valid_file() -> None:
         assert name in result.stdout
     assert "2026-11-29.1" in result.stdout
     assert "anthropic_thinking (by id)" in result.stdout
+    assert result.stderr == ""
 
 
 def test_policy_validate_shows_how_each_budget_is_sent(write_policy: WritePolicy) -> None:
@@ -55,7 +56,19 @@ def test_policy_validate_shows_how_each_budget_is_sent(write_policy: WritePolicy
     assert result.exit_code == 0, result.output
     rows = {line.split()[0]: line for line in result.stdout.splitlines() if line.strip()}
     assert "chat_template" in rows["fast"] and "(by id)" not in rows["fast"]
-    assert "none" in rows["mid"] and "(by id)" not in rows["mid"]
+    assert "none (by id)" in rows["mid"]
+
+
+def test_policy_validate_warns_of_a_budget_the_model_cannot_take(
+    write_policy: WritePolicy,
+) -> None:
+    path = write_policy(small_policy_data())
+
+    result = invoke(["policy", "validate", str(path)])
+
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith(f"warning: {path}: tier 'mid': budget low/-/4096 asks for")
+    assert "only max_tokens is sent" in result.stderr
 
 
 def test_policy_validate_reports_an_invalid_file_and_exits_1(write_policy: WritePolicy) -> None:
