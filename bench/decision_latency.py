@@ -112,7 +112,10 @@ def _scorer(encoder: Encoder, models_dir: Path, version: str | None) -> tuple[Sc
             raise
         return _stand_in_scorer(encoder), f"STAND-IN Ridge on random embeddings ({exc})"
     artifact = load_artifact(
-        version_dir, encoder_name=encoder.name, encoder_dimension=encoder.dimension
+        version_dir,
+        encoder_name=encoder.name,
+        encoder_dimension=encoder.dimension,
+        encoder_files_sha256=encoder.files_sha256,
     )
     feature_fn = _feature_fn(artifact.manifest.feature_names)
     label = f"artifact {artifact.manifest.version} from {version_dir}, {_name(feature_fn)}"
@@ -208,6 +211,7 @@ class _FixedEncoder:
     def __init__(self, encoder: Encoder) -> None:
         self.name = encoder.name
         self.dimension = encoder.dimension
+        self.files_sha256 = encoder.files_sha256
         self._row = encoder.encode([SHORT.format(i=0)])
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:

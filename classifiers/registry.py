@@ -220,6 +220,7 @@ def _verify(models_dir: Path, version: str, encoder: EncoderSpec) -> None:
         resolve_version(models_dir, version),
         encoder_name=encoder.name,
         encoder_dimension=encoder.dimension,
+        encoder_files_sha256=encoder.files_sha256,
     )
 
 

@@ -33,6 +33,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from classifiers.artifacts import EncoderSpec
 from classifiers.encoder import TextEncoder
 from classifiers.registry import (
     VersionDetails,
@@ -136,7 +137,7 @@ def _print_details(details: VersionDetails) -> None:
     for name, value in (
         ("version", manifest.version + ("  (CURRENT)" if details.current else "")),
         ("created", manifest.created),
-        ("encoder", f"{manifest.encoder.name} ({manifest.encoder.dimension})"),
+        ("encoder", _encoder_text(manifest.encoder)),
         ("estimator", ", ".join(f"{k}={v}" for k, v in params.items())),
         ("sha256", manifest.artifact.sha256),
         ("trained on", _trained_on(manifest.training_data)),
@@ -289,3 +290,8 @@ def _steps() -> Iterator[StepReporter]:
 
     with progress:
         yield report
+
+
+def _encoder_text(encoder: EncoderSpec) -> str:
+    files = "" if encoder.files_sha256 is None else f", model files sha256 {encoder.files_sha256}"
+    return f"{encoder.name} ({encoder.dimension}{files})"

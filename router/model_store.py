@@ -60,7 +60,10 @@ def load_scorer(settings: Settings, encoder: TextEncoder | None = None) -> Batch
     encoder = load_encoder(settings) if encoder is None else encoder
     version_dir = resolve_version(settings.models_dir, settings.model_version)
     artifact = load_artifact(
-        version_dir, encoder_name=encoder.name, encoder_dimension=encoder.dimension
+        version_dir,
+        encoder_name=encoder.name,
+        encoder_dimension=encoder.dimension,
+        encoder_files_sha256=encoder.files_sha256,
     )
     return Scorer.from_artifact(encoder, artifact, _feature_fn(version_dir, artifact.manifest))
 

@@ -402,6 +402,7 @@ def _publish(
         candidate,
         encoder_name=base.manifest.encoder.name,
         encoder_dimension=base.manifest.encoder.dimension,
+        encoder_files_sha256=base.manifest.encoder.files_sha256,
         feature_names=base.manifest.feature_names,
         training_data=_training_summary(base.manifest, logs, fitted, seed),
         metrics={
@@ -448,6 +449,10 @@ class LazyEncoder:
     def dimension(self) -> int:
         return self._spec.dimension
 
+    @property
+    def files_sha256(self) -> str | None:
+        return self._spec.files_sha256
+
     def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         if self._encoder is None:
             from classifiers.encoder import Encoder
@@ -458,6 +463,12 @@ class LazyEncoder:
                     encoder.name,
                     f"the base was fitted on {self.name} ({self.dimension} dimensions);"
                     f" the packaged encoder gives {encoder.dimension}",
+                )
+            if self.files_sha256 not in (None, encoder.files_sha256):
+                raise ArtifactMismatchError(
+                    encoder.name,
+                    "the base was fitted on other model files than the installed encoder's:"
+                    " its seed rows cannot be embedded the same way",
                 )
             self._encoder = encoder
         return self._encoder.encode(texts)
@@ -519,7 +530,12 @@ def _seed_comparison(
 
 def _base_estimator(version_dir: Path, manifest: Manifest) -> DifficultyEstimator:
     spec = manifest.encoder
-    loaded = load_artifact(version_dir, encoder_name=spec.name, encoder_dimension=spec.dimension)
+    loaded = load_artifact(
+        version_dir,
+        encoder_name=spec.name,
+        encoder_dimension=spec.dimension,
+        encoder_files_sha256=spec.files_sha256,
+    )
     estimator = loaded.estimator
     if not isinstance(estimator, DifficultyEstimator):
         raise ArtifactMismatchError(

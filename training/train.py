@@ -120,6 +120,7 @@ def train_seed(
         fitted,
         encoder_name=encoder.name,
         encoder_dimension=encoder.dimension,
+        encoder_files_sha256=encoder.files_sha256,
         feature_names=FEATURE_NAMES,
         training_data=_data_summary(data_path, data_sha, rows, held_out),
         metrics={"validation": report.to_dict(), "estimator": _params(fitted), **metrics},

@@ -79,7 +79,7 @@ def test_manifest_records_encoder_libraries_and_digest(
     data = json.loads((models_dir / "v1" / MANIFEST_FILE).read_text())
     estimator_bytes = (models_dir / "v1" / ESTIMATOR_FILE).read_bytes()
     assert data["format"] == 1 and data["version"] == "v1"
-    assert data["encoder"] == {"name": ENCODER.name, "dimension": 384}
+    assert data["encoder"] == {"name": ENCODER.name, "dimension": 384, "files_sha256": None}
     assert data["artifact"] == {
         "file": ESTIMATOR_FILE,
         "sha256": hashlib.sha256(estimator_bytes).hexdigest(),
@@ -182,6 +182,44 @@ def test_another_encoder_dimension_is_refused(saved_v1: Path) -> None:
 def test_another_encoder_name_is_refused(saved_v1: Path) -> None:
     with pytest.raises(ArtifactMismatchError, match="built for encoder 'hashing-stand-in-384'"):
         load(saved_v1, name="sentence-transformers/all-MiniLM-L6-v2")
+
+
+def test_other_encoder_model_files_are_refused_naming_both_digests(saved_v1: Path) -> None:
+    manifest = json.loads((saved_v1 / MANIFEST_FILE).read_text())
+    edit_manifest(saved_v1, encoder={**manifest["encoder"], "files_sha256": "a" * 64})
+    with pytest.raises(
+        ArtifactMismatchError, match=r"sha256 a{16}…, but the installed ones have b"
+    ):
+        load_artifact(
+            saved_v1,
+            encoder_name=ENCODER.name,
+            encoder_dimension=384,
+            encoder_files_sha256="b" * 64,
+        )
+
+
+def test_model_files_are_compared_only_where_both_sides_know_them(
+    saved_v1: Path, models_dir: Path, fitted_ridge: Ridge
+) -> None:
+    recorded = save_artifact(
+        models_dir,
+        "with-files",
+        fitted_ridge,
+        encoder_name=ENCODER.name,
+        encoder_dimension=384,
+        encoder_files_sha256="c" * 64,
+        feature_names=(),
+        training_data={},
+        metrics={},
+    )
+    assert read_manifest(models_dir / "with-files").encoder == recorded.encoder
+    assert recorded.encoder.files_sha256 == "c" * 64
+
+    # A stand-in encoder knows no digest; a manifest from before digests records none.
+    load(models_dir / "with-files")
+    load_artifact(
+        saved_v1, encoder_name=ENCODER.name, encoder_dimension=384, encoder_files_sha256="d" * 64
+    )
 
 
 def test_another_scikit_learn_minor_version_is_refused_naming_both(saved_v1: Path) -> None:

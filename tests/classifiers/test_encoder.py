@@ -11,9 +11,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from classifiers.encoder import MODEL_NAME, Encoder, HashingEncoder
+from classifiers.artifacts import list_versions, read_manifest
+from classifiers.encoder import MODEL_NAME, Encoder, HashingEncoder, model_files_sha256
 from classifiers.errors import ClassifierError, EncoderUnavailableError
 from tests.classifiers.conftest import CountingModel
+
+SHIPPED_MODELS = Path(__file__).resolve().parents[2] / "models"
 
 MakeEncoder = Callable[..., Encoder]
 
@@ -164,6 +167,31 @@ def test_hashing_stand_in_is_deterministic_and_spelling_sensitive() -> None:
     np.testing.assert_allclose(np.linalg.norm(rows, axis=1), 1.0, rtol=1e-6)
     np.testing.assert_array_equal(rows[0], rows[1])
     assert rows[0] @ rows[2] > rows[0] @ rows[3]
+
+
+def test_model_files_digest_follows_the_model_files_and_not_their_documentation(
+    tmp_path: Path,
+) -> None:
+    model = tmp_path / "model"
+    (model / "1_Pooling").mkdir(parents=True)
+    (model / "model.safetensors").write_bytes(b"weights")
+    (model / "1_Pooling" / "config.json").write_text('{"mean": true}')
+    (model / "README.md").write_text("a card")
+    first = model_files_sha256(model)
+
+    (model / "README.md").write_text("a card, reworded")
+    assert model_files_sha256(model) == first
+    (model / "1_Pooling" / "config.json").write_text('{"mean": false}')
+    assert model_files_sha256(model) != first
+
+
+@pytest.mark.slow
+def test_the_shipped_versions_were_fitted_on_the_installed_encoders_model_files(
+    real_encoder: Encoder,
+) -> None:
+    for version in list_versions(SHIPPED_MODELS):
+        recorded = read_manifest(SHIPPED_MODELS / version).encoder.files_sha256
+        assert recorded == real_encoder.files_sha256, version
 
 
 @pytest.mark.slow

@@ -266,6 +266,10 @@ class LookupEncoder:
     def dimension(self) -> int:
         return 384
 
+    @property
+    def files_sha256(self) -> str | None:
+        return None
+
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         return np.stack([self.embeddings[text] for text in texts]).astype(np.float32)
 

@@ -549,6 +549,10 @@ class SlowEncoder:
     def dimension(self) -> int:
         return self._inner.dimension
 
+    @property
+    def files_sha256(self) -> str | None:
+        return None
+
     def encode(self, texts: Any) -> Any:
         self.passes.append(list(texts))
         time.sleep(self.delay_s)
