@@ -11,7 +11,12 @@ from contextlib import contextmanager
 import uvicorn
 from starlette.types import ASGIApp
 
+from router.settings import Settings
+
 START_TIMEOUT_S = 10.0
+# As `router serve` runs: uvicorn's own 5 s default races clients' 5 s pool expiry, and a test
+# that met that race would be testing the harness, not the service.
+KEEP_ALIVE_S = Settings.model_fields["keep_alive_s"].default
 
 
 @contextmanager
@@ -23,7 +28,12 @@ def serving(app: ASGIApp, *, log_level: str = "warning") -> Iterator[str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(
-        app, log_level=log_level, lifespan="on", ws="none", timeout_graceful_shutdown=2
+        app,
+        log_level=log_level,
+        lifespan="on",
+        ws="none",
+        timeout_graceful_shutdown=2,
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
