@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import joblib
 import numpy as np
@@ -44,6 +44,9 @@ from classifiers.errors import (
 )
 from classifiers.files import write_bytes_atomic
 from classifiers.scorer import Predictor
+
+if TYPE_CHECKING:
+    from classifiers.encoder import TextEncoder
 
 FORMAT = 1
 ESTIMATOR_FILE = "estimator.joblib"
@@ -64,6 +67,10 @@ class EncoderSpec:
     # sha256 of the encoder's model files (``classifiers.encoder.model_files_sha256``); None where
     # unknown: a stand-in encoder, or a manifest written before it was recorded.
     files_sha256: str | None = None
+
+    @classmethod
+    def of(cls, encoder: TextEncoder) -> EncoderSpec:
+        return cls(encoder.name, encoder.dimension, encoder.files_sha256)
 
 
 @dataclass(frozen=True)
@@ -189,7 +196,7 @@ def load_artifact(
     """
     manifest = read_manifest(version_dir)
     given = EncoderSpec(encoder_name, encoder_dimension, encoder_files_sha256)
-    _check_encoder(version_dir, manifest.encoder, given)
+    check_encoder(version_dir, manifest.encoder, given)
     _check_scikit_learn(version_dir, manifest.libraries.get("scikit-learn"))
     estimator_file = _verified_file(version_dir, manifest.artifact)
     return LoadedArtifact(_unpickle(estimator_file), manifest, version_dir)
@@ -408,7 +415,8 @@ def _check_format(path: Path, found: Any) -> None:
         )
 
 
-def _check_encoder(version_dir: Path, built_for: EncoderSpec, given: EncoderSpec) -> None:
+def check_encoder(version_dir: Path | str, built_for: EncoderSpec, given: EncoderSpec) -> None:
+    """``ArtifactMismatchError`` unless ``given`` is the encoder ``built_for`` names."""
     if built_for.name != given.name:
         raise ArtifactMismatchError(
             version_dir, f"built for encoder {built_for.name!r}, not {given.name!r}"

@@ -540,7 +540,7 @@ def _train_seed(
                 trained.manifest.version,
                 action="train",
                 reason=f"trained on {data.name}",
-                encoder=EncoderSpec(encoder.name, encoder.dimension, encoder.files_sha256),
+                encoder=EncoderSpec.of(encoder),
             )
     out.print(render_table(trained.report))
     current = " (now CURRENT)" if make_current else ""

@@ -44,6 +44,7 @@ import numpy.typing as npt
 from classifiers.artifacts import (
     EncoderSpec,
     Manifest,
+    check_encoder,
     list_versions,
     load_artifact,
     read_current,
@@ -458,18 +459,7 @@ class LazyEncoder:
             from classifiers.encoder import Encoder
 
             encoder = Encoder.load(cache_size=0)
-            if (encoder.name, encoder.dimension) != (self.name, self.dimension):
-                raise ArtifactMismatchError(
-                    encoder.name,
-                    f"the base was fitted on {self.name} ({self.dimension} dimensions);"
-                    f" the packaged encoder gives {encoder.dimension}",
-                )
-            if self.files_sha256 not in (None, encoder.files_sha256):
-                raise ArtifactMismatchError(
-                    encoder.name,
-                    "the base was fitted on other model files than the installed encoder's:"
-                    " its seed rows cannot be embedded the same way",
-                )
+            check_encoder("the base version", self._spec, EncoderSpec.of(encoder))
             self._encoder = encoder
         return self._encoder.encode(texts)
 
