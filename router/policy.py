@@ -65,6 +65,15 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from router.budgets import ReasoningControl, control_of, steers
+from router.decision.verifier_specs import (
+    BUILT_IN_VERIFIERS,
+    FinalAnswerSpec,
+    JsonSchemaSpec,
+    NumericSpec,
+    PythonSpec,
+    RegexSpec,
+    VerifierSpec,
+)
 from router.errors import PolicyError, UnknownModelError
 from router.records import Budget, Price, Strategy
 
@@ -177,6 +186,7 @@ class Policy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     version: str = Field(min_length=1)
+    verifiers: dict[str, VerifierSpec] = Field(default_factory=dict)
     tiers: tuple[Tier, ...]
 
     _starts: tuple[float, ...] = PrivateAttr(default=())
@@ -201,6 +211,7 @@ class Policy(BaseModel):
         _check_unique_names(self.tiers)
         _check_order(self.tiers)
         _check_coverage(self.tiers)
+        _check_strategies(self.tiers, self.verifiers)
         return self
 
     def model_post_init(self, context: Any, /) -> None:
@@ -239,6 +250,18 @@ class Policy(BaseModel):
                 param="model",
             )
         return found
+
+    def verifier_spec(self, name: str) -> VerifierSpec:
+        """The verifier declared as ``name``, else the built-in one of that name."""
+        spec = self.verifiers.get(name) or BUILT_IN_VERIFIERS.get(name)
+        if spec is None:
+            raise KeyError(name)
+        return spec
+
+    def next_tier(self, tier: Tier) -> Tier | None:
+        """The tier above ``tier``; None for the top one."""
+        index = self._index[tier.name] + 1
+        return self.tiers[index] if index < len(self.tiers) else None
 
     def warnings(self) -> list[str]:
         """What loads but probably is not what ops meant: budgets their models cannot take."""
@@ -324,6 +347,29 @@ def _check_adjacent(previous: Tier, tier: Tier) -> None:
             "band",
             f"scores in [{end:g}, {start:g}) have no tier: band {_pair(tier.band)} "
             f"must start where tier '{previous.name}' ends ({end:g})",
+        )
+
+
+def _check_strategies(tiers: Sequence[Tier], declared: Mapping[str, VerifierSpec]) -> None:
+    for tier in tiers:
+        name = tier.strategy.verifier
+        if name is None:
+            continue
+        spec = declared.get(name) or BUILT_IN_VERIFIERS.get(name)
+        if spec is None:
+            known = ", ".join([*declared, *BUILT_IN_VERIFIERS])
+            raise _TierProblem(
+                tier.name, "strategy.verifier", f"no verifier named {name!r} (known: {known})"
+            )
+        if isinstance(spec, FinalAnswerSpec) and tier.strategy.samples < 2:
+            raise _TierProblem(
+                tier.name,
+                "strategy.samples",
+                f"verifier {name!r} checks that samples agree: it needs samples >= 2",
+            )
+    if tiers[-1].strategy.cascade:
+        raise _TierProblem(
+            tiers[-1].name, "strategy.cascade", "the top tier has no tier to escalate to"
         )
 
 
@@ -509,4 +555,15 @@ def _known_keys(parent: Loc) -> list[str]:
         model = Budget
     if len(parent) >= 3 and parent[2] == "strategy":
         model = Strategy
-    return list(model.model_fields)
+    if len(parent) >= 3 and parent[0] == "verifiers":
+        model = _SPEC_KINDS.get(str(parent[2]), model)
+    return [field.alias or name for name, field in model.model_fields.items()]
+
+
+_SPEC_KINDS: dict[str, type[BaseModel]] = {
+    "final_answer": FinalAnswerSpec,
+    "numeric": NumericSpec,
+    "regex": RegexSpec,
+    "json_schema": JsonSchemaSpec,
+    "python": PythonSpec,
+}

@@ -30,7 +30,7 @@ from pydantic import (
 from classifiers.features import FEATURE_NAMES, text_features
 
 Effort = Literal["none", "low", "medium", "high"]
-Selection = Literal["first", "majority_vote"]
+Selection = Literal["first", "majority_vote", "verifier"]
 FeedbackOutcome = Literal["success", "failure"]
 
 EMBEDDING_DTYPE: Final = "<f2"  # float16, little-endian
@@ -74,10 +74,31 @@ class Price(BaseModel):
 
 
 class Strategy(BaseModel):
+    """How a tier answers: ``samples`` calls, one answer chosen by ``select``; ``verifier``
+    names the check (``select: verifier`` picks the first sample it passes); ``cascade`` sends
+    the request on to the next tier when the verifier rejects this tier's answer."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     samples: int = Field(default=1, ge=1, le=16)
     select: Selection = "majority_vote"
+    verifier: str | None = Field(default=None, min_length=1)
+    cascade: bool = False
+
+    @model_validator(mode="after")
+    def _verifier_named(self) -> Strategy:
+        if self.select == "verifier" and self.verifier is None:
+            raise ValueError("select: verifier needs `verifier`: the name of the check")
+        if self.cascade and self.verifier is None:
+            raise ValueError("cascade needs `verifier`: the check that decides to escalate")
+        return self
+
+    def label(self) -> str:
+        """Short form for tables, e.g. ``3 x verifier(json-answer) cascade``."""
+        select = self.select if self.select != "verifier" else f"verifier({self.verifier})"
+        if self.cascade and self.select != "verifier":
+            select += f" + verifier({self.verifier})"
+        return f"{self.samples} x {select}" + (" cascade" if self.cascade else "")
 
 
 class Decision(BaseModel):
@@ -160,6 +181,26 @@ class ScoredPrompt:
         return cls(text, digest, embedding_bytes(vector), tuple(text_features(text)))
 
 
+class Step(BaseModel):
+    """One tier's attempt in a cascade: what it cost and what the verifier said of it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tier: str
+    model: str
+    upstream_model: str | None = None
+    prompt_tokens: int = Field(default=0, ge=0)
+    completion_tokens: int = Field(default=0, ge=0)
+    reasoning_tokens: int = Field(default=0, ge=0)
+    cost_usd: float = Field(default=0.0, ge=0.0)
+    upstream_ms: float | None = None
+    verifier: str | None = None
+    passed: bool | None = None
+    """The verifier's verdict; None when the step failed before it answered."""
+    detail: str | None = None
+    status: str = "ok"
+
+
 class DecisionRecord(BaseModel):
     """One answered (or failed) chat request: the decision, what was called and what it cost.
 
@@ -200,6 +241,9 @@ class DecisionRecord(BaseModel):
     latency_ms: float
     vote: str | None = None
     status: str
+    steps: tuple[Step, ...] = ()
+    """The cascade's attempts, in order (empty without one); the record's tokens and cost are
+    their sums, and ``upstream_model`` the last step's."""
 
 
 class Verifier(BaseModel):
@@ -228,8 +272,10 @@ class Feedback(BaseModel):
     verifier: Verifier | None = None
     source: str | None = None
     idempotency_key: str | None = None
+    step: int | None = Field(default=None, ge=0)
+    """The cascade step it judges (an index into the record's ``steps``); None: the answer."""
 
     def says_the_same_as(self, other: Feedback) -> bool:
         """Same request and same content, whatever the id and time."""
-        fields = {"request_id", "outcome", "rating", "verifier", "source"}
+        fields = {"request_id", "outcome", "rating", "verifier", "source", "step"}
         return self.model_dump(include=fields) == other.model_dump(include=fields)

@@ -69,7 +69,7 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any, Final, Protocol, Self, cast
 
@@ -95,6 +95,7 @@ from router.errors import (
     UpstreamTimeoutError,
 )
 from router.records import Budget, Price, Strategy
+from router.verifiers import Verdict, Verifier
 from router.voting import majority_vote
 
 __all__ = [
@@ -253,6 +254,8 @@ class UpstreamResult:
     samples: int = 1
     vote: str | None = None
     """E.g. ``3 samples: 2x'42', 1x'41'``; None for a single sample."""
+    verdict: Verdict | None = None
+    """The verifier's verdict on the answer, when the call was given one."""
 
 
 @dataclass(frozen=True)
@@ -264,8 +267,13 @@ class _Sample:
 
     @property
     def text(self) -> str:
-        choices = self.response.get("choices") or [{}]
-        return str((choices[0].get("message") or {}).get("content") or "")
+        return _text(self.response)
+
+
+def _text(response: Mapping[str, Any]) -> str:
+    """The content of a completion's first choice."""
+    choices = response.get("choices") or [{}]
+    return str((choices[0].get("message") or {}).get("content") or "")
 
 
 @dataclass(frozen=True)
@@ -404,13 +412,17 @@ class Upstream:
         target: UpstreamTarget,
         messages: Sequence[Message],
         extra_params: Mapping[str, Any] | None = None,
+        verifier: Verifier | None = None,
     ) -> UpstreamResult:
-        """One answer for ``messages`` from ``target`` (after retries, fallbacks and voting)."""
+        """One answer for ``messages`` from ``target`` (after retries, fallbacks and voting);
+        with a ``verifier``, checked by it (and chosen by it, for ``select: verifier``)."""
         route = self._route(target)
         params = _client_params(extra_params)
         params.pop("stream_options", None)
         started = time.perf_counter()
         samples = target.strategy.samples
+        if verifier is not None:
+            return await self._verified(route, target.strategy, messages, params, verifier)
         if samples == 1:
             sample = await self._sample(route, messages, params)
             return _result(sample, sample.usage, sample.cost_usd, started)
@@ -481,6 +493,43 @@ class Upstream:
             Usage.from_openai(data.get("usage")),
             _response_cost(response),
         )
+
+    async def _verified(
+        self,
+        route: _Route,
+        strategy: Strategy,
+        messages: Sequence[Message],
+        params: Mapping[str, Any],
+        verifier: Verifier,
+    ) -> UpstreamResult:
+        """The answer ``strategy`` picks with ``verifier``'s verdict on it: ``select: verifier``
+        (and an agreement check) judge every sample, the others the answer they picked."""
+        started = time.perf_counter()
+        if strategy.samples == 1 or (strategy.select == "first" and not verifier.judges_samples):
+            if strategy.samples == 1:
+                sample = await self._sample(route, messages, params)
+                result = _result(sample, sample.usage, sample.cost_usd, started)
+            else:
+                result = await self._first(route, strategy.samples, messages, params, started)
+            _, verdict = await verifier.choose([_text(result.response)], messages)
+            return replace(result, verdict=verdict)
+        calls = (self._sample(route, messages, params) for _ in range(strategy.samples))
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+        answered = [outcome for outcome in outcomes if isinstance(outcome, _Sample)]
+        failures = _failures(outcomes, route)
+        texts = [sample.text for sample in answered]
+        if strategy.select == "majority_vote" and not verifier.judges_samples:
+            vote = majority_vote(texts, failed=len(failures))
+            winner, summary = vote.winner, vote.summary()
+            _, verdict = await verifier.choose([texts[winner]], messages)
+        else:
+            winner, verdict = await verifier.choose(texts, messages)
+            failed = f" ({len(failures)} failed)" if failures else ""
+            summary = f"{strategy.samples} samples{failed}: {verdict.summary()}"
+        usage = sum((sample.usage for sample in answered), Usage())
+        cost = sum(sample.cost_usd for sample in answered)
+        result = _result(answered[winner], usage, cost, started, strategy.samples, summary)
+        return replace(result, verdict=verdict)
 
     async def _majority(
         self,
