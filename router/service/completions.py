@@ -34,11 +34,12 @@ from router.decision.exploration import Explorer
 from router.decision.policy import Policy, Tier
 from router.errors import RouterError, UnknownModelError, error_body
 from router.log.decision_log import DecisionRecorder
+from router.service import cascade
 from router.service.metrics import ServiceMetrics
 from router.service.middleware import Exchange
 from router.service.model_store import Snapshot
 from router.service.openai_schema import AUTO, ChatCompletionRequest
-from router.upstream.client import UpstreamResult, UpstreamStream, Usage
+from router.upstream.client import UpstreamResult, UpstreamStream, Usage, replayed
 
 __all__ = [
     "EventStreamResponse",
@@ -191,6 +192,7 @@ class Ledger:
         body: ChatCompletionRequest,
         outcome: Outcome,
     ) -> DecisionRecord:
+        usage, cost_usd = _spent(exchange, outcome)
         return DecisionRecord(
             request_id=exchange.request_id,
             time=exchange.received_at,
@@ -211,15 +213,28 @@ class Ledger:
             choice_probability=decision.choice_probability,
             decision_ms=decision.decision_ms,
             upstream_model=outcome.model,
-            prompt_tokens=outcome.usage.prompt_tokens,
-            completion_tokens=outcome.usage.completion_tokens,
-            reasoning_tokens=outcome.usage.reasoning_tokens,
-            cost_usd=outcome.cost_usd,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            cost_usd=cost_usd,
             upstream_ms=outcome.upstream_ms,
             latency_ms=exchange.elapsed_ms(),
             vote=exchange.vote,
             status=outcome.status,
+            steps=tuple(exchange.steps),
         )
+
+
+def _spent(exchange: Exchange, outcome: Outcome) -> tuple[Usage, float]:
+    """Tokens and cost of the request: the outcome's, or, when a cascade failed part way, the
+    sums over the steps that answered (they were paid for all the same)."""
+    steps = exchange.steps
+    if not steps or outcome.status == OK:
+        return outcome.usage, outcome.cost_usd
+    usage = sum(
+        (Usage(s.prompt_tokens, s.completion_tokens, s.reasoning_tokens) for s in steps), Usage()
+    )
+    return usage, sum(step.cost_usd for step in steps)
 
 
 # --- answering -----------------------------------------------------------------------------
@@ -236,15 +251,30 @@ async def complete(
     snapshot: Snapshot, body: ChatCompletionRequest, exchange: Exchange, ledger: Ledger
 ) -> dict[str, Any]:
     """The OpenAI chat completion from the decided tier."""
-    target = snapshot.target(decision_of(exchange).tier)
     try:
-        result = await snapshot.upstream.complete(target, body.messages, body.upstream_params())
+        result = await _answer(snapshot, body, exchange)
     except BaseException as exc:
         ledger.settle(exchange, body, Outcome.failed(exc))
         raise
-    exchange.vote = result.vote
     ledger.settle(exchange, body, Outcome.answered(result))
     return result.response
+
+
+async def _answer(
+    snapshot: Snapshot, body: ChatCompletionRequest, exchange: Exchange
+) -> UpstreamResult:
+    """The decided tier's answer, through its verifier and cascade when it has them."""
+    tier = snapshot.policy.tier(decision_of(exchange).tier)
+    if cascade.checks(tier):
+        result = await cascade.answer(
+            snapshot, tier, body.messages, body.upstream_params(), exchange
+        )
+    else:
+        target = snapshot.target(tier.name)
+        result = await snapshot.upstream.complete(target, body.messages, body.upstream_params())
+    exchange.vote = result.vote
+    exchange.verdict = None if result.verdict is None else result.verdict.summary()
+    return result
 
 
 async def stream(
@@ -252,9 +282,14 @@ async def stream(
 ) -> EventStreamResponse:
     """An SSE response streaming the decided tier's answer; errors before its first chunk
     raise here, so they get an ordinary error response."""
-    target = snapshot.target(decision_of(exchange).tier)
+    tier = snapshot.policy.tier(decision_of(exchange).tier)
+    params = body.upstream_params()
     try:
-        source = await snapshot.upstream.stream(target, body.messages, body.upstream_params())
+        if cascade.checks(tier):
+            source = replayed(await _answer(snapshot, body, exchange), params)
+        else:
+            target = snapshot.target(tier.name)
+            source = await snapshot.upstream.stream(target, body.messages, params)
     except BaseException as exc:
         ledger.settle(exchange, body, Outcome.failed(exc))
         raise

@@ -10,6 +10,9 @@ middleware adds the router's headers from the exchange and counts the response:
     -budget, -policy-version,
     -classifier-version
     x-router-vote                        when the tier sampled more than once
+    x-router-verifier                    when a verifier checked the answer: its verdict
+    x-router-cascade                     when the tier cascades: each step's tier and verdict,
+                                         e.g. ``fast:failed > strong:passed``
 
 An exception nothing else handled (a bug) still gets an OpenAI-shaped 500 with the request id
 before it is re-raised for the server to log.
@@ -33,7 +36,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from records import Decision, ScoredPrompt
+from records import Decision, ScoredPrompt, Step
 from router.errors import PayloadTooLargeError, error_body
 from router.service.metrics import NO_DECISION, ServiceMetrics
 
@@ -53,6 +56,8 @@ class Exchange:
     decision: Decision | None = None
     prompt: ScoredPrompt | None = None
     vote: str | None = None
+    verdict: str | None = None
+    steps: list[Step] = field(default_factory=list)
 
     def decided(self, decision: Decision, prompt: ScoredPrompt) -> None:
         self.decision = decision
@@ -76,7 +81,24 @@ class Exchange:
             }
         if self.vote is not None:
             headers["x-router-vote"] = self.vote
+        if self.verdict is not None:
+            headers["x-router-verifier"] = _ascii(self.verdict)
+        if self.steps:
+            headers["x-router-cascade"] = " > ".join(_step_text(step) for step in self.steps)
         return headers
+
+
+def _step_text(step: Step) -> str:
+    """A cascade step for a header: ``fast:failed``, ``strong:passed``, ``strong:UpstreamError``."""
+    if step.passed is None:
+        return f"{step.tier}:{'unchecked' if step.status == 'ok' else step.status}"
+    return f"{step.tier}:{'passed' if step.passed else 'failed'}"
+
+
+def _ascii(text: str) -> str:
+    """``text`` fit for a header value: ASCII, one line, at most 200 characters."""
+    flat = " ".join(text.split())[:200]
+    return flat.encode("ascii", "backslashreplace").decode("ascii")
 
 
 def exchange_of(request: Request) -> Exchange:

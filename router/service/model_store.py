@@ -31,6 +31,7 @@ from router.decision.policy import Policy, load_policy
 from router.errors import RouterError, ServiceNotReadyError
 from router.settings import Settings
 from router.upstream.client import Upstream, UpstreamTarget
+from router.upstream.verifiers import Verifier
 
 if TYPE_CHECKING:
     from classifiers.artifacts import Manifest
@@ -92,6 +93,7 @@ class Snapshot:
     upstream: Upstream
     targets: Mapping[str, UpstreamTarget]
     batcher: DecisionBatcher
+    verifiers: Mapping[str, Verifier] = field(default_factory=dict)
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @classmethod
@@ -105,7 +107,7 @@ class Snapshot:
         )
         decider = Decider(scorer, policy)
         batcher = DecisionBatcher(decider, max_batch=settings.encoder_batch_size)
-        return cls(decider, upstream, targets, batcher)
+        return cls(decider, upstream, targets, batcher, _verifiers(policy))
 
     @property
     def policy(self) -> Policy:
@@ -122,6 +124,16 @@ class Snapshot:
     def target(self, tier: str) -> UpstreamTarget:
         """Where a decision for ``tier`` is sent."""
         return self.targets[tier]
+
+    def verifier(self, name: str) -> Verifier:
+        """The verifier a tier's strategy names (the policy checked that it exists)."""
+        return self.verifiers[name]
+
+
+def _verifiers(policy: Policy) -> dict[str, Verifier]:
+    """A ready verifier for every name the policy's tiers use."""
+    names = {tier.strategy.verifier for tier in policy.tiers} - {None}
+    return {name: Verifier(name, policy.verifier_spec(name)) for name in names if name}
 
 
 class ModelStore:

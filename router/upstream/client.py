@@ -107,6 +107,7 @@ __all__ = [
     "UpstreamTarget",
     "Usage",
     "close_clients",
+    "replayed",
 ]
 
 logger = logging.getLogger(__name__)
@@ -851,6 +852,19 @@ async def _resumed(
             yield chunk
     finally:
         await rest.aclose()
+
+
+def replayed(result: UpstreamResult, extra_params: Mapping[str, Any] | None) -> UpstreamStream:
+    """A finished answer as a stream, for a strategy that cannot stream (a vote, a cascade);
+    the usage chunk reaches the caller if it asked for one."""
+    options = (extra_params or {}).get("stream_options") or {}
+    return UpstreamStream(
+        _replayed(result),
+        model=result.model,
+        include_usage=bool(options.get("include_usage")),
+        started=time.perf_counter() - result.latency_ms / 1000.0,
+        vote=result.vote,
+    )
 
 
 async def _replayed(result: UpstreamResult) -> AsyncGenerator[Chunk, None]:

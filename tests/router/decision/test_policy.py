@@ -466,7 +466,10 @@ def test_no_tiers_is_refused(write_policy: WritePolicy) -> None:
 def test_unknown_top_level_key_is_refused(write_policy: WritePolicy) -> None:
     path = write_policy(small_policy_data() | {"defaults": {}})
 
-    assert str(policy_error(path)) == f"{path}: defaults: unknown key (known keys: version, verifiers, tiers)"
+    assert (
+        str(policy_error(path))
+        == f"{path}: defaults: unknown key (known keys: version, verifiers, tiers)"
+    )
 
 
 def test_several_problems_report_the_first_and_count_the_rest(write_policy: WritePolicy) -> None:
