@@ -12,7 +12,12 @@ runner = CliRunner()
 
 def test_validate_shows_a_cascade_and_its_verifier(write_policy: WritePolicy) -> None:
     data = small_policy_data() | {"verifiers": {"total": {"kind": "regex", "pattern": "Total"}}}
-    data["tiers"][0]["strategy"] = {"samples": 1, "select": "first", "verifier": "total", "cascade": True}
+    data["tiers"][0]["strategy"] = {
+        "samples": 1,
+        "select": "first",
+        "verifier": "total",
+        "cascade": True,
+    }
     data["tiers"][1]["strategy"] = {"samples": 3, "select": "verifier", "verifier": "final_answer"}
 
     result = runner.invoke(
