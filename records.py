@@ -101,6 +101,27 @@ class Strategy(BaseModel):
         return f"{self.samples} x {select}" + (" cascade" if self.cascade else "")
 
 
+class Forecast(BaseModel):
+    """What a tier's answer is expected to cost and take, before the call.
+
+    ``source`` is ``log`` when the tier has enough observed answers (quantiles of their tokens
+    and latency), ``budget`` when it has not (tokens from the budget; latency unknown). Costs
+    are None for a model without a known price; latencies None until some are observed.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: Literal["log", "budget"]
+    observations: int = Field(ge=0)
+    prompt_tokens: int = Field(ge=0)
+    output_tokens_p50: int = Field(ge=0)
+    output_tokens_p90: int = Field(ge=0)
+    cost_usd_p50: float | None = Field(default=None, ge=0.0)
+    cost_usd_p90: float | None = Field(default=None, ge=0.0)
+    latency_ms_p50: float | None = Field(default=None, ge=0.0)
+    latency_ms_p90: float | None = Field(default=None, ge=0.0)
+
+
 class Decision(BaseModel):
     """Which model and budget a prompt gets, and why."""
 
@@ -119,6 +140,7 @@ class Decision(BaseModel):
     decision_ms: float = 0.0
     choice_probability: float = Field(default=1.0, gt=0.0, le=1.0)
     tier_index: int = Field(ge=0)
+    forecast: Forecast | None = None
 
 
 def embedding_bytes(vector: Any) -> bytes:
@@ -241,6 +263,8 @@ class DecisionRecord(BaseModel):
     latency_ms: float
     vote: str | None = None
     status: str
+    forecast: Forecast | None = None
+    """What the decision predicted of the chosen tier, beside the observed tokens and cost."""
     steps: tuple[Step, ...] = ()
     """The cascade's attempts, in order (empty without one); the record's tokens and cost are
     their sums, and ``upstream_model`` the last step's."""

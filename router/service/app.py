@@ -48,6 +48,7 @@ from router.log.decision_log import DecisionLog, DecisionSink, open_decision_log
 from router.service import api
 from router.service.api.deps import lifespan_state
 from router.service.completions import Ledger
+from router.service.forecasting import seed
 from router.service.metrics import ServiceMetrics
 from router.service.middleware import BodyLimitMiddleware, ExchangeMiddleware
 from router.service.model_store import EncoderLoader, ModelStore, load_encoder
@@ -107,6 +108,7 @@ def _lifespan(
         await _first_load(store)
         log = await anyio.to_thread.run_sync(_open_log, settings, metrics, sink)
         ledger = Ledger(log.recorder, metrics, keep_prompt=settings.store_prompt_text)
+        await anyio.to_thread.run_sync(seed, log.store, ledger.forecaster)
         watching = _watch_current(settings, store, metrics)
         try:
             yield lifespan_state(store, ledger, metrics, log, explorer)

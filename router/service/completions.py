@@ -31,10 +31,12 @@ from starlette.types import Receive, Scope, Send
 from records import Decision, DecisionRecord, ScoredPrompt
 from router.decision.decider import Assessment, retarget
 from router.decision.exploration import Explorer
+from router.decision.forecast import Forecaster
 from router.decision.policy import Policy, Tier
 from router.errors import RouterError, UnknownModelError, error_body
 from router.log.decision_log import DecisionRecorder
 from router.service import cascade
+from router.service.forecasting import observations_of, with_forecast
 from router.service.metrics import ServiceMetrics
 from router.service.middleware import Exchange
 from router.service.model_store import Snapshot
@@ -94,24 +96,43 @@ async def decide(
     messages: Messages,
     exchange: Exchange,
     explorer: Explorer | None = None,
+    forecaster: Forecaster | None = None,
 ) -> Decision:
-    """The decision for chat ``messages``, also noted on ``exchange``."""
+    """The decision for chat ``messages``, also noted on ``exchange``; with a ``forecaster``,
+    it carries the chosen tier's forecast."""
     tier = pinned_tier(snapshot.policy, requested)
     assessment = await snapshot.batcher.assess(snapshot.decider.prepare(messages))
-    return _noted(exchange, snapshot, assessment, requested, tier, explorer)
+    decision = _chosen(snapshot, assessment, requested, tier, explorer)
+    if forecaster is not None:
+        decision = _forecast(decision, snapshot, forecaster, messages)
+    exchange.decided(decision, assessment.prompt)
+    return decision
 
 
 async def decide_text(
-    snapshot: Snapshot, requested: str, text: str, exchange: Exchange
+    snapshot: Snapshot,
+    requested: str,
+    text: str,
+    exchange: Exchange,
+    forecaster: Forecaster | None = None,
 ) -> Decision:
     """The decision for a bare ``text``, also noted on ``exchange``."""
     tier = pinned_tier(snapshot.policy, requested)
     assessment = await snapshot.batcher.assess(snapshot.decider.prepare_text(text))
-    return _noted(exchange, snapshot, assessment, requested, tier, None)
+    decision = _chosen(snapshot, assessment, requested, tier, None)
+    if forecaster is not None:
+        decision = _forecast(decision, snapshot, forecaster, [{"role": "user", "content": text}])
+    exchange.decided(decision, assessment.prompt)
+    return decision
 
 
-def _noted(
-    exchange: Exchange,
+def _forecast(
+    decision: Decision, snapshot: Snapshot, forecaster: Forecaster, messages: Messages
+) -> Decision:
+    return with_forecast(decision, snapshot.policy, snapshot.prices, forecaster, messages)
+
+
+def _chosen(
     snapshot: Snapshot,
     assessment: Assessment,
     requested: str,
@@ -120,10 +141,9 @@ def _noted(
 ) -> Decision:
     decision = assessment.decision
     if tier is not None:
-        decision = pin(snapshot.policy, decision, tier, requested)
-    elif explorer is not None:
-        decision = explorer.explore(snapshot.policy, decision)
-    exchange.decided(decision, assessment.prompt)
+        return pin(snapshot.policy, decision, tier, requested)
+    if explorer is not None:
+        return explorer.explore(snapshot.policy, decision)
     return decision
 
 
@@ -166,11 +186,17 @@ class Ledger:
     """Accounts for each chat request once: its decision record and its metrics."""
 
     def __init__(
-        self, recorder: DecisionRecorder, metrics: ServiceMetrics, *, keep_prompt: bool
+        self,
+        recorder: DecisionRecorder,
+        metrics: ServiceMetrics,
+        *,
+        keep_prompt: bool,
+        forecaster: Forecaster | None = None,
     ) -> None:
         self.recorder = recorder
         self.metrics = metrics
         self.keep_prompt = keep_prompt
+        self.forecaster = Forecaster() if forecaster is None else forecaster
 
     def settle(self, exchange: Exchange, body: ChatCompletionRequest, outcome: Outcome) -> None:
         decision, prompt = exchange.decision, exchange.prompt
@@ -182,7 +208,9 @@ class Ledger:
             self.metrics.observe_answer(
                 decision.tier, model, outcome.usage, outcome.cost_usd, outcome.upstream_ms
             )
-        self.recorder.submit(self._record(exchange, decision, prompt, body, outcome))
+        record = self._record(exchange, decision, prompt, body, outcome)
+        self.forecaster.observe_all(observations_of(record))
+        self.recorder.submit(record)
 
     def _record(
         self,
@@ -221,6 +249,7 @@ class Ledger:
             latency_ms=exchange.elapsed_ms(),
             vote=exchange.vote,
             status=outcome.status,
+            forecast=decision.forecast,
             steps=tuple(exchange.steps),
         )
 

@@ -9,6 +9,9 @@ middleware adds the router's headers from the exchange and counts the response:
     x-router-tier, -model, -score,       once a decision was made (errors after it included)
     -budget, -policy-version,
     -classifier-version
+    x-router-predicted-cost-p50, -p90,   the chosen tier's forecast (``router.decision.forecast``):
+    x-router-predicted-latency-ms-p50,   USD and ms, each when known, and where it came from
+    -p90, x-router-prediction-source     (``log (N)`` or ``budget (N)``, N answers observed)
     x-router-vote                        when the tier sampled more than once
     x-router-verifier                    when a verifier checked the answer: its verdict
     x-router-cascade                     when the tier cascades: each step's tier and verdict,
@@ -36,7 +39,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from records import Decision, ScoredPrompt, Step
+from records import Decision, Forecast, ScoredPrompt, Step
 from router.errors import PayloadTooLargeError, error_body
 from router.service.metrics import NO_DECISION, ServiceMetrics
 
@@ -79,6 +82,8 @@ class Exchange:
                 "x-router-policy-version": decision.policy_version,
                 "x-router-classifier-version": decision.classifier_version,
             }
+            if decision.forecast is not None:
+                headers |= _forecast_headers(decision.forecast)
         if self.vote is not None:
             headers["x-router-vote"] = self.vote
         if self.verdict is not None:
@@ -86,6 +91,19 @@ class Exchange:
         if self.steps:
             headers["x-router-cascade"] = " > ".join(_step_text(step) for step in self.steps)
         return headers
+
+
+def _forecast_headers(forecast: Forecast) -> dict[str, str]:
+    """The forecast as headers: costs in USD, latencies in ms, each only when known."""
+    values = {
+        "x-router-predicted-cost-p50": forecast.cost_usd_p50,
+        "x-router-predicted-cost-p90": forecast.cost_usd_p90,
+        "x-router-predicted-latency-ms-p50": forecast.latency_ms_p50,
+        "x-router-predicted-latency-ms-p90": forecast.latency_ms_p90,
+    }
+    headers = {name: f"{value:.6g}" for name, value in values.items() if value is not None}
+    headers["x-router-prediction-source"] = f"{forecast.source} ({forecast.observations})"
+    return headers
 
 
 def _step_text(step: Step) -> str:

@@ -27,8 +27,10 @@ from typing import TYPE_CHECKING
 from classifiers.encoder import TextEncoder
 from router.decision.batching import DecisionBatcher
 from router.decision.decider import BatchScorer, Decider
+from router.decision.forecast import TokenPrice
 from router.decision.policy import Policy, load_policy
 from router.errors import RouterError, ServiceNotReadyError
+from router.service.forecasting import prices_of
 from router.settings import Settings
 from router.upstream.client import Upstream, UpstreamTarget
 from router.upstream.verifiers import Verifier
@@ -94,6 +96,7 @@ class Snapshot:
     targets: Mapping[str, UpstreamTarget]
     batcher: DecisionBatcher
     verifiers: Mapping[str, Verifier] = field(default_factory=dict)
+    prices: Mapping[str, TokenPrice | None] = field(default_factory=dict)
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @classmethod
@@ -107,7 +110,7 @@ class Snapshot:
         )
         decider = Decider(scorer, policy)
         batcher = DecisionBatcher(decider, max_batch=settings.encoder_batch_size)
-        return cls(decider, upstream, targets, batcher, _verifiers(policy))
+        return cls(decider, upstream, targets, batcher, _verifiers(policy), prices_of(policy))
 
     @property
     def policy(self) -> Policy:

@@ -21,7 +21,9 @@ async def chat_completions(
     explorer: ExplorerDep,
 ) -> Response:
     """Score the prompt, pick the tier (or take the pinned one), and answer from its model."""
-    await completions.decide(snapshot, body.model, body.messages, exchange, explorer)
+    await completions.decide(
+        snapshot, body.model, body.messages, exchange, explorer, ledger.forecaster
+    )
     if body.stream:
         return await completions.stream(snapshot, body, exchange, ledger)
     return JSONResponse(await completions.complete(snapshot, body, exchange, ledger))
