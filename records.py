@@ -141,6 +141,8 @@ class Decision(BaseModel):
     choice_probability: float = Field(default=1.0, gt=0.0, le=1.0)
     tier_index: int = Field(ge=0)
     forecast: Forecast | None = None
+    control: str | None = None
+    """How the tier's model was told its budget (``router.decision.budgets.ReasoningControl``)."""
 
 
 def embedding_bytes(vector: Any) -> bytes:
@@ -263,6 +265,9 @@ class DecisionRecord(BaseModel):
     latency_ms: float
     vote: str | None = None
     status: str
+    control: str | None = None
+    """How the model was told its budget: openai_effort, anthropic_thinking, ... (None: older
+    records); ``router logs stats`` judges obedience by it."""
     forecast: Forecast | None = None
     """What the decision predicted of the chosen tier, beside the observed tokens and cost."""
     steps: tuple[Step, ...] = ()

@@ -35,7 +35,9 @@ from router.decision.forecast import Forecaster
 from router.decision.policy import Policy, Tier
 from router.errors import RouterError, UnknownModelError, error_body
 from router.log.decision_log import DecisionRecorder
+from router.log.obedience import ObedienceMonitor, judge
 from router.service import cascade
+from router.service.compute_metrics import ComputeMetrics
 from router.service.forecasting import observations_of, with_forecast
 from router.service.metrics import ServiceMetrics
 from router.service.middleware import Exchange
@@ -141,10 +143,11 @@ def _chosen(
 ) -> Decision:
     decision = assessment.decision
     if tier is not None:
-        return pin(snapshot.policy, decision, tier, requested)
-    if explorer is not None:
-        return explorer.explore(snapshot.policy, decision)
-    return decision
+        decision = pin(snapshot.policy, decision, tier, requested)
+    elif explorer is not None:
+        decision = explorer.explore(snapshot.policy, decision)
+    control = snapshot.policy.tier(decision.tier).control
+    return decision.model_copy(update={"control": control.value})
 
 
 # --- accounting ----------------------------------------------------------------------------
@@ -197,6 +200,8 @@ class Ledger:
         self.metrics = metrics
         self.keep_prompt = keep_prompt
         self.forecaster = Forecaster() if forecaster is None else forecaster
+        self.obedience = ObedienceMonitor()
+        self.compute_metrics = ComputeMetrics(metrics.registry)
 
     def settle(self, exchange: Exchange, body: ChatCompletionRequest, outcome: Outcome) -> None:
         decision, prompt = exchange.decision, exchange.prompt
@@ -210,7 +215,17 @@ class Ledger:
             )
         record = self._record(exchange, decision, prompt, body, outcome)
         self.forecaster.observe_all(observations_of(record))
+        self._judge(record)
         self.recorder.submit(record)
+
+    def _judge(self, record: DecisionRecord) -> None:
+        verdict = judge(record)
+        if verdict is None:
+            return
+        self.compute_metrics.judged(verdict)
+        flag = self.obedience.observe(verdict)
+        if flag is not None:
+            self.compute_metrics.flagged(flag)
 
     def _record(
         self,
@@ -250,6 +265,7 @@ class Ledger:
             vote=exchange.vote,
             status=outcome.status,
             forecast=decision.forecast,
+            control=decision.control,
             steps=tuple(exchange.steps),
         )
 
