@@ -3,11 +3,7 @@
     await decide(snapshot, body.model, body.messages, exchange)   # scored in a batch, off the loop
     answer = await complete(snapshot, body, exchange, ledger)     # or: await stream(...)
 
-``decide`` scores every request, pinned or not, so that the client always gets the decision
-headers; ``model`` picks the tier: ``auto`` the score's tier, a tier name that tier, a model id
-the cheapest tier serving it, anything else an ``UnknownModelError`` (404) before any scoring.
-Given an ``Explorer``, an ``auto`` decision may be moved to a neighbouring tier
-(``router.decision.exploration``); a pinned one never is.
+``decide`` (``router.service.deciding``, re-exported here) makes and notes the decision.
 
 ``Ledger.settle`` writes the ``DecisionRecord`` (through the recorder, off the request path) and
 the token, cost and latency metrics, once per request whatever its end: answered, failed, or
@@ -20,7 +16,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncGenerator, Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -29,20 +24,18 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from records import Decision, DecisionRecord, ScoredPrompt
-from router.decision.decider import Assessment, retarget
-from router.decision.exploration import Explorer
 from router.decision.forecast import Forecaster
-from router.decision.policy import Policy, Tier
-from router.errors import RouterError, UnknownModelError, error_body
+from router.errors import RouterError, error_body
 from router.log.decision_log import DecisionRecorder
 from router.log.obedience import ObedienceMonitor, judge
 from router.service import cascade
 from router.service.compute_metrics import ComputeMetrics
-from router.service.forecasting import observations_of, with_forecast
+from router.service.deciding import decide, decide_text, pinned_tier
+from router.service.forecasting import observations_of
 from router.service.metrics import ServiceMetrics
 from router.service.middleware import Exchange
 from router.service.model_store import Snapshot
-from router.service.openai_schema import AUTO, ChatCompletionRequest
+from router.service.openai_schema import ChatCompletionRequest
 from router.upstream.client import UpstreamResult, UpstreamStream, Usage, replayed
 
 __all__ = [
@@ -64,90 +57,6 @@ INTERNAL_ERROR: Final = "internal_error"
 DONE_EVENT: Final = "data: [DONE]\n\n"
 
 Messages = Sequence[dict[str, Any]]
-
-
-# --- deciding ------------------------------------------------------------------------------
-
-
-def pinned_tier(policy: Policy, requested: str) -> Tier | None:
-    """The tier the client pinned with ``requested``; None for ``auto``."""
-    if requested == AUTO:
-        return None
-    with suppress(UnknownModelError):
-        return policy.tier(requested)
-    with suppress(UnknownModelError):
-        return policy.tier_for_model(requested)
-    tiers = ", ".join(tier.name for tier in policy.tiers)
-    models = ", ".join(dict.fromkeys(tier.model for tier in policy.tiers))
-    raise UnknownModelError(
-        f"model {requested!r} is not '{AUTO}', a tier ({tiers}) or a model of the policy"
-        f" ({models})",
-        param="model",
-    )
-
-
-def pin(policy: Policy, decision: Decision, tier: Tier, requested: str) -> Decision:
-    """``decision`` sent to ``tier`` instead, the score kept for the record."""
-    reason = f"pinned to tier '{tier.name}' by the request's model {requested!r}"
-    return retarget(decision, policy, tier, reason)
-
-
-async def decide(
-    snapshot: Snapshot,
-    requested: str,
-    messages: Messages,
-    exchange: Exchange,
-    explorer: Explorer | None = None,
-    forecaster: Forecaster | None = None,
-) -> Decision:
-    """The decision for chat ``messages``, also noted on ``exchange``; with a ``forecaster``,
-    it carries the chosen tier's forecast."""
-    tier = pinned_tier(snapshot.policy, requested)
-    assessment = await snapshot.batcher.assess(snapshot.decider.prepare(messages))
-    decision = _chosen(snapshot, assessment, requested, tier, explorer)
-    if forecaster is not None:
-        decision = _forecast(decision, snapshot, forecaster, messages)
-    exchange.decided(decision, assessment.prompt)
-    return decision
-
-
-async def decide_text(
-    snapshot: Snapshot,
-    requested: str,
-    text: str,
-    exchange: Exchange,
-    forecaster: Forecaster | None = None,
-) -> Decision:
-    """The decision for a bare ``text``, also noted on ``exchange``."""
-    tier = pinned_tier(snapshot.policy, requested)
-    assessment = await snapshot.batcher.assess(snapshot.decider.prepare_text(text))
-    decision = _chosen(snapshot, assessment, requested, tier, None)
-    if forecaster is not None:
-        decision = _forecast(decision, snapshot, forecaster, [{"role": "user", "content": text}])
-    exchange.decided(decision, assessment.prompt)
-    return decision
-
-
-def _forecast(
-    decision: Decision, snapshot: Snapshot, forecaster: Forecaster, messages: Messages
-) -> Decision:
-    return with_forecast(decision, snapshot.policy, snapshot.prices, forecaster, messages)
-
-
-def _chosen(
-    snapshot: Snapshot,
-    assessment: Assessment,
-    requested: str,
-    tier: Tier | None,
-    explorer: Explorer | None,
-) -> Decision:
-    decision = assessment.decision
-    if tier is not None:
-        decision = pin(snapshot.policy, decision, tier, requested)
-    elif explorer is not None:
-        decision = explorer.explore(snapshot.policy, decision)
-    control = snapshot.policy.tier(decision.tier).control
-    return decision.model_copy(update={"control": control.value})
 
 
 # --- accounting ----------------------------------------------------------------------------

@@ -12,6 +12,7 @@ middleware adds the router's headers from the exchange and counts the response:
     x-router-predicted-cost-p50, -p90,   the chosen tier's forecast (``router.decision.forecast``):
     x-router-predicted-latency-ms-p50,   USD and ms, each when known, and where it came from
     -p90, x-router-prediction-source     (``log (N)`` or ``budget (N)``, N answers observed)
+    x-router-controls                    when the caller sent controls: them and the tier taken
     x-router-vote                        when the tier sampled more than once
     x-router-verifier                    when a verifier checked the answer: its verdict
     x-router-cascade                     when the tier cascades: each step's tier and verdict,
@@ -60,6 +61,7 @@ class Exchange:
     prompt: ScoredPrompt | None = None
     vote: str | None = None
     verdict: str | None = None
+    controls: str | None = None
     steps: list[Step] = field(default_factory=list)
 
     def decided(self, decision: Decision, prompt: ScoredPrompt) -> None:
@@ -86,6 +88,8 @@ class Exchange:
                 headers |= _forecast_headers(decision.forecast)
         if self.vote is not None:
             headers["x-router-vote"] = self.vote
+        if self.controls is not None:
+            headers["x-router-controls"] = _ascii(self.controls)
         if self.verdict is not None:
             headers["x-router-verifier"] = _ascii(self.verdict)
         if self.steps:

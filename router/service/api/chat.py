@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from starlette.responses import JSONResponse, Response
 
 from router.service import completions
+from router.service.api.compute_deps import ControlsDep
 from router.service.api.deps import ActiveSnapshot, ExchangeDep, ExplorerDep, LedgerDep
 from router.service.openai_schema import ChatCompletionRequest
 
@@ -19,10 +20,11 @@ async def chat_completions(
     exchange: ExchangeDep,
     ledger: LedgerDep,
     explorer: ExplorerDep,
+    controls: ControlsDep,
 ) -> Response:
     """Score the prompt, pick the tier (or take the pinned one), and answer from its model."""
     await completions.decide(
-        snapshot, body.model, body.messages, exchange, explorer, ledger.forecaster
+        snapshot, body.model, body.messages, exchange, explorer, ledger.forecaster, controls
     )
     if body.stream:
         return await completions.stream(snapshot, body, exchange, ledger)

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from router.service import completions
+from router.service.api.compute_deps import ControlsDep
 from router.service.api.deps import ActiveSnapshot, ExchangeDep, LedgerDep, MetricsDep
 from router.service.openai_schema import RouteRequest
 
@@ -20,18 +21,19 @@ async def route(
     exchange: ExchangeDep,
     metrics: MetricsDep,
     ledger: LedgerDep,
+    controls: ControlsDep,
 ) -> dict[str, Any]:
     """Score, tier, model, budget, strategy, versions, reasons and the forecast of cost and
     latency for messages or a text."""
     forecaster = ledger.forecaster
     if body.text is not None:
         decision = await completions.decide_text(
-            snapshot, body.model, body.text, exchange, forecaster
+            snapshot, body.model, body.text, exchange, forecaster, controls
         )
     else:
         messages = body.messages or []
         decision = await completions.decide(
-            snapshot, body.model, messages, exchange, None, forecaster
+            snapshot, body.model, messages, exchange, None, forecaster, controls
         )
     metrics.observe_decision(decision.decision_ms)
     return {"request_id": exchange.request_id, **decision.model_dump(mode="json")}
