@@ -44,9 +44,19 @@ class Budget(BaseModel):
     effort: Effort | None = None
     budget_tokens: int | None = Field(default=None, ge=0)
     max_tokens: int = Field(ge=1)
+    min_tokens: int | None = Field(default=None, ge=0)
+    """Set, the tier's budget is learned per prompt in [min_tokens, budget_tokens]
+    (``router.decision.thinking``); budget_tokens is then the cap and the fallback."""
 
     @model_validator(mode="after")
     def _budget_under_ceiling(self) -> Budget:
+        if self.min_tokens is not None and (
+            self.budget_tokens is None or self.min_tokens > self.budget_tokens
+        ):
+            raise ValueError(
+                "min_tokens needs budget_tokens at or above it: a learned budget lies in"
+                " [min_tokens, budget_tokens]"
+            )
         if self.budget_tokens is not None and self.budget_tokens >= self.max_tokens:
             raise ValueError(
                 f"budget_tokens {self.budget_tokens} must be below max_tokens {self.max_tokens}"
@@ -58,6 +68,8 @@ class Budget(BaseModel):
         """Short form for headers and tables, e.g. ``high/8192/16384``."""
         effort = self.effort or "-"
         tokens = "-" if self.budget_tokens is None else str(self.budget_tokens)
+        if self.min_tokens is not None:
+            tokens = f"{self.min_tokens}..{tokens}"
         return f"{effort}/{tokens}/{self.max_tokens}"
 
 
@@ -268,6 +280,8 @@ class DecisionRecord(BaseModel):
     control: str | None = None
     """How the model was told its budget: openai_effort, anthropic_thinking, ... (None: older
     records); ``router logs stats`` judges obedience by it."""
+    downgrade: str | None = None
+    """How spend near a cap lowered the request (``effort (day cap at 84%)``), if it did."""
     forecast: Forecast | None = None
     """What the decision predicted of the chosen tier, beside the observed tokens and cost."""
     steps: tuple[Step, ...] = ()

@@ -20,6 +20,7 @@
     │   ├── ForbiddenFieldError                    client tried to steer the upstream (api_base...)
     │   ├── UnknownModelError               404    not "auto", a tier or a model the policy knows
     │   ├── PayloadTooLargeError            413
+    │   ├── SpendCapReachedError            429    spend_cap_reached (names the cap and its reset)
     │   └── FeedbackError                          feedback the log cannot take
     │       ├── UnknownRequestError         404    no logged request has that id
     │       └── IdempotencyKeyReusedError   409    the key came before with other content
@@ -125,6 +126,11 @@ class UnknownModelError(RequestError):
 
 class PayloadTooLargeError(RequestError):
     status_code = 413
+
+
+class SpendCapReachedError(RequestError):
+    status_code = 429
+    error_type = "spend_cap_reached"
 
 
 class FeedbackError(RequestError):

@@ -124,6 +124,7 @@ class LoggedDecision(BaseModel):
     prompt_tokens: int = Field(ge=0)
     completion_tokens: int = Field(ge=0)
     reasoning_tokens: int = Field(ge=0)
+    budget: dict[str, Any] | None = None
     cost_usd: float = Field(ge=0.0)
     latency_ms: float = Field(ge=0.0)
     status: str

@@ -66,6 +66,7 @@ from pydantic_core import ErrorDetails
 
 from records import Budget, Price, Strategy
 from router.decision.budgets import ReasoningControl, control_of, steers
+from router.decision.spend_caps import SpendCap
 from router.decision.verifier_specs import (
     BUILT_IN_VERIFIERS,
     FinalAnswerSpec,
@@ -187,6 +188,7 @@ class Policy(BaseModel):
 
     version: str = Field(min_length=1)
     verifiers: dict[str, VerifierSpec] = Field(default_factory=dict)
+    spend_caps: tuple[SpendCap, ...] = ()
     tiers: tuple[Tier, ...]
 
     _starts: tuple[float, ...] = PrivateAttr(default=())
@@ -212,6 +214,9 @@ class Policy(BaseModel):
         _check_order(self.tiers)
         _check_coverage(self.tiers)
         _check_strategies(self.tiers, self.verifiers)
+        windows = [cap.window for cap in self.spend_caps]
+        if len(set(windows)) != len(windows):
+            raise _TierProblem(None, "spend_caps", "a window is capped twice: one cap per window")
         return self
 
     def model_post_init(self, context: Any, /) -> None:

@@ -45,6 +45,7 @@ from router.errors import (
     error_body,
 )
 from router.log.decision_log import DecisionLog, DecisionSink, open_decision_log
+from router.log.spend import open_spend_store
 from router.service import api
 from router.service.api.deps import lifespan_state
 from router.service.completions import Ledger
@@ -55,6 +56,7 @@ from router.service.model_store import EncoderLoader, ModelStore, load_encoder
 from router.service.openai_schema import FORBIDDEN_FIELD
 from router.service.reload_bus import listen_for_reloads
 from router.service.reloader import CurrentWatcher
+from router.service.spending import Spending
 from router.settings import Settings
 from router.upstream.client import close_clients
 
@@ -109,6 +111,8 @@ def _lifespan(
         log = await anyio.to_thread.run_sync(_open_log, settings, metrics, sink)
         ledger = Ledger(log.recorder, metrics, keep_prompt=settings.store_prompt_text)
         await anyio.to_thread.run_sync(seed, log.store, ledger.forecaster)
+        spend_store = await anyio.to_thread.run_sync(open_spend_store, settings)
+        ledger.spending = Spending(spend_store, ledger.compute_metrics)
         watching = _watch_current(settings, store, metrics)
         try:
             yield lifespan_state(store, ledger, metrics, log, explorer)
@@ -117,6 +121,7 @@ def _lifespan(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await ledger.spending.close()
             await anyio.to_thread.run_sync(log.close)
             await close_clients()
 

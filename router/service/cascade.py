@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from records import Step
+from records import Budget, Step
 from router.decision.policy import Tier
 from router.errors import RouterError
 from router.service.middleware import Exchange
@@ -45,8 +45,10 @@ async def answer(
     messages: Messages,
     params: Mapping[str, Any],
     exchange: Exchange,
+    budget: Budget | None = None,
 ) -> UpstreamResult:
-    """``tier``'s checked answer, escalated through the cascade while the checks fail."""
+    """``tier``'s checked answer, escalated through the cascade while the checks fail; the
+    first step under ``budget`` (a decision's lowered one), the others under their own."""
     results: list[UpstreamResult] = []
     checking = tier.strategy.verifier
     current: Tier | None = tier
@@ -56,7 +58,10 @@ async def answer(
         noted = tier.strategy.cascade
         try:
             result = await snapshot.upstream.complete(
-                snapshot.target(current.name), messages, params, verifier
+                snapshot.target(current.name, budget if not results else None),
+                messages,
+                params,
+                verifier,
             )
         except RouterError as exc:
             if noted:

@@ -36,6 +36,7 @@ from router.service.metrics import ServiceMetrics
 from router.service.middleware import Exchange
 from router.service.model_store import Snapshot
 from router.service.openai_schema import ChatCompletionRequest
+from router.service.spending import Spending
 from router.upstream.client import UpstreamResult, UpstreamStream, Usage, replayed
 
 __all__ = [
@@ -110,6 +111,7 @@ class Ledger:
         self.keep_prompt = keep_prompt
         self.forecaster = Forecaster() if forecaster is None else forecaster
         self.obedience = ObedienceMonitor()
+        self.spending: Spending | None = None
         self.compute_metrics = ComputeMetrics(metrics.registry)
 
     def settle(self, exchange: Exchange, body: ChatCompletionRequest, outcome: Outcome) -> None:
@@ -124,6 +126,8 @@ class Ledger:
             )
         record = self._record(exchange, decision, prompt, body, outcome)
         self.forecaster.observe_all(observations_of(record))
+        if self.spending is not None:
+            self.spending.settle(exchange, record.cost_usd)
         self._judge(record)
         self.recorder.submit(record)
 
@@ -175,6 +179,7 @@ class Ledger:
             status=outcome.status,
             forecast=decision.forecast,
             control=decision.control,
+            downgrade=exchange.downgrade,
             steps=tuple(exchange.steps),
         )
 
@@ -218,13 +223,14 @@ async def _answer(
     snapshot: Snapshot, body: ChatCompletionRequest, exchange: Exchange
 ) -> UpstreamResult:
     """The decided tier's answer, through its verifier and cascade when it has them."""
-    tier = snapshot.policy.tier(decision_of(exchange).tier)
+    decision = decision_of(exchange)
+    tier, budget = snapshot.policy.tier(decision.tier), decision.budget
     if cascade.checks(tier):
         result = await cascade.answer(
-            snapshot, tier, body.messages, body.upstream_params(), exchange
+            snapshot, tier, body.messages, body.upstream_params(), exchange, budget
         )
     else:
-        target = snapshot.target(tier.name)
+        target = snapshot.target(tier.name, budget)
         result = await snapshot.upstream.complete(target, body.messages, body.upstream_params())
     exchange.vote = result.vote
     exchange.verdict = None if result.verdict is None else result.verdict.summary()
@@ -242,7 +248,7 @@ async def stream(
         if cascade.checks(tier):
             source = replayed(await _answer(snapshot, body, exchange), params)
         else:
-            target = snapshot.target(tier.name)
+            target = snapshot.target(tier.name, decision_of(exchange).budget)
             source = await snapshot.upstream.stream(target, body.messages, params)
     except BaseException as exc:
         ledger.settle(exchange, body, Outcome.failed(exc))

@@ -22,6 +22,7 @@ from router.decision.decider import Assessment, retarget
 from router.decision.exploration import Explorer
 from router.decision.forecast import Forecaster, estimate_prompt_tokens
 from router.decision.policy import Policy, Tier
+from router.decision.thinking import per_prompt_budget
 from router.errors import UnknownModelError
 from router.service.forecasting import forecast_of, with_forecast
 from router.service.middleware import Exchange
@@ -115,8 +116,13 @@ def _noted(
         decision = _steered(decision, snapshot, forecaster, controls, messages)
     elif explorer is not None:
         decision = explorer.explore(policy, decision)
-    control = policy.tier(decision.tier).control
-    decision = decision.model_copy(update={"control": control.value})
+    chosen = policy.tier(decision.tier)
+    budget, why = per_prompt_budget(
+        chosen.name, chosen.model, decision.budget, snapshot.budget_model, assessment.prompt
+    )
+    reasons = decision.reasons if why is None else (*decision.reasons, why)
+    update = {"control": chosen.control.value, "budget": budget, "reasons": reasons}
+    decision = decision.model_copy(update=update)
     if forecaster is not None:
         decision = with_forecast(decision, policy, snapshot.prices, forecaster, messages)
     if steered and controls is not None:

@@ -13,6 +13,9 @@ middleware adds the router's headers from the exchange and counts the response:
     x-router-predicted-latency-ms-p50,   USD and ms, each when known, and where it came from
     -p90, x-router-prediction-source     (``log (N)`` or ``budget (N)``, N answers observed)
     x-router-controls                    when the caller sent controls: them and the tier taken
+    x-router-spend                       with spend caps: the caller's spend per window so far
+    x-router-downgrade                   when spend near a cap lowered the request: the step
+                                         (``effort`` or ``tier``), the cap and its share
     x-router-vote                        when the tier sampled more than once
     x-router-verifier                    when a verifier checked the answer: its verdict
     x-router-cascade                     when the tier cascades: each step's tier and verdict,
@@ -42,6 +45,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from records import Decision, Forecast, ScoredPrompt, Step
 from router.errors import PayloadTooLargeError, error_body
+from router.log.spend import Reservation
 from router.service.metrics import NO_DECISION, ServiceMetrics
 
 __all__ = ["EXCHANGE_KEY", "BodyLimitMiddleware", "Exchange", "ExchangeMiddleware", "exchange_of"]
@@ -62,6 +66,9 @@ class Exchange:
     vote: str | None = None
     verdict: str | None = None
     controls: str | None = None
+    spend: str | None = None
+    downgrade: str | None = None
+    reservation: Reservation | None = None
     steps: list[Step] = field(default_factory=list)
 
     def decided(self, decision: Decision, prompt: ScoredPrompt) -> None:
@@ -88,6 +95,10 @@ class Exchange:
                 headers |= _forecast_headers(decision.forecast)
         if self.vote is not None:
             headers["x-router-vote"] = self.vote
+        if self.spend is not None:
+            headers["x-router-spend"] = self.spend
+        if self.downgrade is not None:
+            headers["x-router-downgrade"] = self.downgrade
         if self.controls is not None:
             headers["x-router-controls"] = _ascii(self.controls)
         if self.verdict is not None:

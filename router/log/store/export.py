@@ -42,6 +42,7 @@ EXPORT_FIELDS: Final = frozenset(
         "prompt_tokens",
         "completion_tokens",
         "reasoning_tokens",
+        "budget",
         "cost_usd",
         "latency_ms",
         "status",

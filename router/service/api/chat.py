@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from router.errors import RouterError
 from router.service import completions
 from router.service.api.compute_deps import ControlsDep
 from router.service.api.deps import ActiveSnapshot, ExchangeDep, ExplorerDep, LedgerDep
-from router.service.openai_schema import ChatCompletionRequest
+from router.service.openai_schema import AUTO, ChatCompletionRequest
+from router.service.spending import caller_of
 
 router = APIRouter()
 
@@ -21,11 +24,25 @@ async def chat_completions(
     ledger: LedgerDep,
     explorer: ExplorerDep,
     controls: ControlsDep,
+    request: Request,
 ) -> Response:
     """Score the prompt, pick the tier (or take the pinned one), and answer from its model."""
     await completions.decide(
         snapshot, body.model, body.messages, exchange, explorer, ledger.forecaster, controls
     )
+    if ledger.spending is not None:
+        try:
+            await ledger.spending.admit(
+                snapshot,
+                exchange,
+                caller_of(request),
+                ledger.forecaster,
+                body.messages,
+                pinned=body.model != AUTO,
+            )
+        except RouterError as exc:
+            ledger.settle(exchange, body, completions.Outcome.failed(exc))
+            raise
     if body.stream:
         return await completions.stream(snapshot, body, exchange, ledger)
     return JSONResponse(await completions.complete(snapshot, body, exchange, ledger))

@@ -468,7 +468,7 @@ def test_unknown_top_level_key_is_refused(write_policy: WritePolicy) -> None:
 
     assert (
         str(policy_error(path))
-        == f"{path}: defaults: unknown key (known keys: version, verifiers, tiers)"
+        == f"{path}: defaults: unknown key (known keys: version, verifiers, spend_caps, tiers)"
     )
 
 
