@@ -70,14 +70,11 @@ from training.gate import (
     log_metrics,
     write_gate_report,
 )
+from training.log_labels import CENSORED_WEIGHT, describe_groups, gate_groups, log_targets
 from training.logs import (
-    CENSORED_WEIGHT,
     MAX_PROPENSITY_WEIGHT,
     LabelledLogs,
     LogSummary,
-    describe_groups,
-    gate_groups,
-    log_targets,
     read_logs,
     require_rows,
 )
