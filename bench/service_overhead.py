@@ -342,7 +342,8 @@ def _litellm_call(upstream_url: str, numbers: count[int]) -> Send:
     under any litellm-based service's added latency."""
     from records import Budget
     from router.errors import RouterError
-    from router.upstream.client import Upstream, UpstreamTarget
+    from router.upstream.client import Upstream
+    from router.upstream.targets import UpstreamTarget
 
     target = UpstreamTarget(
         model=f"openai/{UPSTREAM_MODEL}",

@@ -30,7 +30,8 @@ from router.decision.decider import BatchScorer, Decider
 from router.decision.policy import Policy, load_policy
 from router.errors import RouterError, ServiceNotReadyError
 from router.settings import Settings
-from router.upstream.client import Upstream, UpstreamTarget
+from router.upstream.client import Upstream
+from router.upstream.targets import UpstreamTarget
 
 if TYPE_CHECKING:
     from classifiers.artifacts import Manifest
