@@ -8,7 +8,7 @@
 ``models_app`` is a typer sub-app for ``router.cli.main`` to mount (``app.add_typer(models_app,
 name="models")``); ``train_from_logs`` is the body of ``router train --logs``, returning its exit
 code. Commands take settings from ``ctx.obj.settings`` when the context carries one (as
-``router.cli.main.CliDeps`` does), else from ``get_settings()``; they only read settings.
+``router.cli.deps.CliDeps`` does), else from ``get_settings()``; they only read settings.
 
 A running service follows CURRENT by itself (``router.service.reloader``, every
 ``ROUTER_RELOAD_INTERVAL_S``); with ``redis_url`` set, ``promote``, ``rollback`` and a promoting

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from records import Budget, DecisionRecord, ScoredPrompt, Strategy
-from router.cli.main import CliDeps
+from router.cli.deps import CliDeps
 from router.decision.policy import Policy, load_policy
 from router.settings import Settings
 

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from classifiers.artifacts import read_current
-from router.cli.main import CliDeps
+from router.cli.deps import CliDeps
 from router.cli.models import (
     EXIT_ERROR,
     EXIT_NOT_PROMOTED,
