@@ -210,7 +210,8 @@ def _chunk(
 
 
 def run_retrain(folder: Path, max_log_rows: int | None) -> dict[str, Any]:
-    from training.retrain import MAX_LOG_ROWS, retrain
+    from training.retrain import retrain
+    from training.retrain_logs import MAX_LOG_ROWS
 
     marks: dict[str, float] = {}
     started = time.perf_counter()

@@ -38,7 +38,9 @@ from training import gate as gate_module
 from training.datasets import SeedRow, file_sha256, read_seed_rows
 from training.labels import STRONG_MODEL, WEAK_MODEL
 from training.model_card import CARD_FILE
-from training.retrain import TierLayout, load_seed, retrain, split_by_time
+from training.retrain import TierLayout, retrain
+from training.retrain_logs import split_by_time
+from training.retrain_seed import load_seed
 from training.train import embedding_cache_file, is_validation
 
 SEED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "train.jsonl"
