@@ -51,17 +51,9 @@ from classifiers.encoder import TextEncoder
 from classifiers.errors import ArtifactNotFoundError
 from classifiers.registry import RegistryError, switch_current
 from training.evaluate import write_report
-from training.gate import (
-    EscalationCost,
-    GateConfig,
-    GateDecision,
-    HeldOut,
-    LogMetrics,
-    auroc_win_share,
-    decide,
-    log_metrics,
-    write_gate_report,
-)
+from training.gate import GateDecision, auroc_win_share, decide
+from training.gate_metrics import EscalationCost, GateConfig, HeldOut, LogMetrics, log_metrics
+from training.gate_report import write_gate_report
 from training.log_labels import CENSORED_WEIGHT, describe_groups
 from training.logs import (
     MAX_PROPENSITY_WEIGHT,

@@ -127,7 +127,8 @@ def show(
 
 def _print_details(details: VersionDetails) -> None:
     from training.evaluate import EvaluationReport, render_table
-    from training.gate import GateDecision, render_gate_table
+    from training.gate import GateDecision
+    from training.gate_report import render_gate_table
 
     manifest = details.manifest
     facts = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
@@ -230,7 +231,7 @@ def train_from_logs(
     Fits a candidate on the export's logged outcomes (and the seed data), gates it against the
     base (CURRENT by default), publishes it, and makes it CURRENT if the gate passes.
     """
-    from training.gate import render_gate_table
+    from training.gate_report import render_gate_table
     from training.retrain import TierLayout, retrain
 
     try:
