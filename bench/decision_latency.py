@@ -25,7 +25,8 @@ from typing import Any, TypeVar
 import numpy as np
 from sklearn.linear_model import Ridge
 
-from classifiers.artifacts import load_artifact, resolve_version
+from classifiers.artifacts.store import load_artifact
+from classifiers.artifacts.versions import resolve_version
 from classifiers.encoder import Encoder, packaged_model_path
 from classifiers.errors import ArtifactNotFoundError, RouterError
 from classifiers.scorer import FeatureFn, Scorer, embeddings_only

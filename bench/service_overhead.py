@@ -167,7 +167,8 @@ def _classifier(scratch: Path, encoder: str) -> tuple[Path, str]:
 def _publish_stand_in(models_dir: Path, encoder: str) -> None:
     from sklearn.linear_model import Ridge
 
-    from classifiers.artifacts import save_artifact, write_current
+    from classifiers.artifacts.store import save_artifact
+    from classifiers.artifacts.versions import write_current
     from classifiers.encoder import MODEL_NAME, HashingEncoder
 
     dimension = 384  # all-MiniLM-L6-v2, and the HashingEncoder's default

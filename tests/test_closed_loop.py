@@ -24,7 +24,7 @@ import yaml
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner, Result
 
-from classifiers.artifacts import read_current
+from classifiers.artifacts.versions import read_current
 from router.cli.deps import CliDeps
 from router.cli.main import app
 from router.service.app import create_app

@@ -16,9 +16,9 @@ same way for both.
 The split is by time because the gate asks about the traffic to come: the newest
 ``holdout_share`` of the rows with an outcome are held out, never trained on. Publishing is
 atomic (``save_artifact`` stages the version and renames it into place) and so is the switch
-(``classifiers.registry.switch_current``, under a lock, only if CURRENT is still the base the gate
-compared against), so an interrupted or concurrent retrain leaves either nothing or a complete
-version, and CURRENT always names a complete one.
+(``classifiers.artifacts.registry.switch_current``, under a lock, only if CURRENT is still the
+base the gate compared against), so an interrupted or concurrent retrain leaves either nothing
+or a complete version, and CURRENT always names a complete one.
 
 **Scale.** Only rows with feedback keep their embedding in memory (``read_logs``), predictions
 run in blocks, only the rows to fit and the held-out slice outlive reading, and at most
@@ -40,16 +40,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from classifiers.artifacts import (
-    EncoderSpec,
-    Manifest,
-    read_current,
-    save_artifact,
-)
+from classifiers.artifacts.manifest import EncoderSpec, Manifest
+from classifiers.artifacts.registry import RegistryError, switch_current
+from classifiers.artifacts.store import save_artifact
+from classifiers.artifacts.versions import read_current
 from classifiers.difficulty import DifficultyEstimator
 from classifiers.encoder import TextEncoder
 from classifiers.errors import ArtifactNotFoundError
-from classifiers.registry import RegistryError, switch_current
 from training.evaluate import write_report
 from training.gate import GateDecision, auroc_win_share, decide
 from training.gate_metrics import EscalationCost, GateConfig, HeldOut, LogMetrics, log_metrics

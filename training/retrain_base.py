@@ -7,12 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from classifiers.artifacts import (
-    Manifest,
-    load_artifact,
-    read_manifest,
-    resolve_version,
-)
+from classifiers.artifacts.manifest import Manifest, read_manifest
+from classifiers.artifacts.store import load_artifact
+from classifiers.artifacts.versions import resolve_version
 from classifiers.difficulty import DifficultyEstimator
 from classifiers.errors import ArtifactMismatchError
 from classifiers.features import FEATURE_NAMES

@@ -13,12 +13,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from classifiers.artifacts import (
-    EncoderSpec,
-    Manifest,
-    list_versions,
-    read_manifest,
-)
+from classifiers.artifacts.manifest import EncoderSpec, Manifest, read_manifest
+from classifiers.artifacts.versions import list_versions
 from classifiers.difficulty import GROUP_COLUMN, GROUPS, OUTCOME_COLUMN, DifficultyEstimator
 from classifiers.errors import ArtifactMismatchError, DataError
 from training.log_labels import gate_groups, log_targets

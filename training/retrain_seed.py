@@ -11,10 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from classifiers.artifacts import (
-    EncoderSpec,
-    check_encoder,
-)
+from classifiers.artifacts.manifest import EncoderSpec, check_encoder
 from classifiers.difficulty import DifficultyEstimator
 from classifiers.encoder import TextEncoder
 from classifiers.errors import DataError

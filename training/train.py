@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 from sklearn.base import clone
 
-from classifiers.artifacts import Manifest, save_artifact
+from classifiers.artifacts.manifest import Manifest
+from classifiers.artifacts.store import save_artifact
 from classifiers.difficulty import DifficultyEstimator
 from classifiers.encoder import TextEncoder
 from classifiers.features import FEATURE_NAMES, build_features

@@ -33,9 +33,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from classifiers.artifacts import EncoderSpec
-from classifiers.encoder import TextEncoder
-from classifiers.registry import (
+from classifiers.artifacts.manifest import EncoderSpec
+from classifiers.artifacts.registry import (
     VersionDetails,
     VersionSummary,
     describe,
@@ -43,6 +42,7 @@ from classifiers.registry import (
     rollback,
     switch_current,
 )
+from classifiers.encoder import TextEncoder
 from router.cli.output import EXIT_ERROR, err, exit_on_router_error, out, settings_or_exit
 from router.decision.policy import load_policy
 from router.errors import RouterError

@@ -63,7 +63,7 @@ def serve(
 
 def _check_servable(settings: Settings) -> None:
     """Fail before listening if the policy or the classifier version cannot be found."""
-    from classifiers.artifacts import resolve_version
+    from classifiers.artifacts.versions import resolve_version
 
     load_policy(settings.policy_path)
     resolve_version(settings.models_dir, settings.model_version)

@@ -82,8 +82,8 @@ def train(
 def _train_seed(
     deps: CliDeps, data: Path, version: str | None, *, make_current: bool, cv_folds: int
 ) -> None:
-    from classifiers.artifacts import EncoderSpec
-    from classifiers.registry import switch_current
+    from classifiers.artifacts.manifest import EncoderSpec
+    from classifiers.artifacts.registry import switch_current
     from training.evaluate import render_table
     from training.train import train_seed
 

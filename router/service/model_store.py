@@ -34,7 +34,7 @@ from router.upstream.client import Upstream
 from router.upstream.targets import UpstreamTarget
 
 if TYPE_CHECKING:
-    from classifiers.artifacts import Manifest
+    from classifiers.artifacts.manifest import Manifest
     from classifiers.scorer import FeatureFn
 
 __all__ = ["EncoderLoader", "ModelStore", "Snapshot", "load_encoder", "load_scorer"]
@@ -55,7 +55,8 @@ def load_encoder(settings: Settings) -> TextEncoder:
 
 def load_scorer(settings: Settings, encoder: TextEncoder | None = None) -> BatchScorer:
     """The active (or pinned) artifact version over ``encoder`` (default: the packaged one)."""
-    from classifiers.artifacts import load_artifact, resolve_version
+    from classifiers.artifacts.store import load_artifact
+    from classifiers.artifacts.versions import resolve_version
     from classifiers.scorer import Scorer
 
     encoder = load_encoder(settings) if encoder is None else encoder

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from classifiers.artifacts import list_versions, read_manifest
+from classifiers.artifacts.manifest import read_manifest
+from classifiers.artifacts.versions import list_versions
 from classifiers.encoder import MODEL_NAME, Encoder, HashingEncoder, model_files_sha256
 from classifiers.errors import ClassifierError, EncoderUnavailableError
 from tests.classifiers.conftest import CountingModel
@@ -152,7 +153,7 @@ def test_missing_model_files_ask_for_a_reinstall(
 
 def test_importing_the_classifier_modules_does_not_import_torch() -> None:
     code = (
-        "import sys, classifiers.encoder, classifiers.scorer, classifiers.artifacts;"
+        "import sys, classifiers.encoder, classifiers.scorer, classifiers.artifacts.registry;"
         "print(sorted({'torch', 'sentence_transformers', 'transformers'} & set(sys.modules)))"
     )
     result = subprocess.run(

@@ -9,19 +9,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from classifiers.artifacts import (
-    list_versions,
-    load_artifact,
-    read_current,
-    read_manifest,
-    save_artifact,
-    write_current,
-)
+from classifiers.artifacts.manifest import read_manifest
+from classifiers.artifacts.registry import read_history
+from classifiers.artifacts.store import load_artifact, save_artifact
+from classifiers.artifacts.versions import list_versions, read_current, write_current
 from classifiers.difficulty import DifficultyEstimator
 from classifiers.encoder import MODEL_NAME, HashingEncoder
 from classifiers.errors import ArtifactError, ArtifactMismatchError, DataError
 from classifiers.features import FEATURE_NAMES, build_features, text_features
-from classifiers.registry import read_history
 from router.decision.policy import load_policy
 from router.settings import SHIPPED_POLICY, Settings
 from tests.training.log_fixtures import (

@@ -272,7 +272,7 @@ def publish_artifact(models_dir: Path, feature_names: tuple[str, ...]) -> None:
     """Fit a tiny ridge on the real encoder and publish it as version v1."""
     from sklearn.linear_model import Ridge
 
-    from classifiers.artifacts import save_artifact
+    from classifiers.artifacts.store import save_artifact
     from classifiers.encoder import Encoder
     from classifiers.features import build_features
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from classifiers.artifacts import read_current
+from classifiers.artifacts.versions import read_current
 from classifiers.encoder import HashingEncoder
 from router.cli.deps import CliDeps
 from router.cli.main import app

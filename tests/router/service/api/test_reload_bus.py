@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from classifiers.artifacts import write_current
+from classifiers.artifacts.versions import write_current
 from classifiers.encoder import HashingEncoder
 from router.cli.deps import CliDeps
 from router.cli.main import app
