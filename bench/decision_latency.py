@@ -155,7 +155,7 @@ def _decision_path(scorer: Scorer, policy_path: Path) -> DecisionPath:
     # router.decision.policy and router.decision.decider are optional here: they are written
     # concurrently
     try:
-        from router.decision.policy import load_policy
+        from router.decision.policy_file import load_policy
 
         policy = load_policy(policy_path)
     except Exception as exc:

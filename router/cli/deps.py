@@ -18,7 +18,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from classifiers.encoder import TextEncoder
 from router.cli.output import err, settings_or_exit
 from router.decision.decider import BatchScorer
-from router.decision.policy import Policy, load_policy
+from router.decision.policy import Policy
+from router.decision.policy_file import load_policy
 from router.service.model_store import load_scorer
 from router.settings import Settings, get_settings
 

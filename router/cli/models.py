@@ -44,7 +44,7 @@ from classifiers.artifacts.registry import (
 )
 from classifiers.encoder import TextEncoder
 from router.cli.output import EXIT_ERROR, err, exit_on_router_error, out, settings_or_exit
-from router.decision.policy import load_policy
+from router.decision.policy_file import load_policy
 from router.errors import RouterError
 from router.service.reload_bus import announce_reload
 from router.settings import Settings, get_settings

@@ -12,7 +12,8 @@ from rich.table import Table
 from rich.text import Text
 
 from router.cli.output import err, exit_on_router_error, out
-from router.decision.policy import Policy, load_policy
+from router.decision.policy import Policy
+from router.decision.policy_file import load_policy
 
 __all__ = ["policy_app"]
 

@@ -8,7 +8,7 @@ import typer
 
 from router.cli.deps import PolicyOption, deps_of, settings_of
 from router.cli.output import exit_on_router_error
-from router.decision.policy import load_policy
+from router.decision.policy_file import load_policy
 from router.settings import Settings
 
 __all__ = ["serve"]

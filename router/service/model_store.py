@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING
 from classifiers.encoder import TextEncoder
 from router.decision.batching import DecisionBatcher
 from router.decision.decider import BatchScorer, Decider
-from router.decision.policy import Policy, load_policy
+from router.decision.policy import Policy
+from router.decision.policy_file import load_policy
 from router.errors import RouterError, ServiceNotReadyError
 from router.settings import Settings
 from router.upstream.client import Upstream

@@ -17,7 +17,7 @@ from classifiers.difficulty import DifficultyEstimator
 from classifiers.encoder import MODEL_NAME, HashingEncoder
 from classifiers.errors import ArtifactError, ArtifactMismatchError, DataError
 from classifiers.features import FEATURE_NAMES, build_features, text_features
-from router.decision.policy import load_policy
+from router.decision.policy_file import load_policy
 from router.settings import SHIPPED_POLICY, Settings
 from tests.training.log_fixtures import (
     DIMENSION,
