@@ -27,8 +27,9 @@ from sklearn.linear_model import Ridge
 
 from classifiers.artifacts.store import load_artifact
 from classifiers.artifacts.versions import resolve_version
-from classifiers.encoder import Encoder, packaged_model_path
+from classifiers.encoder import Encoder
 from classifiers.errors import ArtifactNotFoundError, RouterError
+from classifiers.packaged_model import packaged_model_path
 from classifiers.scorer import FeatureFn, Scorer, embeddings_only
 from router.settings import SHIPPED_MODELS_DIR, SHIPPED_POLICY
 

@@ -169,7 +169,8 @@ def _publish_stand_in(models_dir: Path, encoder: str) -> None:
 
     from classifiers.artifacts.store import save_artifact
     from classifiers.artifacts.versions import write_current
-    from classifiers.encoder import MODEL_NAME, HashingEncoder
+    from classifiers.encoder import HashingEncoder
+    from classifiers.packaged_model import MODEL_NAME
 
     dimension = 384  # all-MiniLM-L6-v2, and the HashingEncoder's default
     name = MODEL_NAME if encoder == "real" else HashingEncoder(dimension).name

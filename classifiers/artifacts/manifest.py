@@ -44,7 +44,7 @@ LIBRARIES = ("numpy", "scikit-learn", "joblib", "sentence-transformers", "torch"
 class EncoderSpec:
     name: str
     dimension: int
-    # sha256 of the encoder's model files (``classifiers.encoder.model_files_sha256``); None where
+    # sha256 of the encoder's model files (``packaged_model.model_files_sha256``); None where
     # unknown: a stand-in encoder, or a manifest written before it was recorded.
     files_sha256: str | None = None
 

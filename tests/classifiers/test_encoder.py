@@ -13,8 +13,9 @@ import pytest
 
 from classifiers.artifacts.manifest import read_manifest
 from classifiers.artifacts.versions import list_versions
-from classifiers.encoder import MODEL_NAME, Encoder, HashingEncoder, model_files_sha256
+from classifiers.encoder import Encoder, HashingEncoder
 from classifiers.errors import ClassifierError, EncoderUnavailableError
+from classifiers.packaged_model import MODEL_NAME, model_files_sha256
 from tests.classifiers.conftest import CountingModel
 
 SHIPPED_MODELS = Path(__file__).resolve().parents[2] / "models"

@@ -14,9 +14,10 @@ from classifiers.artifacts.registry import read_history
 from classifiers.artifacts.store import load_artifact, save_artifact
 from classifiers.artifacts.versions import list_versions, read_current, write_current
 from classifiers.difficulty import DifficultyEstimator
-from classifiers.encoder import MODEL_NAME, HashingEncoder
+from classifiers.encoder import HashingEncoder
 from classifiers.errors import ArtifactError, ArtifactMismatchError, DataError
 from classifiers.features import FEATURE_NAMES, build_features, text_features
+from classifiers.packaged_model import MODEL_NAME
 from router.decision.policy_file import load_policy
 from router.settings import SHIPPED_POLICY, Settings
 from tests.training.log_fixtures import (
