@@ -14,7 +14,7 @@ from rich.text import Text
 
 from classifiers.files import write_bytes_atomic
 from training import metrics
-from training.evaluate import figure_png
+from training.evaluate_report import figure_png
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

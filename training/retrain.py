@@ -47,7 +47,7 @@ from classifiers.artifacts.versions import read_current
 from classifiers.difficulty import DifficultyEstimator
 from classifiers.encoder import TextEncoder
 from classifiers.errors import ArtifactNotFoundError
-from training.evaluate import write_report
+from training.evaluate_report import write_report
 from training.gate import GateDecision, auroc_win_share, decide
 from training.gate_metrics import EscalationCost, GateConfig, HeldOut, LogMetrics, log_metrics
 from training.gate_report import write_gate_report

@@ -28,7 +28,8 @@ from classifiers.features import FEATURE_NAMES, build_features
 from classifiers.files import atomic_binary
 from training.crossval import cross_validate
 from training.datasets import SeedRow, file_sha256, read_seed_rows
-from training.evaluate import EvaluationReport, evaluate, write_report
+from training.evaluate import EvaluationReport, evaluate
+from training.evaluate_report import write_report
 from training.labels import seed_target, target_matrix
 from training.model_card import write_model_card
 

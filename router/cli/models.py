@@ -126,7 +126,8 @@ def show(
 
 
 def _print_details(details: VersionDetails) -> None:
-    from training.evaluate import EvaluationReport, render_table
+    from training.evaluate import EvaluationReport
+    from training.evaluate_report import render_table
     from training.gate import GateDecision
     from training.gate_report import render_gate_table
 

@@ -239,7 +239,8 @@ def eval_(
     Exit codes: 0 evaluated; 1 evaluated, but malformed rows were skipped; 2 nothing evaluated.
     """
     from training.datasets import read_seed_rows
-    from training.evaluate import evaluate, render_table, write_report
+    from training.evaluate import evaluate
+    from training.evaluate_report import render_table, write_report
 
     deps = deps_of(ctx)
     skipped: list[RowError] = []

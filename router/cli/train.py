@@ -84,7 +84,7 @@ def _train_seed(
 ) -> None:
     from classifiers.artifacts.manifest import EncoderSpec
     from classifiers.artifacts.registry import switch_current
-    from training.evaluate import render_table
+    from training.evaluate_report import render_table
     from training.train import train_seed
 
     with exit_on_router_error():
