@@ -36,8 +36,9 @@ from pydantic import BaseModel, ConfigDict
 from sklearn.linear_model import Ridge
 
 from classifiers.files import atomic_text
+from records import ExportRow
 from training.datasets import read_jsonl
-from training.logs import LoggedDecision
+from training.logs import row_features, row_outcome, row_vector
 
 __all__ = [
     "BUDGET_MODEL_FILE",
@@ -122,20 +123,19 @@ def read_budget_rows(path: Path) -> list[BudgetRow]:
     """The answered rows of an export, with their features and outcome."""
     rows = []
     for _, obj in read_jsonl(path):
-        logged = LoggedDecision.model_validate(obj)
+        logged = ExportRow.model_validate(obj)
         if logged.status != "ok":
             continue
-        budget = logged.budget or {}
-        tokens = budget.get("budget_tokens")
-        vector = [*logged.vector().tolist(), *logged.text_features()]
+        tokens = None if logged.budget is None else logged.budget.budget_tokens
+        vector = [*row_vector(logged).tolist(), *row_features(logged)]
         rows.append(
             BudgetRow(
                 tier=logged.tier,
                 model=logged.model,
                 vector=vector,
                 reasoning_tokens=logged.reasoning_tokens,
-                budget_tokens=tokens if isinstance(tokens, int) else None,
-                outcome=logged.outcome(),
+                budget_tokens=tokens,
+                outcome=row_outcome(logged),
             )
         )
     return rows

@@ -126,6 +126,14 @@ VerifierSpec = Annotated[
     Field(discriminator="kind"),
 ]
 
+SPEC_KINDS: Final[dict[str, type[BaseModel]]] = {
+    "final_answer": FinalAnswerSpec,
+    "numeric": NumericSpec,
+    "regex": RegexSpec,
+    "json_schema": JsonSchemaSpec,
+    "python": PythonSpec,
+}
+
 BUILT_IN_VERIFIERS: Final[dict[str, FinalAnswerSpec | NumericSpec]] = {
     "final_answer": FinalAnswerSpec(kind="final_answer"),
     "numeric": NumericSpec(kind="numeric"),

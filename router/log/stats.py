@@ -23,7 +23,7 @@ import numpy as np
 from records import DecisionRecord, Feedback
 from router.log.obedience import Obedience, judge
 from router.log.store.base import Logged
-from training.logs import FeedbackEvent, observed_outcome
+from training.logs import observed_outcome
 
 __all__ = ["TierStats", "tier_stats"]
 
@@ -156,10 +156,7 @@ def _forecast(group: _Samples, record: DecisionRecord, cost: float | None = None
 def _outcome(record: DecisionRecord, feedback: Iterable[Feedback]) -> bool | None:
     if record.status != OK:
         return None
-    events = [
-        FeedbackEvent.model_validate(event.model_dump()) for event in feedback if event.step is None
-    ]
-    return observed_outcome(events)
+    return observed_outcome([event for event in feedback if event.step is None])
 
 
 def _row(tier: str, model: str, s: _Samples) -> TierStats:

@@ -27,7 +27,7 @@ from router.decision.policy import Tier
 from router.errors import RouterError
 from router.service.middleware import Exchange
 from router.service.model_store import Snapshot
-from router.upstream.client import UpstreamResult, Usage
+from router.upstream.results import UpstreamResult, Usage
 
 __all__ = ["answer", "checks"]
 

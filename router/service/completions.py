@@ -37,7 +37,8 @@ from router.service.middleware import Exchange
 from router.service.model_store import Snapshot
 from router.service.openai_schema import ChatCompletionRequest
 from router.service.spending import Spending
-from router.upstream.client import UpstreamResult, UpstreamStream, Usage, replayed
+from router.upstream.results import UpstreamResult, Usage
+from router.upstream.streaming import UpstreamStream, replayed_stream
 
 __all__ = [
     "EventStreamResponse",
@@ -246,7 +247,7 @@ async def stream(
     params = body.upstream_params()
     try:
         if cascade.checks(tier):
-            source = replayed(await _answer(snapshot, body, exchange), params)
+            source = replayed_stream(await _answer(snapshot, body, exchange), params)
         else:
             target = snapshot.target(tier.name, decision_of(exchange).budget)
             source = await snapshot.upstream.stream(target, body.messages, params)

@@ -29,17 +29,19 @@ from records import Budget
 from router.decision.batching import DecisionBatcher
 from router.decision.decider import BatchScorer, Decider
 from router.decision.forecast import TokenPrice
-from router.decision.policy import Policy, load_policy
+from router.decision.policy import Policy
+from router.decision.policy_file import load_policy
 from router.decision.spend_caps import budget_variants
 from router.errors import PolicyError, RouterError, ServiceNotReadyError
 from router.service.forecasting import prices_of
 from router.settings import Settings
-from router.upstream.client import Upstream, UpstreamTarget
+from router.upstream.client import Upstream
+from router.upstream.targets import UpstreamTarget
 from router.upstream.verifiers import Verifier
 from training.budgets import BUDGET_MODEL_FILE, BudgetModel
 
 if TYPE_CHECKING:
-    from classifiers.artifacts import Manifest
+    from classifiers.artifacts.manifest import Manifest
     from classifiers.scorer import FeatureFn
 
 __all__ = ["EncoderLoader", "ModelStore", "Snapshot", "load_encoder", "load_scorer"]
@@ -60,7 +62,8 @@ def load_encoder(settings: Settings) -> TextEncoder:
 
 def load_scorer(settings: Settings, encoder: TextEncoder | None = None) -> BatchScorer:
     """The active (or pinned) artifact version over ``encoder`` (default: the packaged one)."""
-    from classifiers.artifacts import load_artifact, resolve_version
+    from classifiers.artifacts.store import load_artifact
+    from classifiers.artifacts.versions import resolve_version
     from classifiers.scorer import Scorer
 
     encoder = load_encoder(settings) if encoder is None else encoder

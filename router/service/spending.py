@@ -48,9 +48,12 @@ API_KEY_ID_SCOPE: Final = "router.api_key_id"
 _TENANT: Final = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
-def caller_of(request: Request) -> str:
-    """Whom spend is counted against: the API key id, else the tenant header, else anonymous."""
-    key_id = request.scope.get(API_KEY_ID_SCOPE)
+def caller_of(request: Request, exchange: Exchange) -> str:
+    """Whom spend is counted against: the API key id, else the tenant header, else anonymous.
+
+    The key id is the exchange's ``caller_id`` (set by API-key authentication where the service
+    has it), else the ``router.api_key_id`` scope entry."""
+    key_id = getattr(exchange, "caller_id", None) or request.scope.get(API_KEY_ID_SCOPE)
     if isinstance(key_id, str) and key_id:
         return f"key:{key_id}"
     tenant = request.headers.get(TENANT_HEADER)

@@ -35,7 +35,7 @@ async def chat_completions(
             await ledger.spending.admit(
                 snapshot,
                 exchange,
-                caller_of(request),
+                caller_of(request, exchange),
                 ledger.forecaster,
                 body.messages,
                 pinned=body.model != AUTO,

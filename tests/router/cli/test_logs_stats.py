@@ -10,7 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from records import Budget, Feedback, Forecast, Step, Strategy
-from router.cli.main import CliDeps, app
+from router.cli.deps import CliDeps
+from router.cli.main import app
 from router.log.store import open_store
 from router.settings import Settings
 from tests.router.conftest import RECORD_START, decision_record

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from router.decision.budgets import ReasoningControl
-from router.decision.policy import Policy, load_policy
+from router.decision.policy import Policy
+from router.decision.policy_file import load_policy
 from router.errors import PolicyError, UnknownModelError
 from router.settings import SHIPPED_POLICY
 from tests.router.conftest import WritePolicy, small_policy_data, tier_data
@@ -358,7 +359,7 @@ BAD_TIERS: list[tuple[str, dict[str, Any], str, str, str]] = [
         with_tier_change(0, budget={"effrt": "low", "max_tokens": 100}),
         "fast",
         "budget.effrt",
-        "unknown key (known keys: effort, budget_tokens, max_tokens)",
+        "unknown key (known keys: effort, budget_tokens, max_tokens, min_tokens)",
     ),
     (
         "missing model",

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from router.decision.policy import load_policy
+from router.decision.policy_file import load_policy
 from router.decision.verifier_specs import (
     FinalAnswerSpec,
     JsonSchemaSpec,

@@ -19,7 +19,12 @@ def test_messages_get_the_whole_decision_and_nothing_is_called(
     assert body["tier"] == "deep"
     assert body["model"] == "openai/o3-mini"
     assert 0.7 <= body["score"] <= 1.0
-    assert body["budget"] == {"effort": "high", "budget_tokens": None, "max_tokens": 8192}
+    assert body["budget"] == {
+        "effort": "high",
+        "budget_tokens": None,
+        "max_tokens": 8192,
+        "min_tokens": None,
+    }
     assert body["strategy"] == {
         "samples": 1,
         "select": "first",
