@@ -6,6 +6,8 @@ import hashlib
 import statistics
 from typing import Any
 
+from router.log.stats import tier_stats
+from router.log.store.base import Logged
 from tests.router.service.api.conftest import EASY, ListSink, MakeClient, tier, user
 from tests.upstream_server import UpstreamServer
 
@@ -72,6 +74,9 @@ def test_replayed_traffic_forecasts_cost_within_a_quarter_of_observed_at_the_med
     error = abs(predicted - observed) / observed
     print(f"median predicted ${predicted:.6f}, observed ${observed:.6f}: error {error:.1%}")
     assert error <= 0.25
+    [row] = tier_stats(Logged(record, ()) for record in replayed)  # what router logs stats says
+    assert row.forecast_error_median is not None and row.forecasts == len(replayed)
+    assert row.predicted_cost_median == predicted and row.observed_cost_median == observed
     last = response.headers
     assert last["x-router-prediction-source"] == "log (149)"
     assert float(last["x-router-predicted-cost-p50"]) < float(last["x-router-predicted-cost-p90"])
