@@ -35,6 +35,7 @@ from classifiers.files import atomic_text
 from router.cli_logs import logs_app
 from router.cli_models import models_app, train_from_logs
 from router.cli_output import err, exit_on_router_error, fail, out, settings_or_exit
+from router.cli_policy import policy_app
 from router.decider import BatchScorer, Decider, checked_score
 from router.errors import DataError, RowError
 from router.model_store import load_scorer
@@ -83,9 +84,6 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="markdown",
     pretty_exceptions_show_locals=False,  # locals can hold provider keys
-)
-policy_app = typer.Typer(
-    help="Check policy files.", no_args_is_help=True, rich_markup_mode="markdown"
 )
 app.add_typer(policy_app, name="policy")
 app.add_typer(logs_app, name="logs")

@@ -20,6 +20,7 @@
     │   ├── ForbiddenFieldError                    client tried to steer the upstream (api_base...)
     │   ├── UnknownModelError               404    not "auto", a tier or a model the policy knows
     │   ├── PayloadTooLargeError            413
+    │   ├── SimulationError                        a simulation or tuning its input cannot support
     │   └── FeedbackError                          feedback the log cannot take
     │       ├── UnknownRequestError         404    no logged request has that id
     │       └── IdempotencyKeyReusedError   409    the key came before with other content
@@ -69,6 +70,7 @@ __all__ = [
     "RouterError",
     "RowError",
     "ServiceNotReadyError",
+    "SimulationError",
     "UnknownModelError",
     "UnknownRequestError",
     "UpstreamError",
@@ -125,6 +127,10 @@ class UnknownModelError(RequestError):
 
 class PayloadTooLargeError(RequestError):
     status_code = 413
+
+
+class SimulationError(RequestError):
+    """A what-if simulation or a tuning target that the policy or the traffic cannot meet."""
 
 
 class FeedbackError(RequestError):
