@@ -26,6 +26,7 @@ import logging
 import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import timedelta
 from typing import Any, Final
 
 import anyio
@@ -52,6 +53,13 @@ from router.metrics import ServiceMetrics
 from router.middleware import BodyLimitMiddleware, ExchangeMiddleware
 from router.model_store import EncoderLoader, ModelStore, load_encoder
 from router.openai_schema import FORBIDDEN_FIELD
+from router.ops.admin import PolicyAdmin
+from router.ops.audit import open_audit
+from router.ops.operations import Operations
+from router.ops.policy_home import PolicyHome, open_policy_home
+from router.ops.recent import RecentTraffic
+from router.ops.shadow import ShadowSlot
+from router.policy_sync import PolicyFileWatcher, PolicyFollower, listen_for_policies
 from router.reload_bus import listen_for_reloads
 from router.reloader import CurrentWatcher
 from router.settings import Settings
@@ -63,6 +71,8 @@ logger = logging.getLogger(__name__)
 
 _WHOLE_BODY: Final = ("body",)
 _NOT_AN_OBJECT: Final = frozenset({"model_attributes_type", "dict_type", "model_type"})
+RECENT_WINDOW: Final = timedelta(days=7)
+POLICY_POLL_WITH_REDIS_S: Final = 5.0
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Any]]]
 
@@ -77,12 +87,13 @@ def create_app(
     """The service for ``settings``; tests pass a stand-in encoder loader, their own sink and a
     seeded generator for exploration."""
     metrics = ServiceMetrics()
+    shadow = ShadowSlot(metrics.registry)
     explorer = Explorer(settings.exploration_rate, rng)
     app = FastAPI(
         title="difficulty-router",
         summary="Routes each LLM request to the cheapest model and thinking budget that will"
         " answer it well.",
-        lifespan=_lifespan(settings, encoder_loader, sink, metrics, explorer),
+        lifespan=_lifespan(settings, encoder_loader, sink, metrics, explorer, shadow),
         strict_content_type=False,  # a JSON body without a Content-Type is still read
     )
     app.state.settings = settings
@@ -100,6 +111,7 @@ def _lifespan(
     sink: DecisionSink | None,
     metrics: ServiceMetrics,
     explorer: Explorer,
+    shadow: ShadowSlot,
 ) -> Lifespan:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
@@ -108,14 +120,25 @@ def _lifespan(
         log = await anyio.to_thread.run_sync(_open_log, settings, metrics, sink)
         ledger = Ledger(log.recorder, metrics, keep_prompt=settings.store_prompt_text)
         watching = _watch_current(settings, store, metrics)
+        home = open_policy_home(settings)
+        audit = await anyio.to_thread.run_sync(open_audit, settings)
+        ops = Operations(
+            PolicyAdmin(home, store, audit),
+            shadow,
+            RecentTraffic(log.store, RECENT_WINDOW),
+            serving=lambda: store.active.policy,
+        )
+        watching += await _follow_policy(settings, store, home)
         try:
-            yield lifespan_state(store, ledger, metrics, log, explorer)
+            yield lifespan_state(store, ledger, metrics, log, explorer, ops)
         finally:
             for task in watching:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await anyio.to_thread.run_sync(log.close)
+            await anyio.to_thread.run_sync(audit.close)
+            home.close()
             await close_clients()
 
     return lifespan
@@ -140,6 +163,24 @@ def _watch_current(
         listening = listen_for_reloads(settings, watcher.nudge)
         tasks.append(loop.create_task(listening, name="reload-listener"))
     return tasks
+
+
+async def _follow_policy(
+    settings: Settings, store: ModelStore, home: PolicyHome
+) -> list[asyncio.Task[None]]:
+    """Serve the fleet's policy now, then follow it: the file (embedded) or Redis."""
+    follower = PolicyFollower(store, home)
+    await follower.check()
+    loop = asyncio.get_running_loop()
+    if settings.redis_url is None:
+        watcher = PolicyFileWatcher(
+            follower, settings.policy_path, settings.policy_watch_interval_s
+        )
+        return [loop.create_task(watcher.run(), name="policy-file-watcher")]
+    return [
+        loop.create_task(follower.run(POLICY_POLL_WITH_REDIS_S), name="policy-follower"),
+        loop.create_task(listen_for_policies(settings, follower.nudge), name="policy-listener"),
+    ]
 
 
 def _open_log(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from router.api import chat, feedback, health, models, route
+from router.api import admin, chat, feedback, health, models, route
 
 __all__ = ["router"]
 
 router = APIRouter()
-for module in (chat, route, feedback, models, health):
+for module in (chat, route, feedback, models, health, admin):
     router.include_router(module.router)

@@ -117,7 +117,9 @@ class Estimate:
         return Estimate(**(asdict(self) | {k: getattr(self, k) * factor for k in fields}))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"relative_half_width": _finite(self.relative_half_width)}
+        """JSON-ready: NaN and infinity become None."""
+        data = asdict(self) | {"relative_half_width": self.relative_half_width}
+        return {k: _finite(v) if isinstance(v, float) else v for k, v in data.items()}
 
 
 def _finite(value: float) -> float | None:

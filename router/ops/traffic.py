@@ -35,7 +35,7 @@ from training.datasets import read_jsonl, read_seed_rows
 from training.labels import STRONG_MODEL, WEAK_MODEL
 from training.logs import OK_STATUS, LoggedDecision, observed_outcome
 
-__all__ = ["Traffic", "read_export", "read_labelled"]
+__all__ = ["Traffic", "read_export", "read_labelled", "traffic_of_rows"]
 
 FloatArray = npt.NDArray[np.float64]
 Rescore = Callable[[Sequence[str]], npt.ArrayLike]
@@ -79,10 +79,22 @@ class Traffic:
 
 def read_export(path: Path, *, rescore: Rescore | None = None) -> Traffic:
     """The answered requests of an export; ``DataError`` naming the line for a malformed row."""
+    return traffic_of_rows(path, read_jsonl(path), rescore=rescore)
+
+
+def traffic_of_rows(
+    path: Path | str,
+    rows_in: Iterable[tuple[int, dict[str, Any]]],
+    *,
+    rescore: Rescore | None = None,
+) -> Traffic:
+    """``(number, export row)`` pairs (a file's lines, or ``export_row`` of a store's records)
+    as traffic; ``path`` names them in errors."""
+    path = Path(path)
     rows: list[LoggedDecision] = []
     not_ok = 0
     versions: Counter[str] = Counter()
-    for line, obj in read_jsonl(path):
+    for line, obj in rows_in:
         row = _logged(path, line, obj)
         versions[row.policy_version] += 1
         if row.status != OK_STATUS:
