@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from router.decision.policy import Policy
 from router.ops.simulation import PolicyFigures, simulate, tiers_of
 from router.ops.traffic import Traffic
 from router.ops.tuning import GAMMAS, family, quantile_positions
-from router.policy import Policy
 
 __all__ = ["CurvePoint", "curve_points", "write_curve_png"]
 

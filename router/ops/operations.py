@@ -10,11 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from router.decision.policy import Policy
 from router.ops.admin import PolicyAdmin
 from router.ops.recent import RecentTraffic
 from router.ops.shadow import ShadowSlot
 from router.ops.simulation import compare
-from router.policy import Policy
 
 __all__ = ["Operations"]
 

@@ -23,8 +23,9 @@ from typing import Any
 
 import yaml
 
+from router.decision.policy import Policy
+from router.decision.policy_file import load_policy
 from router.errors import PolicyError, PolicyRejectedError
-from router.policy import Policy, load_policy
 
 __all__ = ["PolicyDocument", "document_from_text", "read_document", "with_bands_yaml"]
 

@@ -10,15 +10,14 @@ log's own ``cost_usd`` (the price litellm stamped when it answered), which ``Sim
 
 from __future__ import annotations
 
-from functools import cache
-
 import numpy as np
 import numpy.typing as npt
 
-from router.policy import Policy, Tier
-from router.records import Price
+from records import Price
+from router.decision.policy import Policy, Tier
+from router.upstream.cost import list_price
 
-__all__ = ["litellm_price", "request_cost", "tier_prices"]
+__all__ = ["request_cost", "tier_prices"]
 
 FloatArray = npt.NDArray[np.float64]
 PER_MILLION = 1e6
@@ -29,25 +28,7 @@ def tier_prices(policy: Policy) -> dict[str, Price | None]:
 
 
 def tier_price(tier: Tier) -> Price | None:
-    return tier.price if tier.price is not None else litellm_price(tier.model)
-
-
-@cache
-def litellm_price(model: str) -> Price | None:
-    """The model's price in litellm's bundled map (offline), or None when it has none."""
-    import litellm
-
-    try:
-        info = litellm.get_model_info(model)
-    except Exception:  # litellm raises several types for a model it does not know
-        return None
-    prompt, completion = info.get("input_cost_per_token"), info.get("output_cost_per_token")
-    if prompt is None or completion is None:
-        return None
-    return Price(
-        input_per_mtok=float(prompt) * PER_MILLION,
-        output_per_mtok=float(completion) * PER_MILLION,
-    )
+    return tier.price if tier.price is not None else list_price(tier.model)
 
 
 def request_cost(

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from router.errors import DataError
+from router.log.store.base import DecisionStore
+from router.log.store.export import export_row
 from router.ops.traffic import Traffic, traffic_of_rows
-from router.store.base import DecisionStore
-from router.store.export import export_row
 
 __all__ = ["RecentTraffic"]
 

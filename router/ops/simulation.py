@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from router.decision.policy import Policy
 from router.ops.estimators import BOOTSTRAP_RESAMPLES, Estimate, off_policy, weighted_quantile
 from router.ops.pricing import request_cost, tier_prices
 from router.ops.traffic import Traffic
-from router.policy import Policy
 
 __all__ = [
     "LABELS",

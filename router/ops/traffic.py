@@ -29,11 +29,12 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import ValidationError
 
+from records import ExportRow
+from router.decision.policy import Policy
 from router.errors import DataError, RowError
-from router.policy import Policy
 from training.datasets import read_jsonl, read_seed_rows
 from training.labels import STRONG_MODEL, WEAK_MODEL
-from training.logs import OK_STATUS, LoggedDecision, observed_outcome
+from training.logs import OK_STATUS, observed_outcome
 
 __all__ = ["Traffic", "read_export", "read_labelled", "traffic_of_rows"]
 
@@ -91,7 +92,7 @@ def traffic_of_rows(
     """``(number, export row)`` pairs (a file's lines, or ``export_row`` of a store's records)
     as traffic; ``path`` names them in errors."""
     path = Path(path)
-    rows: list[LoggedDecision] = []
+    rows: list[ExportRow] = []
     not_ok = 0
     versions: Counter[str] = Counter()
     for line, obj in rows_in:
@@ -123,9 +124,9 @@ def traffic_of_rows(
     )
 
 
-def _logged(path: Path, line: int, obj: dict[str, Any]) -> LoggedDecision:
+def _logged(path: Path, line: int, obj: dict[str, Any]) -> ExportRow:
     try:
-        return LoggedDecision.model_validate(obj)
+        return ExportRow.model_validate(obj)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(part) for part in first["loc"]) or "row"
@@ -133,16 +134,16 @@ def _logged(path: Path, line: int, obj: dict[str, Any]) -> LoggedDecision:
         raise RowError(path, line, f"field '{where}': {message}") from exc
 
 
-def _success(row: LoggedDecision) -> float:
+def _success(row: ExportRow) -> float:
     outcome = observed_outcome(row.feedback)
     return math.nan if outcome is None else float(outcome)
 
 
-def _column(rows: Iterable[LoggedDecision], get: Callable[[LoggedDecision], float]) -> FloatArray:
+def _column(rows: Iterable[ExportRow], get: Callable[[ExportRow], float]) -> FloatArray:
     return np.array([get(row) for row in rows], dtype=np.float64)
 
 
-def _rescored(path: Path, rows: Sequence[LoggedDecision], rescore: Rescore) -> FloatArray:
+def _rescored(path: Path, rows: Sequence[ExportRow], rescore: Rescore) -> FloatArray:
     missing = sum(row.prompt is None for row in rows)
     if missing:
         raise DataError(

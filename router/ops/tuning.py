@@ -23,10 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from router.decision.policy import Policy
 from router.errors import SimulationError
 from router.ops.simulation import PolicyFigures, simulate, tiers_of
 from router.ops.traffic import Traffic
-from router.policy import Policy
 
 __all__ = [
     "Tuned",

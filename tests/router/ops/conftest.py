@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from records import EXPORT_FIELDS
+from router.decision.policy import Policy
 from router.ops.simulation import tiers_of
-from router.policy import Policy
-from router.store.export import EXPORT_FIELDS
 from tests.router.conftest import decision_record
 
 TIERS = ("fast", "mid", "deep")

@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 
+from router.decision.policy import Policy
 from router.ops.estimators import Estimate, TierModel, off_policy, weighted_quantile
 from router.ops.simulation import tiers_of
 from router.ops.tuning import with_edges
-from router.policy import Policy
 from tests.router.ops.conftest import TIERS, explored_log, success_chance, true_quality
 
 

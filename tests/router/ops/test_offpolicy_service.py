@@ -21,11 +21,12 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner, Result
 
-from router.app import create_app
-from router.cli import CliDeps, app
+from router.cli.deps import CliDeps
+from router.cli.main import app
+from router.service.app import create_app
 from router.settings import Settings
-from tests.router.api.conftest import ListSink
 from tests.router.ops.world import KEY_ENV, TIERS, World, seed_world
+from tests.router.service.api.conftest import ListSink
 from tests.upstream_server import UpstreamServer
 
 REQUESTS = 5000

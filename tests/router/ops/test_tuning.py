@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from router.decision.policy import Policy
 from router.errors import SimulationError
 from router.ops.traffic import read_export
 from router.ops.tuning import edges_for_shares, parse_shares, tune, with_edges
-from router.policy import Policy
 from tests.router.ops.conftest import explored_log, write_export
 
 
