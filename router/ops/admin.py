@@ -21,10 +21,11 @@ import threading
 from dataclasses import dataclass
 from typing import Protocol
 
-from router.errors import PolicyChangeError
+from router.errors import PolicyChangeError, SimulationError
 from router.ops.audit import Action, AuditEntry, AuditLog
-from router.ops.policy_file import PolicyDocument, document_from_text
+from router.ops.policy_file import PolicyDocument, document_from_text, with_bands_text
 from router.ops.policy_home import PolicyHome
+from router.ops.tuning import with_edges
 
 __all__ = ["Actor", "PolicyAdmin", "PolicyHolder"]
 
@@ -57,6 +58,17 @@ class PolicyAdmin:
     def validate(self, text: str) -> PolicyDocument:
         """``text`` as a policy, or ``PolicyRejectedError`` (422) naming the problem."""
         return document_from_text(text, "candidate.yaml")
+
+    def with_edges(self, edges: list[float], version: str | None = None) -> PolicyDocument:
+        """The current policy with its inner band edges at ``edges`` (a new version), as a
+        document ready to simulate or apply; ``SimulationError`` for edges that do not fit."""
+        current = self.current()
+        if sorted(edges) != edges or any(not 0.0 < edge < 1.0 for edge in edges):
+            raise SimulationError(f"band edges {edges} must rise strictly inside (0, 1)")
+        if len(set(edges)) != len(edges):
+            raise SimulationError(f"band edges {edges} repeat a value: every band needs width")
+        tuned = with_edges(current.policy, edges, version or f"{current.version}-edited")
+        return self.validate(with_bands_text(current.text, "current policy", tuned))
 
     def apply(self, text: str, if_match: str | None, actor: Actor, reason: str = "") -> AuditEntry:
         return self._change("apply", self.validate(text), if_match, actor, reason)

@@ -27,7 +27,13 @@ from router.decision.policy import Policy
 from router.decision.policy_file import load_policy
 from router.errors import PolicyError, PolicyRejectedError
 
-__all__ = ["PolicyDocument", "document_from_text", "read_document", "with_bands_yaml"]
+__all__ = [
+    "PolicyDocument",
+    "document_from_text",
+    "read_document",
+    "with_bands_text",
+    "with_bands_yaml",
+]
 
 
 @dataclass(frozen=True)
@@ -82,7 +88,15 @@ def _parse(text: str, shown: str) -> PolicyDocument:
 def with_bands_yaml(source: Path, policy: Policy, header: Sequence[str] = ()) -> str:
     """The YAML of ``source`` with ``policy``'s version and bands; ``PolicyError`` if the tiers
     do not match by name."""
-    raw = yaml.safe_load(source.read_text(encoding="utf-8"))
+    return with_bands_text(source.read_text(encoding="utf-8"), source, policy, header)
+
+
+def with_bands_text(
+    text: str, source: Path | str, policy: Policy, header: Sequence[str] = ()
+) -> str:
+    """``with_bands_yaml`` of a policy's ``text`` (``source`` names it in errors)."""
+    source = Path(source)
+    raw = yaml.safe_load(text)
     if not isinstance(raw, dict) or not isinstance(raw.get("tiers"), list):
         raise PolicyError(source, "expected a mapping with 'version' and 'tiers'")
     bands = {tier.name: [tier.band[0], tier.band[1]] for tier in policy.tiers}

@@ -208,6 +208,8 @@ def _verdict_text(name: str, estimate: Estimate, holds: bool) -> str:
     label = f"candidate {LABELS[name]} (off-policy)"
     if estimate.problem is not None:
         return f"{label}: no reliable estimate: {estimate.problem}"
+    if math.isnan(estimate.low):
+        return f"{label}: no interval computed (resamples=0)"
     width = estimate.relative_half_width
     bar = f"{PRECISION_TARGET:.0%}"
     if holds:

@@ -3,6 +3,7 @@
     GET  /admin/policy               the active policy (YAML, tiers) with its ETag
     POST /admin/policy/validate      check a candidate without applying it (422 names the problem)
     POST /admin/policy/simulate      a candidate beside the active policy on recent traffic
+    POST /admin/policy/edges         the active policy with other band edges, as YAML
     PUT  /admin/policy               apply (also POST /admin/policy/apply); If-Match required
     GET  /admin/policy/history       the audit: who, when, from where, diff, reason
     POST /admin/policy/rollback      undo the newest change not yet undone; If-Match required
@@ -49,7 +50,14 @@ class RollbackBody(BaseModel):
     reason: str = Field(default="", max_length=2000)
 
 
-class SimulateBody(PolicyBody):
+class EdgesBody(BaseModel):
+    edges: list[float] = Field(description="Inner band edges, one fewer than tiers, rising.")
+    version: str | None = Field(default=None, max_length=200)
+
+
+class SimulateBody(BaseModel):
+    policy: str | None = Field(default=None, max_length=MAX_POLICY_CHARS, description="YAML.")
+    edges: list[float] | None = Field(default=None, description="Or: the active policy's edges.")
     since: datetime | None = Field(default=None, description="Traffic since (default: 7 days).")
     resamples: int = Field(default=200, ge=0, le=2000, description="Bootstrap resamples.")
     curve: bool = Field(default=False, description="Also the cost-quality curve's points.")
@@ -98,7 +106,12 @@ async def simulate_policy(body: SimulateBody, ops: OpsDep) -> dict[str, Any]:
 
 
 def _simulate(ops: Operations, body: SimulateBody) -> dict[str, Any]:
-    candidate = ops.admin.validate(body.policy)
+    if (body.policy is None) == (body.edges is None):
+        raise SimulationError("send either 'policy' (YAML) or 'edges' (band edges), not both")
+    if body.edges is not None:
+        candidate = ops.admin.with_edges(body.edges)
+    else:
+        candidate = ops.admin.validate(body.policy or "")
     current = ops.admin.current()
     traffic = ops.recent.traffic(body.since)
     if traffic is None:
@@ -108,6 +121,15 @@ def _simulate(ops: Operations, body: SimulateBody) -> dict[str, Any]:
     if body.curve:
         data["curve"] = [vars(point) for point in curve_points(current.policy, traffic)]
     return data
+
+
+@router.post("/policy/edges")
+async def policy_with_edges(body: EdgesBody, ops: OpsDep) -> dict[str, Any]:
+    """The active policy with other band edges, as YAML to review, simulate or apply."""
+    document = await anyio.to_thread.run_sync(
+        lambda: ops.admin.with_edges(body.edges, body.version)
+    )
+    return _described(document)
 
 
 async def _apply(body: ChangeBody, ops: Operations, admin: AdminDep, if_match: str | None) -> Any:

@@ -202,3 +202,18 @@ def test_a_replica_on_the_same_file_follows_an_apply_and_refuses_a_broken_file(
     (tmp_path / "policy.yaml").write_text("tiers: [", encoding="utf-8")
     time.sleep(0.6)
     assert routed_version(second) == "api-policy-2", "a broken file is refused"
+
+
+def test_edges_make_a_candidate_from_the_active_policy(make_client: MakeClient) -> None:
+    client = admin_client(make_client)
+
+    made = client.post("/admin/policy/edges", json={"edges": [0.3, 0.6, 0.8]}, headers=AUTH)
+    bad = client.post("/admin/policy/edges", json={"edges": [0.6, 0.3, 0.8]}, headers=AUTH)
+
+    assert made.status_code == 200, made.text
+    assert made.json()["version"] == "api-policy-1-edited"
+    assert [t["band"] for t in made.json()["tiers"]] == [[0, 0.3], [0.3, 0.6], [0.6, 0.8], [0.8, 1]]
+    assert "api_key_env: DIFFICULTY_ROUTER_API_TEST_KEY" in made.json()["yaml"]
+    assert bad.status_code == 400
+    assert "must rise strictly" in bad.json()["error"]["message"]
+    assert routed_version(client) == "api-policy-1"
