@@ -6,9 +6,9 @@
     listen_for_policies(settings, follower.nudge)                   # Redis: on each announcement
 
 A policy that does not load (an invalid file written by hand, a variable unset on this
-replica) is refused: the serving policy stays, the problem is logged and counted, and the same
-text is not tried again until it changes. Requests in flight keep the snapshot they started
-with, so none fails during a switch.
+replica) is refused: the serving policy stays and the problem is logged at each look (the file
+watcher looks again only when the file changes). Requests in flight keep the snapshot they
+started with, so none fails during a switch.
 """
 
 from __future__ import annotations

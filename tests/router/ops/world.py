@@ -26,7 +26,8 @@ import pytest
 import yaml
 from sklearn.linear_model import Ridge
 
-from classifiers.artifacts import save_artifact, write_current
+from classifiers.artifacts.store import save_artifact
+from classifiers.artifacts.versions import write_current
 from classifiers.encoder import HashingEncoder
 from tests.upstream_server import UpstreamServer
 from training.datasets import read_seed_rows

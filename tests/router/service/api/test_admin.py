@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -217,3 +218,27 @@ def test_edges_make_a_candidate_from_the_active_policy(make_client: MakeClient) 
     assert bad.status_code == 400
     assert "must rise strictly" in bad.json()["error"]["message"]
     assert routed_version(client) == "api-policy-1"
+
+
+def test_a_request_in_flight_finishes_on_the_policy_it_started_with(
+    make_client: MakeClient, upstream: UpstreamServer
+) -> None:
+    client = admin_client(make_client)
+    upstream.script("fast-model", delays_s=[1.0])
+    etag = client.get("/admin/policy", headers=AUTH).headers["etag"]
+    answers: list[Any] = []
+    slow = threading.Thread(
+        target=lambda: answers.append(
+            client.post("/v1/chat/completions", json={"model": "auto", "messages": user(EASY)})
+        )
+    )
+    slow.start()
+    time.sleep(0.3)
+
+    assert apply(client, changed(upstream.url, "api-policy-2"), etag).status_code == 200
+    slow.join(10)
+
+    (answer,) = answers
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["x-router-policy-version"] == "api-policy-1"
+    assert routed_version(client) == "api-policy-2"
