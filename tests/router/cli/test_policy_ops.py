@@ -142,3 +142,17 @@ def test_a_malformed_export_row_is_named_by_line(
 
     assert result.exit_code == 2
     assert "export.jsonl:4001: field" in result.output
+
+
+def test_rescore_replaces_the_stored_scores_with_the_current_classifiers(
+    cli_deps: CliDeps, fake_scorer: FakeScorer, priced_policy: Path, export: Path
+) -> None:
+    fake_scorer.default = 0.95
+
+    result = run(
+        cli_deps, "policy", "simulate", str(priced_policy), "--logs", str(export), "--rescore",
+        "--json",
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["candidate"]["shares"] == {"fast": 0, "mid": 0, "deep": 1}

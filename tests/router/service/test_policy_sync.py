@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -20,12 +21,17 @@ from tests.redis_fixtures import RedisServer, free_port
 TOKEN = "fleet-admin-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 START_TIMEOUT_S = 240.0
-PROJECT = Path(__file__).resolve().parents[2]
+PROJECT = Path(__file__).resolve().parents[3]
 
 
-def serve(
-    tmp_path: Path, name: str, redis_url: str, policy: Path
-) -> tuple[subprocess.Popen[bytes], str]:
+@dataclass
+class Replica:
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+
+def serve(tmp_path: Path, name: str, redis_url: str, policy: Path) -> Replica:
     port = free_port()
     data_dir = tmp_path / name
     data_dir.mkdir()
@@ -42,23 +48,25 @@ def serve(
     }
     # `router serve` of this checkout (the venv's `router` script may be another's install)
     command = [sys.executable, "-m", "router.cli", "serve"]
-    process = subprocess.Popen(
-        command, env=env, cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    return process, f"http://127.0.0.1:{port}"
+    log = data_dir / "serve.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, env=env, cwd=PROJECT, stdout=output, stderr=output)
+    return Replica(process, f"http://127.0.0.1:{port}", log)
 
 
-def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+def wait_ready(replica: Replica) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
-        assert process.poll() is None, f"router serve at {url} exited with {process.returncode}"
+        if replica.process.poll() is not None:
+            tail = replica.log.read_text(errors="replace")[-2000:]
+            pytest.fail(f"router serve exited with {replica.process.returncode}:\n{tail}")
         try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+            if httpx.get(f"{replica.url}/readyz", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    pytest.fail(f"router serve at {url} was not ready in {START_TIMEOUT_S} s")
+    pytest.fail(f"router serve at {replica.url} was not ready in {START_TIMEOUT_S} s")
 
 
 def serving_version(url: str) -> str:
@@ -69,19 +77,19 @@ def serving_version(url: str) -> str:
 def fleet(tmp_path: Path, redis_server: RedisServer) -> Iterator[list[str]]:
     policy = tmp_path / "policy.yaml"
     shutil.copy(SHIPPED_POLICY, policy)
-    processes = [serve(tmp_path, name, redis_server.url, policy) for name in ("a", "b")]
+    replicas = [serve(tmp_path, name, redis_server.url, policy) for name in ("a", "b")]
     try:
-        for process, url in processes:
-            wait_ready(url, process)
-        yield [url for _, url in processes]
+        for replica in replicas:
+            wait_ready(replica)
+        yield [replica.url for replica in replicas]
     finally:
-        for process, _ in processes:
-            process.terminate()
-        for process, _ in processes:
+        for replica in replicas:
+            replica.process.terminate()
+        for replica in replicas:
             try:
-                process.wait(15)
+                replica.process.wait(15)
             except subprocess.TimeoutExpired:
-                process.kill()
+                replica.process.kill()
 
 
 @pytest.mark.slow
