@@ -15,6 +15,8 @@ the active policy as the logging one): the caller passes that projection in.
     router_shadow_agreement_ratio              share on which it picked the active tier
     router_shadow_tier_share{tier}             the tier mix it would produce
     router_shadow_projected{figure, policy}    cost_per_1k / quality, shadow and active
+                                               (refreshed every 30 s by the service, and by
+                                               each GET /admin/shadow)
 """
 
 from __future__ import annotations

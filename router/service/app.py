@@ -73,6 +73,7 @@ _WHOLE_BODY: Final = ("body",)
 _NOT_AN_OBJECT: Final = frozenset({"model_attributes_type", "dict_type", "model_type"})
 RECENT_WINDOW: Final = timedelta(days=7)
 POLICY_POLL_WITH_REDIS_S: Final = 5.0
+SHADOW_PROJECTION_S: Final = 30.0
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Any]]]
 
@@ -129,6 +130,7 @@ def _lifespan(
             serving=lambda: store.active.policy,
         )
         watching += await _follow_policy(settings, store, home)
+        watching.append(asyncio.get_running_loop().create_task(_project_shadow(ops)))
         try:
             yield lifespan_state(store, ledger, metrics, log, explorer, ops)
         finally:
@@ -163,6 +165,18 @@ def _watch_current(
         listening = listen_for_reloads(settings, watcher.nudge)
         tasks.append(loop.create_task(listening, name="reload-listener"))
     return tasks
+
+
+async def _project_shadow(ops: Operations) -> None:
+    """Keep the shadow policy's projected cost and quality on /metrics fresh while attached."""
+    while True:
+        await asyncio.sleep(SHADOW_PROJECTION_S)
+        if ops.shadow.shadow is None:
+            continue
+        try:
+            await anyio.to_thread.run_sync(ops.shadow_report)
+        except RouterError as exc:
+            logger.warning("shadow projection skipped: %s", exc.message)
 
 
 async def _follow_policy(
