@@ -12,6 +12,11 @@
     ├── DecisionLogError                    503    decision_log_unavailable (store unreachable;
     │                                              cause kept as __cause__)
     ├── PolicyError                         500    policy_error      (file, tier, field, problem)
+    ├── AdminAuthError                      401    authentication_error (admin API without token)
+    ├── PolicyChangeError                          a change of the serving policy refused
+    │   ├── PolicyRejectedError             422    policy_rejected   (names the problem)
+    │   ├── PreconditionRequiredError       428    precondition_required (no If-Match)
+    │   └── PreconditionFailedError         412    precondition_failed (stale If-Match)
     ├── ReloadAnnounceError                 503    reload_announce_failed (Redis unreachable;
     │                                              CURRENT moved anyway; cause kept)
     ├── ServiceNotReadyError                503    service_unavailable (nothing loaded yet)
@@ -21,6 +26,7 @@
     │   ├── UnknownModelError               404    not "auto", a tier or a model the policy knows
     │   ├── PayloadTooLargeError            413
     │   ├── SpendCapReachedError            429    spend_cap_reached (names the cap and its reset)
+    │   ├── SimulationError                        a simulation or tuning its input cannot support
     │   └── FeedbackError                          feedback the log cannot take
     │       ├── UnknownRequestError         404    no logged request has that id
     │       └── IdempotencyKeyReusedError   409    the key came before with other content
@@ -50,6 +56,7 @@ from classifiers.errors import (
 )
 
 __all__ = [
+    "AdminAuthError",
     "ArtifactError",
     "ArtifactIntegrityError",
     "ArtifactMismatchError",
@@ -64,12 +71,18 @@ __all__ = [
     "IdempotencyKeyReusedError",
     "MissingProviderKeyError",
     "PayloadTooLargeError",
+    "PolicyChangeError",
     "PolicyError",
+    "PolicyRejectedError",
+    "PreconditionFailedError",
+    "PreconditionRequiredError",
     "ReloadAnnounceError",
     "RequestError",
     "RouterError",
     "RowError",
     "ServiceNotReadyError",
+    "SimulationError",
+    "SpendCapReachedError",
     "UnknownModelError",
     "UnknownRequestError",
     "UpstreamError",
@@ -96,6 +109,33 @@ class PolicyError(RouterError):
         self.tier = tier
         self.field = field
         self.problem = problem
+
+
+class AdminAuthError(RouterError):
+    """The admin API without a valid admin token (the token itself is never echoed)."""
+
+    status_code = 401
+    error_type = "authentication_error"
+
+
+class PolicyChangeError(RouterError):
+    status_code = 409
+    error_type = "policy_change_refused"
+
+
+class PolicyRejectedError(PolicyChangeError):
+    status_code = 422
+    error_type = "policy_rejected"
+
+
+class PreconditionRequiredError(PolicyChangeError):
+    status_code = 428
+    error_type = "precondition_required"
+
+
+class PreconditionFailedError(PolicyChangeError):
+    status_code = 412
+    error_type = "precondition_failed"
 
 
 class ServiceNotReadyError(RouterError):
@@ -131,6 +171,10 @@ class PayloadTooLargeError(RequestError):
 class SpendCapReachedError(RequestError):
     status_code = 429
     error_type = "spend_cap_reached"
+
+
+class SimulationError(RequestError):
+    """A what-if simulation or a tuning target that the policy or the traffic cannot meet."""
 
 
 class FeedbackError(RequestError):

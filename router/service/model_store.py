@@ -8,6 +8,7 @@ and only its contents change):
 
     store = ModelStore(settings)
     store.reload()              # build a new snapshot, then swap it in with one assignment
+    store.use_policy(document)  # the same classifier with another policy (the admin API)
     snapshot = store.active     # what a request uses from start to end, even across a reload
 
 A reload that fails keeps the snapshot that was serving; until one succeeds the store is not
@@ -30,9 +31,9 @@ from router.decision.batching import DecisionBatcher
 from router.decision.decider import BatchScorer, Decider
 from router.decision.forecast import TokenPrice
 from router.decision.policy import Policy
-from router.decision.policy_file import load_policy
 from router.decision.spend_caps import budget_variants
 from router.errors import PolicyError, RouterError, ServiceNotReadyError
+from router.ops.policy_file import PolicyDocument, read_document
 from router.service.forecasting import prices_of
 from router.settings import Settings
 from router.upstream.client import Upstream
@@ -104,9 +105,10 @@ class Snapshot:
     verifiers: Mapping[str, Verifier] = field(default_factory=dict)
     prices: Mapping[str, TokenPrice | None] = field(default_factory=dict)
     variants: frozenset[UpstreamTarget] = frozenset()
-    budget_model: BudgetModel | None = None
     """Targets of the tiers under other budgets than their own (``budget_variants``)."""
+    budget_model: BudgetModel | None = None
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    document: PolicyDocument | None = None  # the policy's text, when it came from one
 
     @classmethod
     def build(
@@ -114,6 +116,7 @@ class Snapshot:
         scorer: BatchScorer,
         policy: Policy,
         settings: Settings,
+        document: PolicyDocument | None = None,
         budget_model: BudgetModel | None = None,
     ) -> Snapshot:
         targets = {tier.name: UpstreamTarget.of(tier) for tier in policy.tiers}
@@ -140,6 +143,7 @@ class Snapshot:
             prices_of(policy),
             variants,
             budget_model,
+            document=document,
         )
 
     @property
@@ -193,6 +197,7 @@ class ModelStore:
         self._active: Snapshot | None = None
         self._problem: str | None = "not loaded yet"
         self._reloading = threading.Lock()
+        self._document: PolicyDocument | None = None  # set by use_policy; else the file
 
     @property
     def active(self) -> Snapshot:
@@ -223,12 +228,29 @@ class ModelStore:
             self._active, self._problem = snapshot, None
             return snapshot
 
+    def use_policy(self, document: PolicyDocument) -> Snapshot:
+        """Serve ``document``'s policy with the serving classifier, from now on (a classifier
+        reload keeps it); blocking. Requests in flight finish on the snapshot they hold."""
+        with self._reloading:
+            scorer = self.active.decider.scorer
+            snapshot = Snapshot.build(
+                scorer,
+                document.policy,
+                self.settings,
+                document,
+                budget_model=self.active.budget_model,
+            )
+            self._active, self._document = snapshot, document
+            return snapshot
+
     def _build(self) -> Snapshot:
-        policy = load_policy(self.settings.policy_path)
+        document = self._document or read_document(self.settings.policy_path)
         if self._encoder is None:
             self._encoder = self.encoder_loader(self.settings)
         scorer = load_scorer(self.settings, self._encoder)
-        return Snapshot.build(scorer, policy, self.settings, _budget_model(self.settings))
+        return Snapshot.build(
+            scorer, document.policy, self.settings, document, _budget_model(self.settings)
+        )
 
 
 def _budget_model(settings: Settings) -> BudgetModel | None:

@@ -9,7 +9,13 @@ from starlette.responses import JSONResponse, Response
 from router.errors import RouterError
 from router.service import completions
 from router.service.api.compute_deps import ControlsDep
-from router.service.api.deps import ActiveSnapshot, ExchangeDep, ExplorerDep, LedgerDep
+from router.service.api.deps import (
+    ActiveSnapshot,
+    ExchangeDep,
+    ExplorerDep,
+    LedgerDep,
+    OperationsDep,
+)
 from router.service.openai_schema import AUTO, ChatCompletionRequest
 from router.service.spending import caller_of
 
@@ -23,13 +29,16 @@ async def chat_completions(
     exchange: ExchangeDep,
     ledger: LedgerDep,
     explorer: ExplorerDep,
+    ops: OperationsDep,
     controls: ControlsDep,
     request: Request,
 ) -> Response:
     """Score the prompt, pick the tier (or take the pinned one), and answer from its model."""
-    await completions.decide(
+    decision = await completions.decide(
         snapshot, body.model, body.messages, exchange, explorer, ledger.forecaster, controls
     )
+    if body.model == AUTO:
+        ops.shadow.observe(decision.score, snapshot.policy.choose(decision.score).name)
     if ledger.spending is not None:
         try:
             await ledger.spending.admit(
