@@ -10,11 +10,13 @@ ten text features (standardised) learns how many reasoning tokens a prompt needs
 ``TierBudget.need`` predicts it for a new prompt at the ``COVER`` quantile of the residuals
 (a normal approximation: mean + z sigma), so that most prompts get at least what they need.
 
-**Sweet spot.** On every answered row with an outcome, reasoning tokens are cut into
-``SWEET_BINS`` quantile bins; scanning them upward, the sweet spot is the upper edge of the last
-bin whose success rate is within ``SWEET_TOLERANCE`` of the best bin's before a bin falls more
-than ``SWEET_DROP`` below the best (success stops rising, then falls: overthinking). Without
-such a fall there is no sweet spot, and the tier's budget_tokens stays the cap.
+**Sweet spot.** On every answered row with an outcome, ordered by reasoning tokens used, the
+success rate over a sliding window (``MIN_BIN_ROWS`` rows, or a twentieth of them) is followed
+upward; where it first falls more than ``SWEET_DROP`` below the best rate seen so far, the sweet
+spot is the reasoning of the last success before that window's first failure (success stops
+rising, then falls: overthinking). Without such a fall there is no sweet spot, and the tier's
+budget_tokens stays the cap. ``success_by_bin`` (``SWEET_BINS`` quantile bins) is kept for the
+table and the report.
 
 A tier with fewer than ``MIN_ROWS`` usable rows gets no model: the router keeps its fixed
 budget and says so. The model is JSON (coefficients, scalers, sigma, sweet spot, counts), read
@@ -54,7 +56,6 @@ MIN_ROWS: Final = 50
 TRUNCATED_SHARE: Final = 0.98
 COVER: Final = 0.9
 SWEET_BINS: Final = 6
-SWEET_TOLERANCE: Final = 0.02
 SWEET_DROP: Final = 0.05
 MIN_BIN_ROWS: Final = 10
 _Z: Final = {0.8: 0.8416, 0.9: 1.2816, 0.95: 1.6449}
@@ -162,7 +163,7 @@ def _fit_tier(model: str, rows: list[BudgetRow]) -> TierBudget:
         mean=None,
         scale=None,
         sigma=0.0,
-        sweet_spot=_sweet_spot(bins),
+        sweet_spot=_sweet_spot(outcomes),
         success_by_bin=bins,
     )
     if len(usable) < MIN_ROWS:
@@ -204,16 +205,22 @@ def _success_by_bin(rows: list[BudgetRow]) -> list[tuple[int, float, int]]:
     return bins
 
 
-def _sweet_spot(bins: list[tuple[int, float, int]]) -> int | None:
-    """The upper edge of the last bin near the best success before success first falls
-    (more than ``SWEET_DROP`` below the best); None when it never falls."""
-    if not bins:
+def _sweet_spot(rows: list[BudgetRow]) -> int | None:
+    """Where success stops rising: scanning the rows by reasoning tokens used, the success rate
+    over a sliding window of them first falls more than ``SWEET_DROP`` below its best (reached
+    earlier); the sweet spot is the reasoning of the last success before the first failure in
+    that window. None when success never falls (or too few rows)."""
+    if len(rows) < SWEET_BINS * MIN_BIN_ROWS:
         return None
-    best = max(rate for _, rate, _ in bins)
-    sweet: int | None = None
-    for edge, rate, _ in bins:
-        if rate >= best - SWEET_TOLERANCE:
-            sweet = edge
-        elif rate < best - SWEET_DROP and sweet is not None:
-            return sweet
+    ordered = sorted(rows, key=lambda row: row.reasoning_tokens)
+    won = np.asarray([row.outcome for row in ordered], dtype=np.float64)
+    width = max(MIN_BIN_ROWS, len(ordered) // 20)
+    rates = np.convolve(won, np.ones(width) / width, mode="valid")
+    best = float(rates[0])
+    for start, rate in enumerate(rates):
+        best = max(best, float(rate))
+        if rate < best - SWEET_DROP:
+            failure = start + int(np.argmin(won[start : start + width]))
+            before = [row for row in ordered[:failure] if row.outcome]
+            return before[-1].reasoning_tokens if before else None
     return None

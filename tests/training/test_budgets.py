@@ -40,13 +40,23 @@ def test_a_thin_log_fits_no_need_model() -> None:
     assert not fit_budgets(rows(20)).tiers["deep"].fitted
 
 
-def test_the_sweet_spot_is_where_success_stops_rising_and_then_falls() -> None:
-    rising_then_falling = [
-        (500, 0.6, 20),
-        (1000, 0.8, 20),
-        (2000, 0.9, 20),
-        (4000, 0.89, 20),
-        (8000, 0.7, 20),
+def outcomes(used_and_won: list[tuple[int, bool]]) -> list[BudgetRow]:
+    return [
+        BudgetRow(
+            tier="deep",
+            model="m",
+            vector=[0.0],
+            reasoning_tokens=used,
+            budget_tokens=None,
+            outcome=won,
+        )
+        for used, won in used_and_won
     ]
-    assert _sweet_spot(rising_then_falling) == 4000
-    assert _sweet_spot([(500, 0.6, 20), (1000, 0.8, 20), (2000, 0.9, 20)]) is None
+
+
+def test_the_sweet_spot_is_the_last_success_before_success_falls() -> None:
+    rising = [(100 + n, n % 5 != 0) for n in range(40)]  # 80% succeed, up to 139 tokens
+    flat = [(1000 + n, True) for n in range(40)]  # all succeed, up to 1039
+    falling = [(5000 + n, n % 10 >= 7) for n in range(40)]  # 30% succeed: overthinking
+    assert _sweet_spot(outcomes(rising + flat + falling)) == 1039
+    assert _sweet_spot(outcomes(rising + flat)) is None

@@ -145,4 +145,5 @@ def test_per_prompt_budgets_cut_reasoning_tokens_sent_at_equal_success(
     assert "sweet spot" in fitted.stdout
     row = next(line for line in fitted.stdout.splitlines() if line.startswith("deep"))
     sweet = row.split()[-1]
+    print(f"sweet spot found at {sweet} reasoning tokens")
     assert 2500 <= int(sweet) < 5500 * 0.85  # past the proofs' needs, before the overthinking
