@@ -8,7 +8,8 @@ thinking was not cut off by the budget sent (reasoning below ``TRUNCATED_SHARE``
 budget_tokens), a ridge regression of ``log1p(reasoning tokens)`` on the prompt's embedding and
 ten text features (standardised) learns how many reasoning tokens a prompt needs.
 ``TierBudget.need`` predicts it for a new prompt at the ``COVER`` quantile of the residuals
-(a normal approximation: mean + z sigma), so that most prompts get at least what they need.
+(a normal approximation: mean + z sigma, sigma from ``CV_FOLDS``-fold held-out residuals, the
+error a new prompt's prediction has), so that most prompts get at least what they need.
 
 **Sweet spot.** On every answered row with an outcome, ordered by reasoning tokens used, the
 success rate over a sliding window (``MIN_BIN_ROWS`` rows, or a twentieth of them) is followed
@@ -36,6 +37,7 @@ from typing import Final
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 from sklearn.linear_model import Ridge
+from sklearn.model_selection import cross_val_predict
 
 from classifiers.files import atomic_text
 from records import ExportRow
@@ -53,6 +55,8 @@ __all__ = [
 
 BUDGET_MODEL_FILE: Final = "budget-model.json"
 MIN_ROWS: Final = 50
+RIDGE_ALPHA: Final = 10.0
+CV_FOLDS: Final = 5
 TRUNCATED_SHARE: Final = 0.98
 COVER: Final = 0.9
 SWEET_BINS: Final = 6
@@ -172,8 +176,10 @@ def _fit_tier(model: str, rows: list[BudgetRow]) -> TierBudget:
     y = np.log1p(np.asarray([row.reasoning_tokens for row in usable], dtype=np.float64))
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale == 0] = 1.0
-    ridge = Ridge(alpha=10.0).fit((x - mean) / scale, y)
-    residuals = y - ridge.predict((x - mean) / scale)
+    scaled = (x - mean) / scale
+    ridge = Ridge(alpha=RIDGE_ALPHA).fit(scaled, y)
+    held_out = cross_val_predict(Ridge(alpha=RIDGE_ALPHA), scaled, y, cv=CV_FOLDS)
+    residuals = y - held_out  # held-out errors: what a new prompt's prediction is off by
     return base.model_copy(
         update={
             "coef": ridge.coef_.tolist(),
