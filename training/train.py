@@ -38,6 +38,7 @@ VALIDATION_SHARE = 0.15
 EMBED_CHUNK = 256
 
 Progress = Callable[[int, int], None]
+Stage = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -93,11 +94,14 @@ def train_seed(
     estimator: DifficultyEstimator | None = None,
     progress: Progress | None = None,
     cv_folds: int = 0,
+    stage: Stage | None = None,
 ) -> TrainedVersion:
     """Fit on the training share, evaluate on the held-out share, publish; see the module doc.
 
     ``cv_folds`` > 1 also cross-validates on the training share and records the fold means.
+    ``stage`` hears the name of each step after embedding ("fitting", "evaluating", ...).
     """
+    say = stage or (lambda _: None)
     data = read_training_file(data_path)
     rows = list(data.rows)
     data_sha = file_sha256(data_path)
@@ -112,15 +116,19 @@ def train_seed(
     notes = (*data.notes, *expert_notes(y[~held_out], estimator))
     metrics: dict[str, Any] = {}
     if cv_folds > 1:
+        say(f"cross-validating ({cv_folds} folds)")
         train_rows = [r for r, v in zip(rows, held_out, strict=True) if not v]
         folds = cross_validate(estimator, train_rows, X[~held_out], y[~held_out], folds=cv_folds)
         metrics["cross_validation"] = folds.to_dict()
+    say(f"fitting on {int((~held_out).sum())} rows")
     train_texts = [t for t, v in zip(texts, held_out, strict=True) if not v]
     fitted = clone(estimator).fit(X[~held_out], y[~held_out], texts=train_texts)
+    say(f"evaluating on {int(held_out.sum())} held-out rows")
     val_rows = [r for r, v in zip(rows, held_out, strict=True) if v]
     val_scores = fitted.predict_text([r.prompt for r in val_rows], X[held_out])
     report = evaluate(val_rows, val_scores)
     version = version or default_version(data_sha)
+    say(f"publishing {version}")
     manifest = save_artifact(
         models_dir,
         version,

@@ -453,7 +453,7 @@ def train(
         Path | None,
         _input_file(
             "--data",
-            "Seed JSONL (e.g. ../shared/data/train.jsonl); read, never copied.",
+            "Labelled JSONL: your own rows (docs/data.md) or the seed file; read, never copied.",
         ),
     ] = None,
     logs: Annotated[
@@ -484,7 +484,9 @@ def train(
 ) -> None:
     """Train a classifier: on seed data (--data), or from logged outcomes (--logs).
 
-    --data fits on a hash split of the rows, evaluates on the rest and publishes a version.
+    --data fits on a hash split of the rows, evaluates on the rest and publishes a version;
+    the file is your own labelled prompts (docs/data.md) or the seed data, told apart by its
+    first row, and a malformed row stops it with its line and field.
     --logs fits a candidate on the export's outcomes (and --seed-data), compares it with the
     base on the newest logs and the seed validation rows, publishes it, and promotes it only if
     the promotion gate passes.
@@ -533,6 +535,7 @@ def _train_seed(
                 version=version,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
                 cv_folds=cv_folds,
+                stage=lambda name: progress.update(task, description=name),
             )
         if make_current:
             switch_current(
@@ -543,6 +546,8 @@ def _train_seed(
                 encoder=EncoderSpec.of(encoder),
             )
     out.print(render_table(trained.report))
+    for note in trained.notes:
+        err.print(Text(f"warning: {note}", style="yellow"), soft_wrap=True)
     current = " (now CURRENT)" if make_current else ""
     out.print(f"published {trained.version_dir}{current}")
 
