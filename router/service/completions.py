@@ -32,7 +32,7 @@ from records import Decision, DecisionRecord, ScoredPrompt
 from router.decision.decider import Assessment, retarget
 from router.decision.exploration import Explorer
 from router.decision.policy import Policy, Tier
-from router.errors import RouterError, UnknownModelError, error_body
+from router.errors import RouterError, UnknownModelError, UpstreamUnreachableError, error_body
 from router.log.decision_log import DecisionRecorder
 from router.service.metrics import ServiceMetrics
 from router.service.middleware import Exchange
@@ -236,9 +236,13 @@ async def complete(
     snapshot: Snapshot, body: ChatCompletionRequest, exchange: Exchange, ledger: Ledger
 ) -> dict[str, Any]:
     """The OpenAI chat completion from the decided tier."""
-    target = snapshot.target(decision_of(exchange).tier)
+    tier = decision_of(exchange).tier
+    target = snapshot.target(tier)
     try:
         result = await snapshot.upstream.complete(target, body.messages, body.upstream_params())
+    except UpstreamUnreachableError as exc:
+        ledger.settle(exchange, body, Outcome.failed(exc))
+        raise exc.for_tier(tier) from exc.__cause__
     except BaseException as exc:
         ledger.settle(exchange, body, Outcome.failed(exc))
         raise
@@ -252,9 +256,13 @@ async def stream(
 ) -> EventStreamResponse:
     """An SSE response streaming the decided tier's answer; errors before its first chunk
     raise here, so they get an ordinary error response."""
-    target = snapshot.target(decision_of(exchange).tier)
+    tier = decision_of(exchange).tier
+    target = snapshot.target(tier)
     try:
         source = await snapshot.upstream.stream(target, body.messages, body.upstream_params())
+    except UpstreamUnreachableError as exc:
+        ledger.settle(exchange, body, Outcome.failed(exc))
+        raise exc.for_tier(tier) from exc.__cause__
     except BaseException as exc:
         ledger.settle(exchange, body, Outcome.failed(exc))
         raise

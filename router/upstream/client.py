@@ -27,8 +27,18 @@ is priced again only when litellm left none, and a model litellm has no price fo
 target's ``price`` (the policy's) is handed to litellm as the deployment's own per-token price,
 which then wins over its price map, for the target's model and wherever that model is a fallback.
 
-Logs: importing this module sets litellm's loggers to WARNING (their INFO lines come two per
-call), unless ``LITELLM_LOG`` is set.
+Logs: importing this module silences litellm's loggers (their INFO lines come two per call, and a
+failed call logs multi-line ERROR blocks, once per retry and fallback) unless ``LITELLM_LOG`` is
+set: every failure leaves this module as one ``router.errors`` exception, which the service logs
+as one line.
+
+Connecting: each deployment has a connect timeout (``connect_timeout_s``, a few seconds) apart
+from its tier's ``timeout_s``, so an upstream that is down fails fast. A refused connection, a
+failed DNS lookup, a TLS handshake error and a connect timeout raise
+``UpstreamUnreachableError`` naming the address and the cause (``router.upstream.failures``). A
+500 answer or a failure to connect is not retried within a model group (retrying a refused
+connection only waits out litellm's backoff to be refused again); it goes to the fallbacks.
+429 and 503 are retried.
 
 Keys: ``api_key_env`` names the environment variable holding a target's key, read once here.
 A target whose key is missing fails with ``MissingProviderKeyError`` before anything is sent,
@@ -42,6 +52,7 @@ Errors leave this module as ``router.errors`` classes with the litellm exception
     litellm exception                       raised as
     Timeout                                 UpstreamTimeoutError        504
     RateLimitError, RouterRateLimitError    UpstreamRateLimitedError    429
+    a failure to connect (any type)         UpstreamUnreachableError    502
     AuthenticationError                     MissingProviderKeyError     401
     BadRequestError (and its subclasses)    RequestError                400
     any other OpenAIError (5xx, network)    UpstreamError               502
@@ -73,6 +84,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Final, Protocol, Self, cast
 
+import httpx
+import litellm
 import openai
 from litellm.cost_calculator import completion_cost, cost_per_token
 from litellm.exceptions import (
@@ -94,7 +107,9 @@ from router.errors import (
     UpstreamError,
     UpstreamRateLimitedError,
     UpstreamTimeoutError,
+    UpstreamUnreachableError,
 )
+from router.upstream.failures import unreachable
 from router.upstream.voting import majority_vote
 
 __all__ = [
@@ -125,6 +140,7 @@ DECIDED_PARAMS: Final = frozenset(
     }
 )
 _ERROR_DETAIL_CHARS: Final = 300
+DEFAULT_CONNECT_TIMEOUT_S: Final = 3.0
 _LITELLM_LOGGERS: Final = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
 
 Message = Mapping[str, Any]
@@ -132,14 +148,16 @@ Chunk = dict[str, Any]
 
 
 def _quiet_litellm_logs() -> None:
-    """Keep litellm's per-call INFO lines out of the log, unless LITELLM_LOG asks for them.
+    """Keep litellm's lines out of the log, unless LITELLM_LOG asks for them.
 
     litellm logs two INFO lines per call, each printed twice once the service logs at INFO (by its
-    own stderr handler, then by the root logger's); its warnings and errors still come through.
+    own stderr handler, then by the root logger's), and a failed call several ERROR blocks (one per
+    retry and fallback); the error this module raises says what failed, once.
     """
     if os.environ.get("LITELLM_LOG") is None:
+        litellm.suppress_debug_info = True  # its "Give Feedback / Get Help" lines on stdout
         for name in _LITELLM_LOGGERS:
-            logging.getLogger(name).setLevel(logging.WARNING)
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 _quiet_litellm_logs()
@@ -380,8 +398,10 @@ class Upstream:
         num_retries: int = 2,
         cooldown_s: float | None = None,
         allowed_fails: int | None = None,
+        connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
     ) -> None:
         targets = list(targets)
+        self._connect_timeout_s = connect_timeout_s
         self._endpoints = _endpoints(targets)
         self._secrets: set[str] = set()
         self._routes: dict[tuple[object, ...], _Route] = {}
@@ -581,8 +601,7 @@ class Upstream:
         group = f"{model}#{len(self._model_list)}"
         params: dict[str, Any] = {
             "model": model,
-            "timeout": target.timeout_s,
-            "stream_timeout": target.timeout_s,
+            "timeout": self._timeout(target),
             **budget_params(model, target.budget, endpoint.reasoning),
         }
         if endpoint.api_base is not None:
@@ -594,6 +613,10 @@ class Upstream:
         self._model_list.append({"model_name": group, "litellm_params": params})
         self._note_unsteered(model, target.budget, endpoint.reasoning)
         return group, credentials
+
+    def _timeout(self, target: UpstreamTarget) -> httpx.Timeout:
+        connect = min(self._connect_timeout_s, target.timeout_s)
+        return httpx.Timeout(target.timeout_s, connect=connect)
 
     def _note_unsteered(
         self, model: str, budget: Budget, reasoning: ReasoningControl | None
@@ -673,7 +696,7 @@ def _retry_policy(num_retries: int) -> RetryPolicy:
     """Retry what may pass (429, 5xx); a timeout goes to the fallbacks; a refusal is final."""
     return RetryPolicy(
         RateLimitErrorRetries=num_retries,
-        InternalServerErrorRetries=num_retries,
+        InternalServerErrorRetries=0,  # also how litellm reports a refused connection
         ServiceUnavailableErrorRetries=num_retries,
         DefaultRetries=num_retries,
         TimeoutErrorRetries=0,
@@ -833,6 +856,28 @@ def _detail(exc: BaseException, secrets: Collection[str]) -> str:
 @contextmanager
 def _translated(route: _Route, secrets: Collection[str]) -> Iterator[None]:
     """Raise litellm's exceptions as ``router.errors`` ones, keeping the cause."""
+    with _translated_errors(route, secrets), _named_unreachable(route):
+        yield
+
+
+@contextmanager
+def _named_unreachable(route: _Route) -> Iterator[None]:
+    """A failure to connect, whatever litellm called it, as ``UpstreamUnreachableError``."""
+    try:
+        yield
+    except openai.OpenAIError as exc:
+        found = unreachable(exc)
+        if found is None:
+            raise
+        where = f" at {found.address}" if found.address else ""
+        message = f"{route.described} could not be reached{where}: {found.cause}"
+        raise UpstreamUnreachableError(
+            message, model=route.model, address=found.address, cause=found.cause
+        ) from exc
+
+
+@contextmanager
+def _translated_errors(route: _Route, secrets: Collection[str]) -> Iterator[None]:
     said, model = route.described, route.model
     try:
         yield
