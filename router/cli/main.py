@@ -33,6 +33,7 @@ from rich.text import Text
 from classifiers.encoder import TextEncoder
 from classifiers.files import atomic_text
 from records import Decision
+from router.cli.doctor import doctor
 from router.cli.logs import logs_app
 from router.cli.models import models_app, train_from_logs
 from router.cli.output import err, exit_on_router_error, fail, out, settings_or_exit
@@ -90,6 +91,7 @@ policy_app = typer.Typer(
 app.add_typer(policy_app, name="policy")
 app.add_typer(logs_app, name="logs")
 app.add_typer(models_app, name="models")
+app.command()(doctor)
 # The lead adds `serve`, `eval` and `train` here, as commands of `app` like `route` below.
 
 
@@ -626,6 +628,10 @@ def serve(
         if policy_path is not None:
             settings = settings.model_copy(update={"policy_path": policy_path})
         _check_servable(settings)
+    from router.cli.diagnosis import diagnose
+    from router.cli.doctor import render
+
+    render(diagnose(settings), err)
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

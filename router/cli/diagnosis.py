@@ -1,0 +1,175 @@
+"""What a deployment will do and what stands in its way: ``router doctor`` and serve's start-up.
+
+``diagnose(settings, probe=...)`` gathers, without starting the service:
+
+- the classifier: the version that serves (``ROUTER_MODEL_VERSION`` or ``models/CURRENT``) and
+  its model card's headline figures (the validation metrics ``router models list`` shows);
+- the policy: its file and version;
+- every tier's model and fallbacks, with the key each needs set or missing and, with ``probe``,
+  a one-token call's answer and latency (``router.upstream.probe``);
+- the decision log's store (SQLite file or Redis) and whether it answers.
+
+A tier is *unusable* when its own model's key is missing or its probe failed (its fallbacks
+only help once the model itself has been tried). ``Diagnosis.problems`` lists what makes the
+deployment unusable: an unusable tier, a policy or classifier that will not load. A store that
+does not answer is a warning: the service keeps records in its spool until it does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from classifiers.artifacts import read_manifest, resolve_version
+from classifiers.registry import list_models
+from router.decision.policy import load_policy
+from router.errors import RouterError
+from router.settings import Settings
+from router.upstream.client import UpstreamTarget
+from router.upstream.probe import ModelCheck, check_targets, probe
+
+__all__ = ["ClassifierStatus", "Diagnosis", "PolicyStatus", "StoreStatus", "diagnose"]
+
+
+@dataclass(frozen=True)
+class ClassifierStatus:
+    version: str | None
+    chosen_by: str  # "ROUTER_MODEL_VERSION" or "models/CURRENT"
+    figures: dict[str, float] = field(default_factory=dict)
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class PolicyStatus:
+    path: str
+    version: str | None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class StoreStatus:
+    kind: str  # "sqlite" or "redis"
+    where: str
+    reachable: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    classifier: ClassifierStatus
+    policy: PolicyStatus
+    checks: tuple[ModelCheck, ...]
+    store: StoreStatus
+    probed: bool
+
+    @property
+    def unusable_tiers(self) -> list[ModelCheck]:
+        return [c for c in self.checks if c.role == "primary" and not c.usable]
+
+    @property
+    def problems(self) -> list[str]:
+        found = [f"tier '{c.tier}': {_why_unusable(c)}" for c in self.unusable_tiers]
+        if self.policy.problem:
+            found.append(f"policy: {self.policy.problem}")
+        if self.classifier.problem:
+            found.append(f"classifier: {self.classifier.problem}")
+        return found
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "problems": self.problems}
+
+
+def diagnose(settings: Settings, *, probe_upstreams: bool = False) -> Diagnosis:
+    """See the module docstring; only ``probe_upstreams`` sends anything to an upstream."""
+    policy, targets = _policy(settings)
+    checks = check_targets(targets)
+    if probe_upstreams:
+        checks = asyncio.run(probe(checks, connect_timeout_s=settings.upstream_connect_timeout_s))
+    return Diagnosis(
+        _classifier(settings), policy, tuple(checks), _store(settings), probe_upstreams
+    )
+
+
+def _why_unusable(check: ModelCheck) -> str:
+    if check.missing is not None:
+        return f"{check.model} needs {check.missing}, which is not set"
+    assert check.probe is not None
+    return f"{check.model} at {check.where}: {check.probe.detail}"
+
+
+def _policy(settings: Settings) -> tuple[PolicyStatus, dict[str, UpstreamTarget]]:
+    path = str(settings.policy_path)
+    try:
+        policy = load_policy(settings.policy_path)
+    except RouterError as exc:
+        return PolicyStatus(path, None, exc.message), {}
+    targets = {tier.name: UpstreamTarget.of(tier) for tier in policy.tiers}
+    return PolicyStatus(path, policy.version), targets
+
+
+def _classifier(settings: Settings) -> ClassifierStatus:
+    chosen_by = "ROUTER_MODEL_VERSION" if settings.model_version else "models/CURRENT"
+    try:
+        version_dir = resolve_version(settings.models_dir, settings.model_version)
+        version = read_manifest(version_dir).version
+    except RouterError as exc:
+        return ClassifierStatus(settings.model_version, chosen_by, problem=exc.message)
+    summary = next((s for s in list_models(settings.models_dir) if s.version == version), None)
+    figures = {
+        name: value
+        for name, value in (summary.metrics if summary else {}).items()
+        if value is not None
+    }
+    return ClassifierStatus(version, chosen_by, figures)
+
+
+def _store(settings: Settings) -> StoreStatus:
+    if settings.redis_url is not None:
+        return _redis_status(settings.redis_url, settings.redis_timeout_s)
+    return _sqlite_status(settings.decision_db_path)
+
+
+def _redis_status(url: str, timeout_s: float) -> StoreStatus:
+    import redis
+
+    where = _without_password(url)
+    client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        return StoreStatus("redis", where, False, f"no answer: {exc}")
+    finally:
+        client.close()
+    return StoreStatus("redis", where, True, "answers PING")
+
+
+def _sqlite_status(path: Path) -> StoreStatus:
+    if not path.exists():
+        parent = next((p for p in (path, *path.parents) if p.exists()), None)
+        if parent is None or not _writable(parent):
+            return StoreStatus("sqlite", str(path), False, f"cannot be created under {parent}")
+        return StoreStatus("sqlite", str(path), True, "created at first start")
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0) as connection:
+            connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as exc:
+        return StoreStatus("sqlite", str(path), False, f"unreadable: {exc}")
+    return StoreStatus("sqlite", str(path), True, "readable")
+
+
+def _writable(directory: Path) -> bool:
+    return directory.is_dir() and os.access(directory, os.W_OK | os.X_OK)
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
