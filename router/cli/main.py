@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.box import SIMPLE_HEAD
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
@@ -36,7 +35,17 @@ from records import Decision
 from router.cli.doctor import doctor
 from router.cli.logs import logs_app
 from router.cli.models import models_app, train_from_logs
-from router.cli.output import err, exit_on_router_error, fail, out, settings_or_exit
+from router.cli.output import (
+    UsageCommand,
+    as_blocks,
+    err,
+    exit_on_router_error,
+    fail,
+    fits,
+    fitted,
+    out,
+    settings_or_exit,
+)
 from router.decision.decider import BatchScorer, Decider, checked_score
 from router.decision.policy import Policy, load_policy
 from router.decision.prompt import require_text
@@ -82,12 +91,10 @@ app = typer.Typer(
     name="router",
     help="Route LLM requests to the cheapest model and thinking budget that will answer well.",
     no_args_is_help=True,
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,
     pretty_exceptions_show_locals=False,  # locals can hold provider keys
 )
-policy_app = typer.Typer(
-    help="Check policy files.", no_args_is_help=True, rich_markup_mode="markdown"
-)
+policy_app = typer.Typer(help="Check policy files.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(policy_app, name="policy")
 app.add_typer(logs_app, name="logs")
 app.add_typer(models_app, name="models")
@@ -100,7 +107,7 @@ app.command()(doctor)
 
 def _input_file(flag: str, help: str) -> Any:
     """The typer option for an existing, readable file."""
-    return typer.Option(flag, help=help, exists=True, dir_okay=False, readable=True)
+    return typer.Option(flag, help=help, exists=True, dir_okay=False, readable=True, metavar="FILE")
 
 
 def _deps(ctx: typer.Context) -> CliDeps:
@@ -121,6 +128,7 @@ PolicyOption = Annotated[
         "--policy",
         help="Policy YAML file. [default: ROUTER_POLICY_PATH or the shipped policy]",
         dir_okay=False,
+        metavar="FILE",
     ),
 ]
 
@@ -128,10 +136,12 @@ PolicyOption = Annotated[
 # --- route ---------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(cls=UsageCommand)
 def route(
     ctx: typer.Context,
-    text: Annotated[str, typer.Argument(help="The prompt to route, scored as it is.")],
+    text: Annotated[
+        str, typer.Argument(help="The prompt to route, scored as it is.", metavar="TEXT")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the decision as JSON.")] = False,
     policy_path: PolicyOption = None,
 ) -> None:
@@ -193,13 +203,15 @@ def score(
             "--output",
             help="JSONL file to write, in place only once every row is done.",
             dir_okay=False,
+            metavar="FILE",
         ),
     ],
     on_error: Annotated[
         OnError, typer.Option("--on-error", help="What a malformed row does.")
     ] = OnError.stop,
     batch_size: Annotated[
-        int, typer.Option("--batch-size", min=1, max=100_000, help="Rows per scorer call.")
+        int,
+        typer.Option("--batch-size", min=1, max=100_000, help="Rows per scorer call.", metavar="N"),
     ] = 256,
     policy_path: PolicyOption = None,
 ) -> None:
@@ -323,11 +335,13 @@ def _report(output_path: Path, total: int, skipped: int) -> None:
 # --- policy --------------------------------------------------------------------------------
 
 
-@policy_app.command("validate")
+@policy_app.command("validate", cls=UsageCommand)
 def validate(
     file: Annotated[
         Path,
-        typer.Argument(help="Policy YAML file.", exists=True, dir_okay=False, readable=True),
+        typer.Argument(
+            help="Policy YAML file.", exists=True, dir_okay=False, readable=True, metavar="FILE"
+        ),
     ],
 ) -> None:
     """Check a policy file and show its tiers.
@@ -344,44 +358,50 @@ def validate(
         err.print(Text(f"warning: {file}: {warning}", style="yellow"), soft_wrap=True)
 
 
-_PLAIN: dict[str, Any] = {"box": SIMPLE_HEAD, "show_edge": False, "padding": (0, 1, 0, 0)}
+def _policy_tables(policy: Policy, file: Path) -> RenderableType:
+    """Two tables when they fit the terminal with every id whole, else one block per tier."""
+    title = f"{file}  version {policy.version}"
+    routing, connection = _routing_rows(policy), _connection_rows(policy)
+    if fits(*routing, out) and fits(*connection, out):
+        return Group(
+            fitted(*routing, console=out, title=title), Text(""), fitted(*connection, console=out)
+        )
+    headers = [*routing[0], *connection[0][1:]]
+    rows = [[*a, *b[1:]] for a, b in zip(routing[1], connection[1], strict=True)]
+    return as_blocks(headers, rows, title=title)
 
 
-def _policy_tables(policy: Policy, file: Path) -> Group:
-    return Group(_routing_table(policy, file), _connection_table(policy))
-
-
-def _routing_table(policy: Policy, file: Path) -> Table:
-    table = Table(title=f"{file}  version {policy.version}", title_justify="left", **_PLAIN)
-    for column in ("tier", "band"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("model", overflow="fold")
-    table.add_column("budget", overflow="fold")
-    table.add_column("strategy", overflow="fold")
-    for tier in policy.tiers:
-        table.add_row(
+def _routing_rows(policy: Policy) -> tuple[list[str], list[list[str]]]:
+    headers = ["tier", "band", "model", "budget", "strategy"]
+    rows = [
+        [
             tier.name,
             policy.band_text(tier),
             tier.model,
             tier.budget.label(),
             f"{tier.strategy.samples} x {tier.strategy.select}",
-        )
-    return table
+        ]
+        for tier in policy.tiers
+    ]
+    return headers, rows
 
 
-def _connection_table(policy: Policy) -> Table:
-    table = Table(**_PLAIN)
-    for column in ("tier", "timeout"):
-        table.add_column(column, no_wrap=True)
-    for column in ("budget sent as", "key env", "api_base", "fallbacks"):
-        table.add_column(column, overflow="fold")
+def _connection_rows(policy: Policy) -> tuple[list[str], list[list[str]]]:
+    headers = ["tier", "timeout", "budget sent as", "key env", "api_base", "fallbacks"]
+    rows = []
     for tier in policy.tiers:
-        fallbacks = "\n".join(tier.fallbacks) or "-"
-        timeout = f"{tier.timeout_s:g}s"
         control = tier.control.value + (" (by id)" if tier.reasoning is None else "")
-        row = (tier.api_key_env or "-", tier.api_base or "-", fallbacks)
-        table.add_row(tier.name, timeout, control, *row)
-    return table
+        rows.append(
+            [
+                tier.name,
+                f"{tier.timeout_s:g}s",
+                control,
+                tier.api_key_env or "-",
+                tier.api_base or "-",
+                "\n".join(tier.fallbacks) or "-",
+            ]
+        )
+    return headers, rows
 
 
 # --- eval ----------------------------------------------------------------------------------
@@ -400,7 +420,12 @@ def eval_(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     report_dir: Annotated[
         Path | None,
-        typer.Option("--report", help="Folder for report.json and the PNG plots.", file_okay=False),
+        typer.Option(
+            "--report",
+            help="Folder for report.json and the PNG plots.",
+            file_okay=False,
+            metavar="DIR",
+        ),
     ] = None,
     on_error: Annotated[
         OnError, typer.Option("--on-error", help="What a malformed row does.")
@@ -470,17 +495,21 @@ def train(
         _input_file("--seed-data", "With --logs: seed JSONL to train on beside the logs."),
     ] = None,
     base: Annotated[
-        str | None, typer.Option("--base", help="With --logs: the version to improve on.")
+        str | None,
+        typer.Option("--base", help="With --logs: the version to improve on.", metavar="VERSION"),
     ] = None,
     version: Annotated[
-        str | None, typer.Option("--version", help="Name of the new version.")
+        str | None, typer.Option("--version", help="Name of the new version.", metavar="NAME")
     ] = None,
     make_current: Annotated[
         bool,
         typer.Option("--make-current/--no-make-current", help="With --data: point CURRENT at it."),
     ] = True,
     cv_folds: Annotated[
-        int, typer.Option("--cv-folds", min=0, max=20, help="Also cross-validate (0: off).")
+        int,
+        typer.Option(
+            "--cv-folds", min=0, max=20, help="Also cross-validate (0: off).", metavar="K"
+        ),
     ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="With --logs: the gate as JSON.")] = False,
 ) -> None:
@@ -598,12 +627,20 @@ def serve(
     ctx: typer.Context,
     host: Annotated[
         str | None,
-        typer.Option("--host", help="Address to listen on. [default: ROUTER_HOST or 127.0.0.1]"),
+        typer.Option(
+            "--host",
+            help="Address to listen on. [default: ROUTER_HOST or 127.0.0.1]",
+            metavar="HOST",
+        ),
     ] = None,
     port: Annotated[
         int | None,
         typer.Option(
-            "--port", min=1, max=65535, help="Port to listen on. [default: ROUTER_PORT or 8080]"
+            "--port",
+            min=1,
+            max=65535,
+            help="Port to listen on. [default: ROUTER_PORT or 8080]",
+            metavar="PORT",
         ),
     ] = None,
     policy_path: PolicyOption = None,
