@@ -70,4 +70,4 @@ def test_usage_lines_name_arguments_and_values_by_real_metavars() -> None:
 
     assert "[OPTIONS] FILE\n" in validate
     assert "--data FILE" in train and "--cv-folds K" in train
-    assert "<bool>" not in train and "{" not in validate
+    assert "<bool>" not in train and "{FILE}" not in validate
