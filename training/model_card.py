@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from classifiers.artifacts import Manifest
+from classifiers.artifacts.manifest import Manifest
 from training import gate as gate_module
 from training import labels, log_labels, logs
 from training.evaluate import EvaluationReport, Metric

@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from classifiers.artifacts import read_manifest, resolve_version
-from classifiers.registry import list_models
-from router.decision.policy import load_policy
+from classifiers.artifacts.manifest import read_manifest
+from classifiers.artifacts.registry import list_models
+from classifiers.artifacts.versions import resolve_version
+from router.decision.policy_file import load_policy
 from router.errors import RouterError
 from router.settings import Settings
-from router.upstream.client import UpstreamTarget
+from router.upstream.targets import UpstreamTarget
 from router.upstream.probe import ModelCheck, check_targets, probe
 
 __all__ = ["ClassifierStatus", "Diagnosis", "PolicyStatus", "StoreStatus", "diagnose"]

@@ -38,7 +38,8 @@ from router.service.metrics import ServiceMetrics
 from router.service.middleware import Exchange
 from router.service.model_store import Snapshot
 from router.service.openai_schema import AUTO, ChatCompletionRequest
-from router.upstream.client import UpstreamResult, UpstreamStream, Usage
+from router.upstream.results import UpstreamResult, Usage
+from router.upstream.streaming import UpstreamStream
 
 __all__ = [
     "EventStreamResponse",

@@ -26,8 +26,8 @@ import httpx
 import litellm
 import openai
 
-from router.upstream.client import UpstreamTarget, _credentials, _Endpoint, _endpoints
 from router.upstream.failures import unreachable
+from router.upstream.targets import Endpoint, UpstreamTarget, credentials, endpoints
 
 __all__ = ["ModelCheck", "ProbeResult", "check_targets", "probe"]
 
@@ -68,12 +68,12 @@ class ModelCheck:
 
 def check_targets(targets: Mapping[str, UpstreamTarget]) -> list[ModelCheck]:
     """Each tier's model, then its fallbacks, with their key status (no network)."""
-    endpoints = _endpoints(targets.values())
+    known = endpoints(targets.values())
     checks = []
     for tier, target in targets.items():
-        checks.append(_check(tier, "primary", target.model, _Endpoint.of(target)))
+        checks.append(_check(tier, "primary", target.model, Endpoint.of(target)))
         for fallback in target.fallbacks:
-            endpoint = endpoints.get(fallback, _Endpoint())
+            endpoint = known.get(fallback, Endpoint())
             checks.append(_check(tier, "fallback", fallback, endpoint))
     return checks
 
@@ -93,23 +93,23 @@ async def probe(
     return [replace(check, probe=results.get((check.model, check.api_base))) for check in checks]
 
 
-def _check(tier: str, role: Role, model: str, endpoint: _Endpoint) -> ModelCheck:
-    missing = _credentials(model, endpoint).missing
+def _check(tier: str, role: Role, model: str, endpoint: Endpoint) -> ModelCheck:
+    missing = credentials(model, endpoint).missing
     key_set = bool(endpoint.api_key_env and os.environ.get(endpoint.api_key_env))
     return ModelCheck(tier, role, model, endpoint.api_base, endpoint.api_key_env, missing, key_set)
 
 
-def _endpoints_of(checks: Iterable[ModelCheck]) -> dict[tuple[str, str | None], _Endpoint]:
+def _endpoints_of(checks: Iterable[ModelCheck]) -> dict[tuple[str, str | None], Endpoint]:
     return {
-        (c.model, c.api_base): _Endpoint(api_base=c.api_base, api_key_env=c.key_env) for c in checks
+        (c.model, c.api_base): Endpoint(api_base=c.api_base, api_key_env=c.key_env) for c in checks
     }
 
 
-async def _call(model: str, endpoint: _Endpoint, timeout: httpx.Timeout) -> ProbeResult:
+async def _call(model: str, endpoint: Endpoint, timeout: httpx.Timeout) -> ProbeResult:
     params: dict[str, Any] = {"timeout": timeout, "num_retries": 0, "max_tokens": 1}
     if endpoint.api_base is not None:
         params["api_base"] = endpoint.api_base
-    key = _credentials(model, endpoint).api_key
+    key = credentials(model, endpoint).api_key
     if key is not None:
         params["api_key"] = key
     started = time.perf_counter()

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from classifiers.artifacts import save_artifact, write_current
+from classifiers.artifacts.store import save_artifact
+from classifiers.artifacts.versions import write_current
 from classifiers.difficulty import DifficultyEstimator
 from classifiers.encoder import HashingEncoder
 from classifiers.features import FEATURE_NAMES

@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from classifiers.artifacts import load_artifact, resolve_version
+from classifiers.artifacts.store import load_artifact
+from classifiers.artifacts.versions import resolve_version
 from classifiers.difficulty import DifficultyEstimator
 from classifiers.encoder import HashingEncoder
 from classifiers.errors import DataError, RowError

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from router.cli.main import CliDeps, app
+from router.cli.deps import CliDeps
+from router.cli.main import app
 from router.settings import Settings
 from tests.redis_fixtures import RedisServer
 from tests.upstream_server import UpstreamServer

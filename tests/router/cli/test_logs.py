@@ -13,7 +13,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from records import EXPORT_FIELDS, ExportRow, Feedback, FeedbackEvent, Verifier
-from router.cli.main import CliDeps, app
+from router.cli.deps import CliDeps
+from router.cli.main import app
 from router.log.store import open_store
 from router.settings import Settings
 from tests.redis_fixtures import RedisServer

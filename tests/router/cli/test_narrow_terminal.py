@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from classifiers.registry import list_models
-from router.decision.policy import load_policy
+from classifiers.artifacts.registry import list_models
+from router.decision.policy_file import load_policy
 
 REPO = Path(__file__).resolve().parents[3]
 LOCAL_RECIPE = REPO / "examples" / "local-upstream.yaml"

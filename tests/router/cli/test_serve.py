@@ -11,7 +11,8 @@ import yaml
 from fastapi import FastAPI
 from typer.testing import CliRunner
 
-from router.cli.main import CliDeps, app
+from router.cli.deps import CliDeps
+from router.cli.main import app
 from router.settings import Settings
 from tests.router.conftest import small_policy_data
 from tests.router.service.api.conftest import publish_classifier
