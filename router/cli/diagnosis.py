@@ -31,8 +31,8 @@ from classifiers.artifacts.versions import resolve_version
 from router.decision.policy_file import load_policy
 from router.errors import RouterError
 from router.settings import Settings
-from router.upstream.targets import UpstreamTarget
 from router.upstream.probe import ModelCheck, check_targets, probe
+from router.upstream.targets import UpstreamTarget
 
 __all__ = ["ClassifierStatus", "Diagnosis", "PolicyStatus", "StoreStatus", "diagnose"]
 

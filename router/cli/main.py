@@ -6,6 +6,7 @@
     policy.py   policy validate          check a policy file
     models.py   models list|show|promote|rollback
     logs.py     logs export
+    data.py     data build               a seed file from the public sources' raw files
     doctor.py   doctor                   what a deployment serves with, and what is in its way
     deps.py     CliDeps and the options the commands share; output.py: consoles and errors
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 import typer
 
 from router.cli import route, serve, train
+from router.cli.data import data_app
 from router.cli.doctor import doctor
 from router.cli.logs import logs_app
 from router.cli.models import models_app
@@ -51,3 +53,4 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(logs_app, name="logs")
 app.add_typer(models_app, name="models")
 app.command()(doctor)
+app.add_typer(data_app, name="data")
