@@ -73,7 +73,11 @@ class Settings(BaseSettings):
         " tier's timeout_s bounds the whole call).",
     )
     upstream_retries: int = Field(
-        default=2, ge=0, le=10, description="Retries of a 429 or 5xx before the fallbacks."
+        default=2,
+        ge=0,
+        le=10,
+        description="Retries of a 429 or 503 before the fallbacks (a 500 or a failed connection"
+        " goes to them at once).",
     )
     upstream_cooldown_s: float | None = Field(
         default=None, ge=0.0, le=3600.0, description="How long a failing deployment rests."
