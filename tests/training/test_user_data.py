@@ -179,3 +179,18 @@ def test_too_few_rows_to_train_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="too few rows to train"):
         train_seed(data, tmp_path / "models", HashingEncoder(8), cache_dir=tmp_path / "c")
     assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
+
+
+def test_rows_without_any_domain_train_and_load(tmp_path: Path) -> None:
+    rows = [row for row in user_rows(120) if "weak" in row]  # outcome rows, no domains
+    data = write_user_file(tmp_path / "mine.jsonl", rows)
+    encoder = HashingEncoder(32)
+
+    train_seed(data, tmp_path / "models", encoder, cache_dir=tmp_path / "c", version="v")
+
+    loaded = load_artifact(
+        resolve_version(tmp_path / "models", "v"), encoder_name=encoder.name, encoder_dimension=32
+    )
+    assert isinstance(loaded.estimator, DifficultyEstimator)
+    scores = loaded.estimator.predict(np.zeros((2, loaded.estimator.n_features_in_)))
+    assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
