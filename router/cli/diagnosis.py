@@ -3,7 +3,8 @@
 ``diagnose(settings, probe=...)`` gathers, without starting the service:
 
 - the classifier: the version that serves (``ROUTER_MODEL_VERSION`` or ``models/CURRENT``) and
-  its model card's headline figures (the validation metrics ``router models list`` shows);
+  its model card's headline figures (the validation metrics ``router models list`` shows, the
+  user-data metrics of a version trained on a user's file, a retrained version's held-out AUROC);
 - the policy: its file and version;
 - every tier's model and fallbacks, with the key each needs set or missing and, with ``probe``,
   a one-token call's answer and latency (``router.upstream.probe``);
@@ -26,7 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from classifiers.artifacts.manifest import read_manifest
-from classifiers.artifacts.registry import list_models
+from classifiers.artifacts.registry import SUMMARY_METRICS
 from classifiers.artifacts.versions import resolve_version
 from router.decision.policy_file import load_policy
 from router.errors import RouterError
@@ -35,6 +36,9 @@ from router.upstream.probe import ModelCheck, check_targets, probe
 from router.upstream.targets import UpstreamTarget
 
 __all__ = ["ClassifierStatus", "Diagnosis", "PolicyStatus", "StoreStatus", "diagnose"]
+
+# The model card's headline figures: ``router models list``'s, and those of a user's own data.
+HEADLINE_METRICS = (*SUMMARY_METRICS, "spearman_outcome_gain[user]", "auroc_outcome_gain[user]")
 
 
 @dataclass(frozen=True)
@@ -117,16 +121,20 @@ def _classifier(settings: Settings) -> ClassifierStatus:
     chosen_by = "ROUTER_MODEL_VERSION" if settings.model_version else "models/CURRENT"
     try:
         version_dir = resolve_version(settings.models_dir, settings.model_version)
-        version = read_manifest(version_dir).version
+        manifest = read_manifest(version_dir)
     except RouterError as exc:
         return ClassifierStatus(settings.model_version, chosen_by, problem=exc.message)
-    summary = next((s for s in list_models(settings.models_dir) if s.version == version), None)
+    validation = manifest.metrics.get("validation") or {}
+    measured = {m.get("name"): m.get("model") for m in validation.get("metrics", [])}
     figures = {
-        name: value
-        for name, value in (summary.metrics if summary else {}).items()
-        if value is not None
+        name: float(measured[name])
+        for name in HEADLINE_METRICS
+        if isinstance(measured.get(name), int | float)
     }
-    return ClassifierStatus(version, chosen_by, figures)
+    holdout = (manifest.metrics.get("holdout") or {}).get("auroc")
+    if isinstance(holdout, int | float):
+        figures["holdout_auroc"] = float(holdout)
+    return ClassifierStatus(manifest.version, chosen_by, figures)
 
 
 def _store(settings: Settings) -> StoreStatus:

@@ -123,3 +123,23 @@ def test_a_policy_that_will_not_load_is_a_problem(tmp_path: Path) -> None:
 
     assert result.exit_code == 1
     assert "policy: " in " ".join(result.stdout.split())
+
+
+def test_a_version_trained_on_user_data_shows_its_own_headline_figures(tmp_path: Path) -> None:
+    from classifiers.encoder import HashingEncoder
+    from tests.training.user_rows import user_rows, write_user_file
+    from training.train import train_seed
+
+    models = tmp_path / "models"
+    data = write_user_file(tmp_path / "mine.jsonl", user_rows(200))
+    train_seed(data, models, HashingEncoder(16), cache_dir=tmp_path / "c", version="mine")
+    (models / "CURRENT").write_text("mine\n", encoding="utf-8")
+
+    result = runner.invoke(app, ["doctor", "--json"], obj=deps(tmp_path, models_dir=models))
+
+    classifier = json.loads(result.stdout)["classifier"]
+    assert classifier["version"] == "mine"
+    assert set(classifier["figures"]) == {
+        "spearman_outcome_gain[user]",
+        "auroc_outcome_gain[user]",
+    }
