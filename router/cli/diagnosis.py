@@ -32,6 +32,7 @@ from classifiers.artifacts.versions import resolve_version
 from router.decision.policy_file import load_policy
 from router.errors import RouterError
 from router.settings import Settings
+from router.upstream.client import close_clients
 from router.upstream.probe import ModelCheck, check_targets, probe
 from router.upstream.targets import UpstreamTarget
 
@@ -94,10 +95,18 @@ def diagnose(settings: Settings, *, probe_upstreams: bool = False) -> Diagnosis:
     policy, targets = _policy(settings)
     checks = check_targets(targets)
     if probe_upstreams:
-        checks = asyncio.run(probe(checks, connect_timeout_s=settings.upstream_connect_timeout_s))
+        checks = asyncio.run(_probed(checks, settings.upstream_connect_timeout_s))
     return Diagnosis(
         _classifier(settings), policy, tuple(checks), _store(settings), probe_upstreams
     )
+
+
+async def _probed(checks: list[ModelCheck], connect_timeout_s: float) -> list[ModelCheck]:
+    """The probes, on this command's own event loop, whose pooled clients are closed after."""
+    try:
+        return await probe(checks, connect_timeout_s=connect_timeout_s)
+    finally:
+        await close_clients()
 
 
 def _why_unusable(check: ModelCheck) -> str:
