@@ -6,7 +6,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -32,6 +33,7 @@ __all__ = [
     "PolicyOption",
     "deps_of",
     "input_file",
+    "loading",
     "policy_of",
     "progress_bar",
     "settings_of",
@@ -93,6 +95,16 @@ PolicyOption = Annotated[
         metavar="FILE",
     ),
 ]
+
+
+@contextmanager
+def loading(what: str) -> Iterator[None]:
+    """A spinner on stderr naming what is loading (the encoder takes seconds), on a terminal."""
+    if not err.is_terminal:
+        yield
+        return
+    with err.status(f"loading {what}..."):
+        yield
 
 
 def progress_bar() -> Progress:

@@ -25,6 +25,7 @@ from router.cli.deps import (
     PolicyOption,
     deps_of,
     input_file,
+    loading,
     policy_of,
     progress_bar,
     settings_of,
@@ -56,7 +57,9 @@ def route(
         require_text(text)
         settings = settings_of(deps)
         policy = policy_of(settings, policy_path)
-        decision = Decider(deps.scorer(settings), policy).decide_text(text)
+        with loading("the encoder and classifier"):
+            scorer = deps.scorer(settings)
+        decision = Decider(scorer, policy).decide_text(text)
     if as_json:
         typer.echo(decision.model_dump_json(indent=2))
     else:
@@ -127,9 +130,9 @@ def score(
         _check_paths(input_path, output_path)
         total = count_rows(input_path)
         settings = settings_of(deps)
-        job = _ScoreJob(
-            deps.scorer(settings), policy_of(settings, policy_path), on_error, batch_size
-        )
+        with loading("the encoder and classifier"):
+            scorer = deps.scorer(settings)
+        job = _ScoreJob(scorer, policy_of(settings, policy_path), on_error, batch_size)
         skipped = _score_file(input_path, output_path, job, total)
     _report(output_path, total, skipped)
     raise typer.Exit(EXIT_ROWS_SKIPPED if skipped else EXIT_OK)
@@ -257,7 +260,8 @@ def eval_(
         rows = list(read_seed_rows(data, on_error=on_error.value, on_skip=skipped.append))
         if not rows:
             raise DataError(f"{data}: no rows to evaluate")
-        scorer = deps.scorer(settings_of(deps))
+        with loading("the encoder and classifier"):
+            scorer = deps.scorer(settings_of(deps))
         scores = _score_texts(scorer, [row.prompt for row in rows])
         report = evaluate(rows, scores)
         if report_dir is not None:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from router.cli.deps import CliDeps, deps_of, input_file, progress_bar, settings_of
+from router.cli.deps import CliDeps, deps_of, input_file, loading, progress_bar, settings_of
 from router.cli.models import train_from_logs
 from router.cli.output import err, exit_on_router_error, fail, out
 
@@ -96,7 +96,8 @@ def _train_seed(
 
     with exit_on_router_error():
         settings = settings_of(deps)
-        encoder = deps.encoder(settings)
+        with loading("the encoder"):
+            encoder = deps.encoder(settings)
         with progress_bar() as progress:
             task = progress.add_task("embedding", total=None)
             trained = train_seed(
