@@ -4,6 +4,7 @@
     train.py    train, embed             a classifier from seed data or from logged outcomes
     serve.py    serve                    the HTTP service
     policy.py   policy validate          check a policy file
+    policy_ops.py  policy simulate|tune  what a policy would cost and deliver; edges for a target
     models.py   models list|show|promote|rollback
     logs.py     logs export
     data.py     data build               a seed file from the public sources' raw files
@@ -32,7 +33,7 @@ from router.cli.doctor import doctor
 from router.cli.logs import logs_app
 from router.cli.models import models_app
 from router.cli.output import UsageCommand
-from router.cli.policy import policy_app
+from router.cli.policy_ops import policy_app  # with simulate and tune registered
 
 __all__ = ["app"]
 

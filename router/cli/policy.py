@@ -25,7 +25,9 @@ __all__ = ["policy_app"]
 
 EXIT_INVALID_POLICY = 1
 
-policy_app = typer.Typer(help="Check policy files.", no_args_is_help=True, rich_markup_mode=None)
+policy_app = typer.Typer(
+    help="Check, simulate and tune policy files.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 @policy_app.command("validate", cls=UsageCommand)

@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 
 from router.decision.exploration import Explorer
 from router.log.decision_log import DecisionLog
+from router.ops.operations import Operations
 from router.service.completions import Ledger
 from router.service.metrics import ServiceMetrics
 from router.service.middleware import Exchange, exchange_of
@@ -25,6 +26,7 @@ __all__ = [
     "ExplorerDep",
     "LedgerDep",
     "MetricsDep",
+    "OperationsDep",
     "StoreDep",
     "lifespan_state",
 ]
@@ -36,6 +38,7 @@ def lifespan_state(
     metrics: ServiceMetrics,
     decision_log: DecisionLog,
     explorer: Explorer,
+    ops: Operations,
 ) -> dict[str, Any]:
     """The lifespan state the dependencies below read."""
     return {
@@ -44,6 +47,7 @@ def lifespan_state(
         "metrics": metrics,
         "decision_log": decision_log,
         "explorer": explorer,
+        "ops": ops,
     }
 
 
@@ -80,6 +84,11 @@ async def _explorer(request: Request) -> Explorer:
     return explorer
 
 
+async def _operations(request: Request) -> Operations:
+    ops: Operations = request.state.ops
+    return ops
+
+
 StoreDep = Annotated[ModelStore, Depends(_store)]
 ActiveSnapshot = Annotated[Snapshot, Depends(_active)]
 """The serving snapshot for the whole request; 503 while the store is not ready."""
@@ -88,3 +97,4 @@ MetricsDep = Annotated[ServiceMetrics, Depends(_metrics)]
 ExchangeDep = Annotated[Exchange, Depends(_exchange)]
 DecisionLogDep = Annotated[DecisionLog, Depends(_decision_log)]
 ExplorerDep = Annotated[Explorer, Depends(_explorer)]
+OperationsDep = Annotated[Operations, Depends(_operations)]
