@@ -31,6 +31,8 @@
     │       ├── UnknownRequestError         404    no logged request has that id
     │       └── IdempotencyKeyReusedError   409    the key came before with other content
     └── UpstreamError                       502    upstream_error     (cause kept as __cause__)
+        ├── UpstreamUnreachableError        502    refused, DNS, TLS, connect timeout (names tier,
+        │                                              address and cause)
         ├── MissingProviderKeyError         401    authentication_error (names the env var)
         ├── UpstreamTimeoutError            504
         └── UpstreamRateLimitedError        429    rate_limit_error
@@ -88,6 +90,7 @@ __all__ = [
     "UpstreamError",
     "UpstreamRateLimitedError",
     "UpstreamTimeoutError",
+    "UpstreamUnreachableError",
     "error_body",
 ]
 
@@ -210,6 +213,27 @@ class UpstreamError(RouterError):
     def __init__(self, message: str, *, model: str | None = None) -> None:
         super().__init__(message)
         self.model = model
+
+
+class UpstreamUnreachableError(UpstreamError):
+    """No connection to the upstream: refused, DNS, TLS or connect timeout (``address`` and
+    ``cause`` say which); the message names the tier once the service knows it."""
+
+    def __init__(
+        self, message: str, *, model: str | None = None, address: str | None, cause: str
+    ) -> None:
+        super().__init__(message, model=model)
+        self.address = address
+        self.cause = cause
+
+    def for_tier(self, tier: str) -> UpstreamUnreachableError:
+        """The same error, its message starting with the tier that was asked."""
+        return UpstreamUnreachableError(
+            f"tier '{tier}': {self.message}",
+            model=self.model,
+            address=self.address,
+            cause=self.cause,
+        )
 
 
 class MissingProviderKeyError(UpstreamError):

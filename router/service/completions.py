@@ -25,7 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from records import Decision, DecisionRecord, ScoredPrompt
 from router.decision.forecast import Forecaster
-from router.errors import RouterError, error_body
+from router.errors import RouterError, UpstreamUnreachableError, error_body
 from router.log.decision_log import DecisionRecorder
 from router.log.obedience import ObedienceMonitor, judge
 from router.service import cascade
@@ -211,8 +211,12 @@ async def complete(
     snapshot: Snapshot, body: ChatCompletionRequest, exchange: Exchange, ledger: Ledger
 ) -> dict[str, Any]:
     """The OpenAI chat completion from the decided tier."""
+    tier = decision_of(exchange).tier
     try:
         result = await _answer(snapshot, body, exchange)
+    except UpstreamUnreachableError as exc:
+        ledger.settle(exchange, body, Outcome.failed(exc))
+        raise exc.for_tier(tier) from exc.__cause__
     except BaseException as exc:
         ledger.settle(exchange, body, Outcome.failed(exc))
         raise
@@ -251,6 +255,9 @@ async def stream(
         else:
             target = snapshot.target(tier.name, decision_of(exchange).budget)
             source = await snapshot.upstream.stream(target, body.messages, params)
+    except UpstreamUnreachableError as exc:
+        ledger.settle(exchange, body, Outcome.failed(exc))
+        raise exc.for_tier(tier.name) from exc.__cause__
     except BaseException as exc:
         ledger.settle(exchange, body, Outcome.failed(exc))
         raise
