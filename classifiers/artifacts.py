@@ -29,11 +29,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-import joblib
 import numpy as np
-from sklearn.base import BaseEstimator
-from sklearn.exceptions import NotFittedError
-from sklearn.utils.validation import check_is_fitted
 
 from classifiers.errors import (
     ArtifactError,
@@ -52,7 +48,15 @@ FORMAT = 1
 ESTIMATOR_FILE = "estimator.joblib"
 MANIFEST_FILE = "manifest.json"
 CURRENT_FILE = "CURRENT"
-LIBRARIES = ("numpy", "scikit-learn", "joblib", "sentence-transformers", "torch")
+LIBRARIES = (
+    "numpy",
+    "scikit-learn",
+    "joblib",
+    "sentence-transformers",
+    "torch",
+    "onnxruntime",
+    "tokenizers",
+)
 STALE_STAGING_S = 24 * 3600
 
 _VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -297,6 +301,11 @@ def _check_fitted(estimator: Any, target: Path) -> None:
         raise ArtifactError(
             target, f"{type(estimator).__name__} has no predict(); not an estimator"
         )
+    # scikit-learn and joblib are imported where used: reading a manifest needs neither
+    from sklearn.base import BaseEstimator
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
     if isinstance(estimator, BaseEstimator):
         try:
             check_is_fitted(estimator)
@@ -354,6 +363,8 @@ def _sweep_stale_staging(directory: Path) -> None:
 
 
 def _dump(estimator: Any, path: Path) -> FileDigest:
+    import joblib
+
     joblib.dump(estimator, path)
     _fsync(path)
     return _digest(path)
@@ -478,6 +489,8 @@ def _verified_file(version_dir: Path, expected: FileDigest) -> Path:
 
 
 def _unpickle(path: Path) -> Predictor:
+    import joblib
+
     try:
         estimator = joblib.load(path)
     except Exception as exc:

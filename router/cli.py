@@ -32,6 +32,7 @@ from rich.text import Text
 
 from classifiers.encoder import TextEncoder
 from classifiers.files import atomic_text
+from router.cli_encoder import encoder_app
 from router.cli_logs import logs_app
 from router.cli_models import models_app, train_from_logs
 from router.cli_output import err, exit_on_router_error, fail, out, settings_or_exit
@@ -53,13 +54,13 @@ SHOWN_SKIPS = 10
 
 
 def _load_encoder(settings: Settings) -> TextEncoder:
-    """The packaged encoder, uncached: training embeds every prompt once."""
-    from classifiers.encoder import Encoder
+    """The encoder new versions are fitted on (ROUTER_ENCODER; auto: the default kind),
+    uncached: training embeds every prompt once."""
+    from classifiers.encoder_choice import DEFAULT_KIND, load_text_encoder
 
-    return Encoder.load(
-        batch_size=settings.encoder_batch_size,
-        cache_size=0,
-        torch_threads=settings.encoder_threads,
+    kind = DEFAULT_KIND if settings.encoder == "auto" else settings.encoder
+    return load_text_encoder(
+        kind, batch_size=settings.encoder_batch_size, cache_size=0, threads=settings.encoder_threads
     )
 
 
@@ -90,6 +91,7 @@ policy_app = typer.Typer(
 app.add_typer(policy_app, name="policy")
 app.add_typer(logs_app, name="logs")
 app.add_typer(models_app, name="models")
+app.add_typer(encoder_app, name="encoder")
 # The lead adds `serve`, `eval` and `train` here, as commands of `app` like `route` below.
 
 
@@ -107,6 +109,11 @@ def _deps(ctx: typer.Context) -> CliDeps:
 
 def _settings(deps: CliDeps) -> Settings:
     return settings_or_exit(deps.settings)
+
+
+def _batch_settings(deps: CliDeps) -> Settings:
+    """Settings for a command that encodes many texts: the encoder on every core."""
+    return _settings(deps).for_batch()
 
 
 def _policy(settings: Settings, path: Path | None) -> Policy:
@@ -214,7 +221,7 @@ def score(
     with exit_on_router_error():
         _check_paths(input_path, output_path)
         total = count_rows(input_path)
-        settings = _settings(deps)
+        settings = _batch_settings(deps)
         job = _ScoreJob(deps.scorer(settings), _policy(settings, policy_path), on_error, batch_size)
         skipped = _score_file(input_path, output_path, job, total)
     _report(output_path, total, skipped)
@@ -417,7 +424,7 @@ def eval_(
         rows = list(read_seed_rows(data, on_error=on_error.value, on_skip=skipped.append))
         if not rows:
             raise DataError(f"{data}: no rows to evaluate")
-        scorer = deps.scorer(_settings(deps))
+        scorer = deps.scorer(_batch_settings(deps))
         scores = _score_texts(scorer, [row.prompt for row in rows])
         report = evaluate(rows, scores)
         if report_dir is not None:
@@ -497,7 +504,7 @@ def train(
     deps = _deps(ctx)
     if logs is not None:
         with exit_on_router_error():
-            settings = _settings(deps)
+            settings = _batch_settings(deps)
             code = train_from_logs(
                 logs,
                 seed_data,
@@ -505,7 +512,8 @@ def train(
                 version,
                 as_json,
                 settings=settings,
-                encoder=deps.encoder(settings),
+                # by default the base version's own encoder, loaded only on a seed-cache miss
+                encoder=None if deps.encoder is _load_encoder else deps.encoder(settings),
             )
         raise typer.Exit(code)
     assert data is not None
@@ -521,7 +529,7 @@ def _train_seed(
     from training.train import train_seed
 
     with exit_on_router_error():
-        settings = _settings(deps)
+        settings = _batch_settings(deps)
         encoder = deps.encoder(settings)
         with _progress() as progress:
             task = progress.add_task("embedding", total=None)
@@ -566,7 +574,7 @@ def embed(
 
     deps = _deps(ctx)
     with exit_on_router_error():
-        settings = _settings(deps)
+        settings = _batch_settings(deps)
         prompts = [row.prompt for row in read_seed_rows(data)]
         encoder = deps.encoder(settings)
         cache = embedding_cache_file(

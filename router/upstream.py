@@ -71,20 +71,7 @@ from collections.abc import (
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Final, Protocol, Self, cast
-
-import openai
-from litellm.cost_calculator import completion_cost, cost_per_token
-from litellm.exceptions import (
-    AuthenticationError,
-    BadRequestError,
-    RateLimitError,
-    Timeout,
-)
-from litellm.llms.custom_httpx.async_client_cleanup import close_litellm_async_clients
-from litellm.router import Router
-from litellm.types.router import RetryPolicy, RouterRateLimitError
-from litellm.utils import validate_environment
+from typing import TYPE_CHECKING, Any, Final, Protocol, Self, cast
 
 from router.budgets import ReasoningControl, budget_params, control_of, steers
 from router.errors import (
@@ -96,6 +83,9 @@ from router.errors import (
 )
 from router.records import Budget, Price, Strategy
 from router.voting import majority_vote
+
+if TYPE_CHECKING:  # litellm (and openai) take seconds to import: each is imported where used
+    from litellm.types.router import RetryPolicy
 
 __all__ = [
     "PLACEHOLDER_KEY",
@@ -390,6 +380,8 @@ class Upstream:
         self._unsteered: set[str] = set()
         for target in targets:
             self._add_target(target)
+        from litellm.router import Router
+
         self._router = Router(
             model_list=self._model_list,
             fallbacks=self._fallbacks,
@@ -617,6 +609,8 @@ async def close_clients() -> None:
     call this once, at shutdown, on the loop that served the calls: closing them while another
     Upstream still calls on the same loop makes its calls fail.
     """
+    from litellm.llms.custom_httpx.async_client_cleanup import close_litellm_async_clients
+
     await close_litellm_async_clients()  # type: ignore[no-untyped-call]  # untyped in litellm
 
 
@@ -663,6 +657,8 @@ def _credentials(model: str, endpoint: _Endpoint) -> _Credentials:
             return _Credentials(None, endpoint.api_key_env)
     if endpoint.api_base is not None:
         return _Credentials(PLACEHOLDER_KEY, None)
+    from litellm.utils import validate_environment
+
     found = validate_environment(model=model)
     if found.get("keys_in_environment", True):
         return _Credentials(None, None)
@@ -671,6 +667,8 @@ def _credentials(model: str, endpoint: _Endpoint) -> _Credentials:
 
 def _retry_policy(num_retries: int) -> RetryPolicy:
     """Retry what may pass (429, 5xx); a timeout goes to the fallbacks; a refusal is final."""
+    from litellm.types.router import RetryPolicy
+
     return RetryPolicy(
         RateLimitErrorRetries=num_retries,
         InternalServerErrorRetries=num_retries,
@@ -701,6 +699,25 @@ def _hidden_params(response: object) -> Mapping[str, Any]:
 def _answering_model(response: object, requested: str) -> str:
     """The litellm id of the deployment that answered: ``requested`` or one of its fallbacks."""
     return str(_hidden_params(response).get("litellm_model_name") or requested)
+
+
+def completion_cost(*, completion_response: object) -> float:
+    """litellm's price of a response (its ``completion_cost``, imported on first use)."""
+    from litellm.cost_calculator import completion_cost as price
+
+    return float(price(completion_response=completion_response))
+
+
+def cost_per_token(
+    *, model: str, prompt_tokens: int, completion_tokens: int
+) -> tuple[float, float]:
+    """litellm's price of a prompt's and a completion's tokens (imported on first use)."""
+    from litellm.cost_calculator import cost_per_token as price
+
+    prompt, completion = price(
+        model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+    )
+    return float(prompt), float(completion)
 
 
 def _response_cost(response: object) -> float:
@@ -833,6 +850,10 @@ def _detail(exc: BaseException, secrets: Collection[str]) -> str:
 @contextmanager
 def _translated(route: _Route, secrets: Collection[str]) -> Iterator[None]:
     """Raise litellm's exceptions as ``router.errors`` ones, keeping the cause."""
+    import openai
+    from litellm.exceptions import AuthenticationError, BadRequestError, RateLimitError, Timeout
+    from litellm.types.router import RouterRateLimitError
+
     said, model = route.described, route.model
     try:
         yield

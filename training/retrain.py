@@ -32,6 +32,7 @@ all 800,000 training rows took 79 s and 18.3 GB at peak for a held-out AUROC of 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,7 +55,12 @@ from classifiers.artifacts import (
 )
 from classifiers.difficulty import GROUP_COLUMN, GROUPS, OUTCOME_COLUMN, DifficultyEstimator
 from classifiers.encoder import TextEncoder
-from classifiers.errors import ArtifactMismatchError, ArtifactNotFoundError, DataError
+from classifiers.errors import (
+    ArtifactMismatchError,
+    ArtifactNotFoundError,
+    DataError,
+    EncoderUnavailableError,
+)
 from classifiers.features import FEATURE_NAMES, build_features
 from classifiers.registry import RegistryError, switch_current
 from router.policy import Policy
@@ -436,10 +442,13 @@ def default_version(logs_sha: str) -> str:
 
 
 class LazyEncoder:
-    """The packaged encoder, loaded on the first ``encode``: a warm cache never loads torch."""
+    """The encoder ``spec`` names (``classifiers.encoder_choice.kind_of``), loaded on the first
+    ``encode``: a warm cache never loads a model."""
 
-    def __init__(self, spec: EncoderSpec) -> None:
+    def __init__(self, spec: EncoderSpec, *, threads: int | None = None) -> None:
         self._spec = spec
+        # a batch job: every core unless told otherwise
+        self._threads = threads or max(1, min(os.cpu_count() or 1, 64))
         self._encoder: TextEncoder | None = None
 
     @property
@@ -456,9 +465,15 @@ class LazyEncoder:
 
     def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         if self._encoder is None:
-            from classifiers.encoder import Encoder
+            from classifiers.encoder_choice import kind_of, load_text_encoder
 
-            encoder = Encoder.load(cache_size=0)
+            kind = kind_of(self._spec.name)
+            if kind is None:
+                raise EncoderUnavailableError(
+                    f"the base version was fitted on encoder {self._spec.name!r}, which this"
+                    " build cannot load, and the seed data is not cached under that name"
+                )
+            encoder = load_text_encoder(kind, cache_size=0, threads=self._threads)
             check_encoder("the base version", self._spec, EncoderSpec.of(encoder))
             self._encoder = encoder
         return self._encoder.encode(texts)
