@@ -10,16 +10,26 @@ export TRANSFORMERS_OFFLINE := 1
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export LITELLM_OFFLINE_MODE := true
 
-.PHONY: setup serve test lint bench seed-embeddings
+.PHONY: setup serve test lint bench seed-embeddings encoder
 
+SERVE_STAMP := $(VENV)/.installed-serve
+
+# The tests need everything: the serving install, the [train] extra (torch, the original encoder,
+# the export tools) and the [dev] tools.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	$(BIN)/pip install --quiet -e '.[train,dev]'
+	touch $(STAMP) $(SERVE_STAMP)
+
+# Serving needs only the default install: no torch (the encoder is the shipped ONNX export).
+$(SERVE_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e .
+	touch $(SERVE_STAMP)
 
 setup: $(STAMP)
 
-serve: $(STAMP)
+serve: $(SERVE_STAMP)
 	$(BIN)/router serve
 
 lint: $(STAMP)
@@ -27,11 +37,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# A batch job: every core (the service's default of one torch thread is for request latency).
+# A batch job: `router embed` runs the encoder on every core.
 seed-embeddings: $(STAMP)
 	@if [ -f $(SEED_DATA) ]; then \
-		threads=$$(nproc); [ "$$threads" -le 64 ] || threads=64; \
-		ROUTER_ENCODER_THREADS=$$threads $(BIN)/router embed --data $(SEED_DATA); \
+		$(BIN)/router embed --data $(SEED_DATA); \
 	else echo "no $(SEED_DATA): the tests that need seed data will say they skipped"; fi
 
 test: lint seed-embeddings
@@ -39,3 +48,7 @@ test: lint seed-embeddings
 
 bench: $(STAMP)
 	$(BIN)/python bench/decision_latency.py
+
+# Rebuild the shipped ONNX encoder from the installed package (deterministic; --check compares).
+encoder: $(STAMP)
+	$(BIN)/router encoder export --check
