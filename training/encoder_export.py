@@ -63,7 +63,7 @@ def export_encoder(out_dir: Path | None = None, *, replace: bool = False) -> dic
     """
     out_dir = default_export_dir() if out_dir is None else out_dir
     if out_dir.exists() and not replace:
-        raise FileExistsError(f"{out_dir} exists; pass replace=True (--replace) to rebuild it")
+        raise FileExistsError(f"{out_dir} exists; rebuild over it with --replace (replace=True)")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     source = packaged_model_path()
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".tmp"))
