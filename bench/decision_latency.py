@@ -30,7 +30,9 @@ from typing import Any, TypeVar
 import numpy as np
 from sklearn.linear_model import Ridge
 
-from classifiers.artifacts import load_artifact, read_manifest, resolve_version
+from classifiers.artifacts.manifest import read_manifest
+from classifiers.artifacts.store import load_artifact
+from classifiers.artifacts.versions import resolve_version
 from classifiers.encoder import TextEncoder
 from classifiers.errors import ArtifactNotFoundError, RouterError
 from classifiers.scorer import FeatureFn, Scorer, embeddings_only
@@ -202,8 +204,10 @@ def _optional_build_features() -> FeatureFn:
 
 def _decision_path(scorer: Scorer, policy_path: Path) -> DecisionPath:
     """The decider if it imports, else score + policy tier, else the score alone."""
-    try:  # router.policy and router.decider are optional here: they are written concurrently
-        from router.policy import load_policy
+    # router.decision.policy and router.decision.decider are optional here: they are written
+    # concurrently
+    try:
+        from router.decision.policy_file import load_policy
 
         policy = load_policy(policy_path)
     except Exception as exc:
@@ -214,7 +218,7 @@ def _decision_path(scorer: Scorer, policy_path: Path) -> DecisionPath:
         return [policy.choose(float(score)) for score in scorer.score(texts)]
 
     try:
-        from router.decider import Decider
+        from router.decision.decider import Decider
 
         decider = Decider(scorer, policy)
         decider.decide_text("probe")

@@ -12,7 +12,7 @@ all alike:
     direct         POST upstream /v1/chat/completions
     service[enc]   POST router   /v1/chat/completions   (model "auto": decide, call, answer)
     route[enc]     POST router   /v1/route              (the decision alone, no upstream call)
-    litellm        the service's upstream call (router.upstream.Upstream, the litellm Router)
+    litellm        the service's upstream call (router.upstream.client.Upstream, the litellm Router)
                    made from the bench process: no HTTP server, no decision, just litellm
 
 first one request at a time, then ``--concurrency`` at once. Every prompt is distinct, so the
@@ -53,7 +53,7 @@ import httpx
 import numpy as np
 import yaml
 
-from router.records import Price
+from records import Price
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROMPT = "Case {i}: explain briefly why the sky looks blue at noon but red at sunset."
@@ -166,7 +166,8 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def _classifier(scratch: Path, encoder: str) -> tuple[Path, str]:
     """The models directory the service for ``encoder`` serves from, and what it holds."""
-    from classifiers.artifacts import read_manifest, resolve_version
+    from classifiers.artifacts.manifest import read_manifest
+    from classifiers.artifacts.versions import resolve_version
     from classifiers.encoder_choice import kind_of
     from classifiers.errors import ArtifactNotFoundError
     from router.settings import SHIPPED_MODELS_DIR
@@ -201,7 +202,9 @@ def _encoder_spec(encoder: str) -> tuple[str, int, str | None]:
 
 
 def _republish(version_dir: Path, models_dir: Path, encoder: str) -> None:
-    from classifiers.artifacts import load_artifact, read_manifest, save_artifact, write_current
+    from classifiers.artifacts.manifest import read_manifest
+    from classifiers.artifacts.store import load_artifact, save_artifact
+    from classifiers.artifacts.versions import write_current
 
     built_for = read_manifest(version_dir).encoder
     artifact = load_artifact(
@@ -233,7 +236,8 @@ def _republish(version_dir: Path, models_dir: Path, encoder: str) -> None:
 def _publish_stand_in(models_dir: Path, encoder: str) -> None:
     from sklearn.linear_model import Ridge
 
-    from classifiers.artifacts import save_artifact, write_current
+    from classifiers.artifacts.store import save_artifact
+    from classifiers.artifacts.versions import write_current
 
     name, dimension, files_sha256 = _encoder_spec(encoder)
     rng = np.random.default_rng(0)
@@ -317,8 +321,8 @@ def _run_service(conn: Connection, models_dir: str, policy_path: str, encoder: s
     import uvicorn
 
     from classifiers.encoder import HashingEncoder
-    from router.app import create_app
-    from router.model_store import load_encoder
+    from router.service.app import create_app
+    from router.service.model_store import load_encoder
     from router.settings import Settings
 
     kind = encoder if encoder in ("onnx", "torch") else "auto"
@@ -412,12 +416,13 @@ def _route_call(http: httpx.AsyncClient, numbers: count[int]) -> Send:
 
 
 def _litellm_call(upstream_url: str, numbers: count[int]) -> Send:
-    """The service's own upstream call (``router.upstream.Upstream``: the litellm Router), made
-    from this process with no HTTP server and no decision in front: the floor under any
-    litellm-based service's added latency."""
+    """The service's own upstream call (``router.upstream.client.Upstream``: the litellm
+    Router), made from this process with no HTTP server and no decision in front: the floor
+    under any litellm-based service's added latency."""
+    from records import Budget
     from router.errors import RouterError
-    from router.records import Budget
-    from router.upstream import Upstream, UpstreamTarget
+    from router.upstream.client import Upstream
+    from router.upstream.targets import UpstreamTarget
 
     target = UpstreamTarget(
         model=f"openai/{UPSTREAM_MODEL}",

@@ -44,9 +44,13 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from classifiers.lexical import LexicalGain, linear_softmax, net_gain
+from classifiers.targets import GAIN_COLUMN as GAIN_COLUMN
+from classifiers.targets import GROUP_COLUMN as GROUP_COLUMN
+from classifiers.targets import GROUPS as GROUPS
+from classifiers.targets import OUTCOME_COLUMN as OUTCOME_COLUMN
+from classifiers.targets import TOPIC_COLUMN as TOPIC_COLUMN
 
-GROUPS: tuple[str, ...] = ("chat", "knowledge", "math", "reasoning")
-GROUP_COLUMN, GAIN_COLUMN, OUTCOME_COLUMN, TOPIC_COLUMN = 0, 1, 2, 3
+# the target row's layout lives in classifiers.targets (no scikit-learn there)
 TARGET_COLUMNS = 4
 
 FloatArray = NDArray[np.float64]
@@ -101,6 +105,8 @@ def linear_proba(model: LogisticRegression, Z: FloatArray) -> FloatArray:
     Scoring one prompt goes through five fitted linear models; their input checks cost ten times
     the arithmetic (0.7 ms against 0.07 ms), and ``predict`` has already validated ``X`` once.
     """
+    if len(model.classes_) == 1:
+        return np.ones((len(Z), 1))
     return linear_softmax(Z @ model.coef_.T + model.intercept_)
 
 
@@ -156,8 +162,7 @@ class DifficultyEstimator(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         self.scaler_ = StandardScaler().fit(X)
         Z = self.scaler_.transform(X)
         groups = y[:, GROUP_COLUMN].astype(int)
-        self.gate_ = LogisticRegression(C=self.gate_c, max_iter=3000)
-        self.gate_.fit(Z, groups, sample_weight=weights)
+        self.gate_ = self._fit_gate(Z, groups, weights)
         self.experts_: dict[int, Expert] = {
             int(g): self._fit_expert(int(g), groups, Z, y, weights) for g in self.gate_.classes_
         }
@@ -211,6 +216,21 @@ class DifficultyEstimator(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         if not np.isfinite(X).all():
             raise ValueError("X contains NaN or infinity")
         return np.asarray((X - self.scaler_.mean_) / self.scaler_.scale_, dtype=np.float64)
+
+    def _fit_gate(
+        self, Z: FloatArray, groups: NDArray[np.int_], weights: FloatArray
+    ) -> LogisticRegression:
+        """P(group | x); data of one group (a user's rows without domains) gets a gate that
+        always answers that group, which ``linear_proba`` reads as probability 1."""
+        gate = LogisticRegression(C=self.gate_c, max_iter=3000)
+        present = np.unique(groups)
+        if len(present) > 1:
+            return gate.fit(Z, groups, sample_weight=weights)
+        gate.classes_ = present
+        gate.coef_ = np.zeros((1, Z.shape[1]))
+        gate.intercept_ = np.zeros(1)
+        gate.n_features_in_ = Z.shape[1]
+        return gate
 
     def _fit_expert(
         self,

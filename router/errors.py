@@ -12,6 +12,11 @@
     ├── DecisionLogError                    503    decision_log_unavailable (store unreachable;
     │                                              cause kept as __cause__)
     ├── PolicyError                         500    policy_error      (file, tier, field, problem)
+    ├── AdminAuthError                      401    authentication_error (admin API without token)
+    ├── PolicyChangeError                          a change of the serving policy refused
+    │   ├── PolicyRejectedError             422    policy_rejected   (names the problem)
+    │   ├── PreconditionRequiredError       428    precondition_required (no If-Match)
+    │   └── PreconditionFailedError         412    precondition_failed (stale If-Match)
     ├── ReloadAnnounceError                 503    reload_announce_failed (Redis unreachable;
     │                                              CURRENT moved anyway; cause kept)
     ├── ServiceNotReadyError                503    service_unavailable (nothing loaded yet)
@@ -20,10 +25,13 @@
     │   ├── ForbiddenFieldError                    client tried to steer the upstream (api_base...)
     │   ├── UnknownModelError               404    not "auto", a tier or a model the policy knows
     │   ├── PayloadTooLargeError            413
+    │   ├── SimulationError                        a simulation or tuning its input cannot support
     │   └── FeedbackError                          feedback the log cannot take
     │       ├── UnknownRequestError         404    no logged request has that id
     │       └── IdempotencyKeyReusedError   409    the key came before with other content
     └── UpstreamError                       502    upstream_error     (cause kept as __cause__)
+        ├── UpstreamUnreachableError        502    refused, DNS, TLS, connect timeout (names tier,
+        │                                              address and cause)
         ├── MissingProviderKeyError         401    authentication_error (names the env var)
         ├── UpstreamTimeoutError            504
         └── UpstreamRateLimitedError        429    rate_limit_error
@@ -49,6 +57,7 @@ from classifiers.errors import (
 )
 
 __all__ = [
+    "AdminAuthError",
     "ArtifactError",
     "ArtifactIntegrityError",
     "ArtifactMismatchError",
@@ -63,17 +72,23 @@ __all__ = [
     "IdempotencyKeyReusedError",
     "MissingProviderKeyError",
     "PayloadTooLargeError",
+    "PolicyChangeError",
     "PolicyError",
+    "PolicyRejectedError",
+    "PreconditionFailedError",
+    "PreconditionRequiredError",
     "ReloadAnnounceError",
     "RequestError",
     "RouterError",
     "RowError",
     "ServiceNotReadyError",
+    "SimulationError",
     "UnknownModelError",
     "UnknownRequestError",
     "UpstreamError",
     "UpstreamRateLimitedError",
     "UpstreamTimeoutError",
+    "UpstreamUnreachableError",
     "error_body",
 ]
 
@@ -95,6 +110,33 @@ class PolicyError(RouterError):
         self.tier = tier
         self.field = field
         self.problem = problem
+
+
+class AdminAuthError(RouterError):
+    """The admin API without a valid admin token (the token itself is never echoed)."""
+
+    status_code = 401
+    error_type = "authentication_error"
+
+
+class PolicyChangeError(RouterError):
+    status_code = 409
+    error_type = "policy_change_refused"
+
+
+class PolicyRejectedError(PolicyChangeError):
+    status_code = 422
+    error_type = "policy_rejected"
+
+
+class PreconditionRequiredError(PolicyChangeError):
+    status_code = 428
+    error_type = "precondition_required"
+
+
+class PreconditionFailedError(PolicyChangeError):
+    status_code = 412
+    error_type = "precondition_failed"
 
 
 class ServiceNotReadyError(RouterError):
@@ -125,6 +167,10 @@ class UnknownModelError(RequestError):
 
 class PayloadTooLargeError(RequestError):
     status_code = 413
+
+
+class SimulationError(RequestError):
+    """A what-if simulation or a tuning target that the policy or the traffic cannot meet."""
 
 
 class FeedbackError(RequestError):
@@ -160,6 +206,27 @@ class UpstreamError(RouterError):
     def __init__(self, message: str, *, model: str | None = None) -> None:
         super().__init__(message)
         self.model = model
+
+
+class UpstreamUnreachableError(UpstreamError):
+    """No connection to the upstream: refused, DNS, TLS or connect timeout (``address`` and
+    ``cause`` say which); the message names the tier once the service knows it."""
+
+    def __init__(
+        self, message: str, *, model: str | None = None, address: str | None, cause: str
+    ) -> None:
+        super().__init__(message, model=model)
+        self.address = address
+        self.cause = cause
+
+    def for_tier(self, tier: str) -> UpstreamUnreachableError:
+        """The same error, its message starting with the tier that was asked."""
+        return UpstreamUnreachableError(
+            f"tier '{tier}': {self.message}",
+            model=self.model,
+            address=self.address,
+            cause=self.cause,
+        )
 
 
 class MissingProviderKeyError(UpstreamError):

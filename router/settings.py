@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -71,8 +71,19 @@ class Settings(BaseSettings):
     # latency collapse whenever anything else runs (bench/decision_latency.py).
     encoder_threads: int = Field(default=1, ge=1, le=64)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    upstream_connect_timeout_s: float = Field(
+        default=3.0,
+        gt=0.0,
+        le=60.0,
+        description="How long a connection to an upstream may take before the call fails (a"
+        " tier's timeout_s bounds the whole call).",
+    )
     upstream_retries: int = Field(
-        default=2, ge=0, le=10, description="Retries of a 429 or 5xx before the fallbacks."
+        default=2,
+        ge=0,
+        le=10,
+        description="Retries of a 429 or 503 before the fallbacks (a 500 or a failed connection"
+        " goes to them at once).",
     )
     upstream_cooldown_s: float | None = Field(
         default=None, ge=0.0, le=3600.0, description="How long a failing deployment rests."
@@ -87,6 +98,11 @@ class Settings(BaseSettings):
     # How often a running service checks models_dir/CURRENT for a new version; 0 turns it off.
     reload_interval_s: float = Field(default=2.0, ge=0.0, le=3600.0)
     exploration_rate: float = Field(default=0.0, ge=0.0, le=0.5)
+    # The admin API (/admin/..., /ui) answers 401 unless a request carries this token.
+    admin_token: SecretStr | None = Field(default=None, min_length=16)
+    # Embedded mode: how often a replica looks at the policy file for a change (with Redis,
+    # replicas hear of a change on the <prefix>:policy channel at once).
+    policy_watch_interval_s: float = Field(default=0.25, gt=0.0, le=60.0)
     log_level: str = "INFO"
 
     @field_validator("models_dir", "policy_path")

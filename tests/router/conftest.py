@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 import yaml
 
-from router.cli import CliDeps
-from router.policy import Policy, load_policy
-from router.records import Budget, DecisionRecord, ScoredPrompt, Strategy
+from records import Budget, DecisionRecord, ScoredPrompt, Strategy
+from router.cli.deps import CliDeps
+from router.decision.policy import Policy
+from router.decision.policy_file import load_policy
 from router.settings import Settings
 
 WritePolicy = Callable[..., Path]

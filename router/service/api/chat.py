@@ -1,0 +1,36 @@
+"""``POST /v1/chat/completions``: OpenAI's chat completions, routed by difficulty."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.responses import JSONResponse, Response
+
+from router.service import completions
+from router.service.api.deps import (
+    ActiveSnapshot,
+    ExchangeDep,
+    ExplorerDep,
+    LedgerDep,
+    OperationsDep,
+)
+from router.service.openai_schema import AUTO, ChatCompletionRequest
+
+router = APIRouter()
+
+
+@router.post("/v1/chat/completions", response_model=None)
+async def chat_completions(
+    body: ChatCompletionRequest,
+    snapshot: ActiveSnapshot,
+    exchange: ExchangeDep,
+    ledger: LedgerDep,
+    explorer: ExplorerDep,
+    ops: OperationsDep,
+) -> Response:
+    """Score the prompt, pick the tier (or take the pinned one), and answer from its model."""
+    decision = await completions.decide(snapshot, body.model, body.messages, exchange, explorer)
+    if body.model == AUTO:
+        ops.shadow.observe(decision.score, snapshot.policy.choose(decision.score).name)
+    if body.stream:
+        return await completions.stream(snapshot, body, exchange, ledger)
+    return JSONResponse(await completions.complete(snapshot, body, exchange, ledger))

@@ -1,0 +1,360 @@
+"""The only caller of litellm: one ``litellm.Router`` for every target the policy can choose.
+
+``Upstream(targets)`` builds the Router once. Each target becomes a model group whose deployment
+carries the target's model, endpoint, key, per-attempt timeout and thinking budget (spelled for
+the provider by ``router.decision.budgets``); each of its fallbacks becomes a group of its own
+with the same budget spelled for the fallback's provider, so a fallback to another provider still
+gets a budget it understands. The Router does the retrying (429 and 5xx, with litellm's backoff
+and the provider's retry-after; timeouts go straight to the fallbacks), the falling back and the
+cooldowns.
+
+    upstream = Upstream(targets)                      # at start-up, and again on policy reload
+    result = await upstream.complete(target, messages, {"temperature": 0.2})
+    async with await upstream.stream(target, messages, {"stream_options": {...}}) as stream:
+        async for chunk in stream: ...
+    await close_clients()                             # at shutdown, on the serving event loop
+
+The decision owns the budget: a client's own max_tokens, max_completion_tokens, reasoning_effort,
+thinking and extra_body are dropped (``DECIDED_PARAMS``); its other parameters pass through.
+
+A target with ``strategy.samples = N`` sends N calls at once (``strategies``: majority vote or
+first to answer). Prices come from ``cost``, keys from ``targets``, and errors leave as
+``router.errors`` classes with the litellm exception as the cause (``translation``).
+
+Logs: importing this module silences litellm's loggers (their INFO lines come two per call, and a
+failed call logs multi-line ERROR blocks, once per retry and fallback) unless ``LITELLM_LOG`` is
+set: every failure leaves this module as one ``router.errors`` exception, which the service logs
+as one line.
+
+Connecting: each deployment has a connect timeout (``connect_timeout_s``, a few seconds) apart
+from its tier's ``timeout_s``, so an upstream that is down fails fast, with
+``UpstreamUnreachableError`` naming the address and the cause (``translation``). A 500 answer or
+a failure to connect is not retried within a model group (retrying a refused connection only
+waits out litellm's backoff to be refused again); it goes to the fallbacks. 429 and 503 are
+retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+import httpx
+
+from records import Budget
+from router.decision.budgets import ReasoningControl, budget_params, control_of, steers
+from router.errors import MissingProviderKeyError, UpstreamError
+from router.upstream import strategies
+from router.upstream.cost import answering_model, response_cost
+from router.upstream.results import Message, Sample, UpstreamResult, Usage, result_of
+from router.upstream.streaming import UpstreamStream, litellm_chunks, replayed, resumed
+from router.upstream.targets import (
+    PLACEHOLDER_KEY,
+    Credentials,
+    Endpoint,
+    UpstreamTarget,
+    credentials,
+    endpoints,
+    price_params,
+    target_key,
+)
+from router.upstream.translation import Route, translated
+
+if TYPE_CHECKING:  # litellm takes seconds to import: it is imported where used
+    from litellm.types.router import RetryPolicy
+
+__all__ = ["DECIDED_PARAMS", "Upstream", "close_clients"]
+
+logger = logging.getLogger(__name__)
+
+# Parameters the decision owns: a client's value for them is dropped, the budget's is sent.
+DECIDED_PARAMS: Final = frozenset(
+    {
+        "model",
+        "messages",
+        "stream",
+        "max_tokens",
+        "max_completion_tokens",
+        "reasoning_effort",
+        "thinking",
+        "extra_body",
+    }
+)
+_LITELLM_LOGGERS: Final = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
+DEFAULT_CONNECT_TIMEOUT_S: Final = 3.0
+
+
+def _quiet_litellm_logs() -> None:
+    """Keep litellm's lines out of the log, unless LITELLM_LOG asks for them.
+
+    litellm logs two INFO lines per call, each printed twice once the service logs at INFO (by its
+    own stderr handler, then by the root logger's), and a failed call several ERROR blocks (one per
+    retry and fallback); the error this module raises says what failed, once.
+    """
+    if os.environ.get("LITELLM_LOG") is None:
+        for name in _LITELLM_LOGGERS:  # set before litellm is imported: it keeps the level
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def _quiet_litellm_stdout() -> None:
+    """litellm's "Give Feedback / Get Help" lines on stdout, off unless LITELLM_LOG is set;
+    called where litellm is first imported (it takes seconds: not at this module's import)."""
+    import litellm
+
+    if os.environ.get("LITELLM_LOG") is None:
+        litellm.suppress_debug_info = True
+
+
+_quiet_litellm_logs()
+
+
+class Upstream:
+    """The Router for a set of targets, and the calls made through it."""
+
+    def __init__(
+        self,
+        targets: Iterable[UpstreamTarget],
+        *,
+        num_retries: int = 2,
+        cooldown_s: float | None = None,
+        allowed_fails: int | None = None,
+        connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+    ) -> None:
+        targets = list(targets)
+        self._connect_timeout_s = connect_timeout_s
+        self._endpoints = endpoints(targets)
+        self._secrets: set[str] = set()
+        self._routes: dict[tuple[object, ...], Route] = {}
+        self._model_list: list[dict[str, Any]] = []
+        self._fallbacks: list[dict[str, list[str]]] = []
+        self._unsteered: set[str] = set()
+        for target in targets:
+            self._add_target(target)
+        from litellm.router import Router
+
+        _quiet_litellm_stdout()
+        self._router = Router(
+            model_list=self._model_list,
+            fallbacks=self._fallbacks,
+            num_retries=num_retries,
+            retry_policy=_retry_policy(num_retries),
+            cooldown_time=cooldown_s,
+            allowed_fails=allowed_fails,
+        )
+
+    async def complete(
+        self,
+        target: UpstreamTarget,
+        messages: Sequence[Message],
+        extra_params: Mapping[str, Any] | None = None,
+    ) -> UpstreamResult:
+        """One answer for ``messages`` from ``target`` (after retries, fallbacks and voting)."""
+        route = self._route(target)
+        params = _client_params(extra_params)
+        params.pop("stream_options", None)
+        started = time.perf_counter()
+        samples = target.strategy.samples
+        if samples == 1:
+            sample = await self._sample(route, messages, params)
+            return result_of(sample, sample.usage, sample.cost_usd, started)
+
+        def call() -> Awaitable[Sample]:
+            return self._sample(route, messages, params)
+
+        if target.strategy.select == "first":
+            return await strategies.first(call, samples, started)
+        return await strategies.majority(call, samples, route.described, started)
+
+    async def stream(
+        self,
+        target: UpstreamTarget,
+        messages: Sequence[Message],
+        extra_params: Mapping[str, Any] | None = None,
+    ) -> UpstreamStream:
+        """Open a stream of chunks for ``messages``; errors up to the first chunk raise here.
+
+        The first chunk is read before this returns, so a failure surfaces before the caller
+        has started its own response (and litellm's stream can be closed cleanly at any point).
+
+        A target that samples more than once cannot stream its vote: the chosen answer is sent
+        as one content chunk once the vote is in.
+        """
+        route = self._route(target)
+        params = _client_params(extra_params)
+        include_usage = bool((params.pop("stream_options", None) or {}).get("include_usage"))
+        started = time.perf_counter()
+        if target.strategy.samples > 1:
+            result = await self.complete(target, messages, extra_params)
+            return UpstreamStream(
+                replayed(result),
+                model=result.model,
+                include_usage=include_usage,
+                started=started,
+                vote=result.vote,
+            )
+        with translated(route, self._secrets):
+            source = await self._router.acompletion(
+                model=route.group,
+                messages=_messages(messages),
+                stream=True,
+                stream_options={"include_usage": True},
+                **params,
+            )
+        chunks = litellm_chunks(source, route, self._secrets)
+        try:
+            first = await anext(chunks, None)
+        except BaseException:
+            await source.aclose()
+            raise
+        return UpstreamStream(
+            resumed(first, chunks),
+            model=answering_model(source, route.model),
+            include_usage=include_usage,
+            started=started,
+            on_close=source.aclose,
+        )
+
+    async def _sample(
+        self, route: Route, messages: Sequence[Message], params: Mapping[str, Any]
+    ) -> Sample:
+        with translated(route, self._secrets):
+            response = await self._router.acompletion(
+                model=route.group, messages=_messages(messages), **params
+            )
+        data = response.model_dump(exclude_none=True)
+        return Sample(
+            data,
+            answering_model(response, route.model),
+            Usage.from_openai(data.get("usage")),
+            response_cost(response),
+        )
+
+    def _route(self, target: UpstreamTarget) -> Route:
+        route = self._routes.get(target_key(target))
+        if route is None:
+            raise UpstreamError(
+                f"model '{target.model}' (budget {target.budget.label()}) has no route: "
+                "the Upstream was built without this target",
+                model=target.model,
+            )
+        if route.missing_key is not None:
+            raise MissingProviderKeyError(
+                f"model '{target.model}' needs an API key: set {route.missing_key}",
+                model=target.model,
+            )
+        return route
+
+    def _add_target(self, target: UpstreamTarget) -> None:
+        key = target_key(target)
+        if key in self._routes:
+            return
+        endpoint = Endpoint.of(target)
+        group, credentials = self._deploy(target.model, endpoint, target)
+        fallback_groups = [
+            fallback_group
+            for fallback in target.fallbacks
+            if (fallback_group := self._deploy_fallback(fallback, target)) is not None
+        ]
+        if fallback_groups:
+            self._fallbacks.append({group: fallback_groups})
+        described = f"model '{target.model}'"
+        if fallback_groups:
+            described += " (and its fallbacks)"
+        self._routes[key] = Route(group, target.model, described, credentials.missing)
+
+    def _deploy_fallback(self, model: str, target: UpstreamTarget) -> str | None:
+        endpoint = self._endpoints.get(model, Endpoint())
+        group, credentials = self._deploy(model, endpoint, target)
+        if credentials.missing is None:
+            return group
+        logger.warning(
+            "fallback '%s' of model '%s' is skipped: it needs an API key, set %s",
+            model,
+            target.model,
+            credentials.missing,
+        )
+        return None
+
+    def _deploy(
+        self, model: str, endpoint: Endpoint, target: UpstreamTarget
+    ) -> tuple[str, Credentials]:
+        """Add a model group for ``model`` under the target's budget and timeout."""
+        found = credentials(model, endpoint)
+        if found.api_key is not None and found.api_key != PLACEHOLDER_KEY:
+            self._secrets.add(found.api_key)
+        group = f"{model}#{len(self._model_list)}"
+        params: dict[str, Any] = {
+            "model": model,
+            "timeout": self._timeout(target),
+            **budget_params(model, target.budget, endpoint.reasoning),
+        }
+        if endpoint.api_base is not None:
+            params["api_base"] = endpoint.api_base
+        if found.api_key is not None:
+            params["api_key"] = found.api_key
+        if endpoint.price is not None:
+            params.update(price_params(endpoint.price))
+        self._model_list.append({"model_name": group, "litellm_params": params})
+        self._note_unsteered(model, target.budget, endpoint.reasoning)
+        return group, found
+
+    def _timeout(self, target: UpstreamTarget) -> httpx.Timeout:
+        """The tier's timeout for each read, and at most ``connect_timeout_s`` to connect (a
+        float ``stream_timeout`` would take over for streams: none is set)."""
+        connect = min(self._connect_timeout_s, target.timeout_s)
+        return httpx.Timeout(target.timeout_s, connect=connect)
+
+    def _note_unsteered(
+        self, model: str, budget: Budget, reasoning: ReasoningControl | None
+    ) -> None:
+        """Say once per model that it was given a budget it has no control for."""
+        if model in self._unsteered:
+            return
+        if not steers(control_of(model, reasoning), budget):
+            self._unsteered.add(model)
+            logger.info(
+                "model '%s' has no reasoning control: only max_tokens is sent (a policy tier's"
+                " `reasoning` can name one)",
+                model,
+            )
+
+
+async def close_clients() -> None:
+    """Close litellm's pooled HTTP clients for the running event loop.
+
+    litellm shares them across the process (one pool per event loop, whatever the Upstream), so
+    call this once, at shutdown, on the loop that served the calls: closing them while another
+    Upstream still calls on the same loop makes its calls fail.
+    """
+    from litellm.llms.custom_httpx.async_client_cleanup import close_litellm_async_clients
+
+    await close_litellm_async_clients()  # type: ignore[no-untyped-call]  # untyped in litellm
+
+
+def _retry_policy(num_retries: int) -> RetryPolicy:
+    """Retry what may pass (429, 5xx); a timeout goes to the fallbacks; a refusal is final."""
+    from litellm.types.router import RetryPolicy
+
+    return RetryPolicy(
+        RateLimitErrorRetries=num_retries,
+        InternalServerErrorRetries=0,  # also how litellm reports a refused connection
+        ServiceUnavailableErrorRetries=num_retries,
+        DefaultRetries=num_retries,
+        TimeoutErrorRetries=0,
+        BadRequestErrorRetries=0,
+        AuthenticationErrorRetries=0,
+        ContentPolicyViolationErrorRetries=0,
+        NotFoundErrorRetries=0,
+    )
+
+
+def _client_params(extra_params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The client's parameters, without those the decision owns."""
+    return {key: value for key, value in (extra_params or {}).items() if key not in DECIDED_PARAMS}
+
+
+def _messages(messages: Sequence[Message]) -> Any:
+    return [dict(message) for message in messages]
