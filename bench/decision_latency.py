@@ -1,12 +1,17 @@
-"""Decision latency: the full decision path beside the bare encoder forward it is built on.
+"""Decision latency: the fast path (int8 ONNX encoder) beside the torch path, in one run.
 
     .venv/bin/python -m bench.decision_latency [--models-dir DIR] [--version V]
-        [--torch-threads N] [--iterations 200] [--rounds 3]
+        [--threads N] [--iterations 200] [--rounds 3] [--paths onnx,torch]
 
-Prints figures and asserts nothing. The encoder cache is off and every measured text is distinct,
-so no figure hides the encoder. Within each iteration the two paths alternate which goes first,
-so drift and neighbours' load fall on both alike. The load average is printed because a busy
-neighbour changes these numbers more than anything measured here.
+Each path is the full decision (encoder, features, estimator, policy) over its own encoder; both
+use the same fitted estimator (the artifact's, loaded for timing whichever encoder it was fitted
+on: its cost does not depend on where the embedding came from). Prints figures and asserts
+nothing. The encoder cache is off and every measured text is distinct, so no figure hides the
+encoder. Within each iteration the paths take turns going first, so drift and neighbours' load
+fall on all alike. Beside wall-clock p50 and p99 the table gives the p50 of the calling thread's
+CPU time (both encoders run on the calling thread at one thread): on a shared machine a busy
+neighbour stretches wall-clock figures, far less the CPU a decision takes. The torch path needs
+the [train] extra; without it only the fast path is timed.
 """
 
 from __future__ import annotations
@@ -25,11 +30,11 @@ from typing import Any, TypeVar
 import numpy as np
 from sklearn.linear_model import Ridge
 
+from classifiers.artifacts.manifest import read_manifest
 from classifiers.artifacts.store import load_artifact
 from classifiers.artifacts.versions import resolve_version
-from classifiers.encoder import Encoder
+from classifiers.encoder import TextEncoder
 from classifiers.errors import ArtifactNotFoundError, RouterError
-from classifiers.packaged_model import packaged_model_path
 from classifiers.scorer import FeatureFn, Scorer, embeddings_only
 from router.settings import SHIPPED_MODELS_DIR, SHIPPED_POLICY
 
@@ -66,24 +71,40 @@ class DecisionPath:
     label: str
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """One encoder and the decision path built on it."""
+
+    name: str
+    encoder: TextEncoder
+    path: DecisionPath
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _arguments(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     load_before = os.getloadavg()[0]
-    encoder = Encoder.load(
-        batch_size=args.batch_size, cache_size=0, torch_threads=args.torch_threads
-    )
+    encoders = _encoders(args.paths.split(","), args.batch_size, args.threads)
     try:
-        scorer, estimator_label = _scorer(encoder, args.models_dir, args.version)
+        estimator, feature_fn, version, label = _estimator(args.models_dir, args.version)
     except RouterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    path = _decision_path(scorer, args.policy)
-    _print_header(encoder, estimator_label, path.label)
-    _print_latency(encoder, path, args.iterations)
-    _print_beyond_encoder(encoder, scorer, args.policy, args.iterations)
-    _print_throughput(encoder, path, args.batch, args.rounds)
+    candidates = [
+        Candidate(
+            name,
+            encoder,
+            _decision_path(Scorer(encoder, estimator, feature_fn, version=version), args.policy),
+        )
+        for name, encoder in encoders
+    ]
+    _print_header(candidates, label, args.threads)
+    _print_latency(candidates, args.iterations)
+    _print_beyond_encoder(
+        candidates[0].encoder, estimator, feature_fn, version, args.policy, args.iterations
+    )
+    _print_throughput(candidates, args.batch, args.rounds)
     print(
         f"\nload average (1 min): {load_before:.2f} before, {os.getloadavg()[0]:.2f} after,"
         f" on {os.cpu_count()} cores"
@@ -91,37 +112,69 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _encoders(names: Sequence[str], batch_size: int, threads: int) -> list[tuple[str, TextEncoder]]:
+    from classifiers.encoder_choice import load_text_encoder
+
+    loaded: list[tuple[str, TextEncoder]] = []
+    for name in names:
+        if name not in ("onnx", "torch"):
+            raise SystemExit(f"unknown path {name!r}: use onnx and/or torch")
+        try:
+            loaded.append(
+                (
+                    name,
+                    load_text_encoder(name, batch_size=batch_size, cache_size=0, threads=threads),
+                )
+            )  # type: ignore[arg-type]
+        except RouterError as exc:
+            print(f"skipping the {name} path: {exc}", file=sys.stderr)
+    if not loaded:
+        raise SystemExit("no encoder could be loaded")
+    return loaded
+
+
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Decision latency against the bare encoder.")
     parser.add_argument("--models-dir", type=Path, default=SHIPPED_MODELS_DIR)
     parser.add_argument("--version", default=None, help="default: the one named in CURRENT")
     parser.add_argument("--policy", type=Path, default=SHIPPED_POLICY)
-    parser.add_argument(
-        "--torch-threads", type=int, default=1, help="default 1, as the service runs it"
-    )
+    parser.add_argument("--threads", type=int, default=1, help="default 1, as the service runs")
+    parser.add_argument("--paths", default="onnx,torch", help="encoders to time, in this order")
     parser.add_argument("--iterations", type=int, default=200, help="per prompt length, batch 1")
-    parser.add_argument("--batch", type=int, default=64, help="prompts per throughput call")
+    parser.add_argument("--batch", type=int, default=32, help="prompts per throughput call")
     parser.add_argument("--batch-size", type=int, default=32, help="encoder batch size")
     parser.add_argument("--rounds", type=int, default=3, help="throughput calls per path")
     return parser.parse_args(argv)
 
 
-def _scorer(encoder: Encoder, models_dir: Path, version: str | None) -> tuple[Scorer, str]:
+def _estimator(models_dir: Path, version: str | None) -> tuple[Any, FeatureFn, str, str]:
+    """The artifact's estimator and feature_fn (checked against the encoder it was fitted on),
+    or a stand-in Ridge when there is no artifact."""
     try:
         version_dir = resolve_version(models_dir, version)
     except ArtifactNotFoundError as exc:
         if version is not None:
             raise
-        return _stand_in_scorer(encoder), f"STAND-IN Ridge on random embeddings ({exc})"
+        feature_fn = _optional_build_features()
+        return (
+            _stand_in_estimator(feature_fn),
+            feature_fn,
+            STAND_IN_VERSION,
+            (f"STAND-IN Ridge on random embeddings ({exc})"),
+        )
+    built_for = read_manifest(version_dir).encoder
     artifact = load_artifact(
         version_dir,
-        encoder_name=encoder.name,
-        encoder_dimension=encoder.dimension,
-        encoder_files_sha256=encoder.files_sha256,
+        encoder_name=built_for.name,
+        encoder_dimension=built_for.dimension,
+        encoder_files_sha256=built_for.files_sha256,
     )
     feature_fn = _feature_fn(artifact.manifest.feature_names)
-    label = f"artifact {artifact.manifest.version} from {version_dir}, {_name(feature_fn)}"
-    return Scorer.from_artifact(encoder, artifact, feature_fn), label
+    label = (
+        f"artifact {artifact.manifest.version} from {version_dir} (fitted on {built_for.name}),"
+        f" {_name(feature_fn)}"
+    )
+    return artifact.estimator, feature_fn, artifact.manifest.version, label
 
 
 def _feature_fn(feature_names: Sequence[str]) -> FeatureFn:
@@ -132,15 +185,13 @@ def _feature_fn(feature_names: Sequence[str]) -> FeatureFn:
     return build_features
 
 
-def _stand_in_scorer(encoder: Encoder) -> Scorer:
+def _stand_in_estimator(feature_fn: FeatureFn) -> Ridge:
     """Ridge fitted on random unit rows (and the real text features, if they exist yet)."""
-    feature_fn = _optional_build_features()
     rng = np.random.default_rng(0)
-    rows = rng.normal(size=(256, encoder.dimension)).astype(np.float32)
+    rows = rng.normal(size=(256, 384)).astype(np.float32)
     rows /= np.linalg.norm(rows, axis=1, keepdims=True)
     texts = [SHORT.format(i=i) if i % 2 else LONG.format(i=i) for i in range(256)]
-    estimator = Ridge(alpha=1.0).fit(feature_fn(texts, rows), rng.uniform(size=256))
-    return Scorer(encoder, estimator, feature_fn, version=STAND_IN_VERSION)
+    return Ridge(alpha=1.0).fit(feature_fn(texts, rows), rng.uniform(size=256))
 
 
 def _optional_build_features() -> FeatureFn:
@@ -178,41 +229,44 @@ def _decision_path(scorer: Scorer, policy_path: Path) -> DecisionPath:
     return DecisionPath(decider.decide_text, choose_all, label + "; batches: score + choose")
 
 
-def _print_header(encoder: Encoder, estimator_label: str, decision_label: str) -> None:
-    import torch
-
-    print("difficulty-router: decision latency against the bare encoder")
-    print(
-        f"  encoder    {encoder.name}, cache off, batch_size {encoder.batch_size},"
-        f" torch threads {torch.get_num_threads()} of {os.cpu_count()} cores"
-    )
+def _print_header(candidates: Sequence[Candidate], estimator_label: str, threads: int) -> None:
+    print("difficulty-router: decision latency, fast path beside torch path")
+    for candidate in candidates:
+        encoder = candidate.encoder
+        print(
+            f"  {candidate.name:<6} {encoder.name}, cache off, {threads} thread(s) of"
+            f" {os.cpu_count()} cores"
+        )
     print(f"  estimator  {estimator_label}")
-    print(f"  decision   {decision_label}")
+    print(f"  decision   {candidates[0].path.label}")
 
 
-def _print_latency(encoder: Encoder, path: DecisionPath, iterations: int) -> None:
-    print(f"\nbatch 1: {iterations} distinct prompts per path and length, paths alternating (ms)")
+def _print_latency(candidates: Sequence[Candidate], iterations: int) -> None:
     print(
-        f"{'prompt':<7}{'tokens':>9}{'enc p50':>10}{'enc p99':>10}{'dec p50':>10}"
-        f"{'dec p99':>10}{'dec-enc p50':>13}{'dec/enc p50':>13}"
+        f"\nbatch 1: {iterations} distinct prompts per path and length, paths taking turns (ms;"
+        " cpu = the calling thread's CPU time)"
+    )
+    print(
+        f"{'prompt':<7}{'tokens':>9}{'path':>7}{'p50':>9}{'p99':>9}{'cpu p50':>9}{'vs torch':>10}"
     )
     for label, template in (("short", SHORT), ("long", LONG)):
         texts = _prompts(template)
-        encode_ms, decide_ms = _interleaved(
-            lambda text: encoder.encode([text]), path.one, texts, iterations, warmup=5
-        )
-        enc, dec = _percentiles(encode_ms), _percentiles(decide_ms)
-        print(
-            f"{label:<7}{_tokens(template):>9}{enc[0]:>10.2f}{enc[1]:>10.2f}{dec[0]:>10.2f}"
-            f"{dec[1]:>10.2f}{dec[0] - enc[0]:>13.2f}{dec[0] / enc[0]:>12.2f}x"
-        )
+        wall, cpu = _round_robin([c.path.one for c in candidates], texts, iterations, warmup=5)
+        medians = {c.name: float(np.median(w)) for c, w in zip(candidates, wall, strict=True)}
+        for candidate, w, c in zip(candidates, wall, cpu, strict=True):
+            p50, p99 = _percentiles(w)
+            versus = medians.get("torch", float("nan")) / p50
+            print(
+                f"{label:<7}{_tokens(template):>9}{candidate.name:>7}{p50:>9.2f}{p99:>9.2f}"
+                f"{float(np.median(c)):>9.2f}{versus:>9.1f}x"
+            )
 
 
 class _FixedEncoder:
     """The encoder's name and dimension, and one real embedding for every text: what is left of
     a decision without the forward pass is the classifier (features, estimator) and the policy."""
 
-    def __init__(self, encoder: Encoder) -> None:
+    def __init__(self, encoder: TextEncoder) -> None:
         self.name = encoder.name
         self.dimension = encoder.dimension
         self.files_sha256 = encoder.files_sha256
@@ -223,11 +277,14 @@ class _FixedEncoder:
 
 
 def _print_beyond_encoder(
-    encoder: Encoder, scorer: Scorer, policy_path: Path, iterations: int
+    encoder: TextEncoder,
+    estimator: Any,
+    feature_fn: FeatureFn,
+    version: str,
+    policy_path: Path,
+    iterations: int,
 ) -> None:
-    fixed = Scorer(
-        _FixedEncoder(encoder), scorer.estimator, scorer.feature_fn, version=scorer.version
-    )
+    fixed = Scorer(_FixedEncoder(encoder), estimator, feature_fn, version=version)
     path = _decision_path(fixed, policy_path)
     print("\nbeyond the encoder: the same decision with its forward pass replaced by a lookup (ms)")
     print(f"{'prompt':<7}{'p50':>10}{'p99':>10}")
@@ -235,46 +292,51 @@ def _print_beyond_encoder(
         texts = _prompts(template)
         for _ in range(5):
             path.one(next(texts))
-        p50, p99 = _percentiles([_elapsed_ms(path.one, next(texts)) for _ in range(iterations)])
+        p50, p99 = _percentiles([_elapsed_ms(path.one, next(texts))[0] for _ in range(iterations)])
         print(f"{label:<7}{p50:>10.3f}{p99:>10.3f}")
 
 
-def _print_throughput(encoder: Encoder, path: DecisionPath, batch: int, rounds: int) -> None:
+def _print_throughput(candidates: Sequence[Candidate], batch: int, rounds: int) -> None:
     print(
-        f"\nthroughput: {batch} distinct prompts per call, encoder batches of"
-        f" {encoder.batch_size}, median of {rounds} calls per path (prompts/s)"
+        f"\nthroughput: {batch} distinct prompts per call (the decision over a batch: score +"
+        f" choose), median of {rounds} calls per path (prompts/s)"
     )
-    print(f"{'prompt':<7}{'encoder':>10}{'decision':>10}{'dec/enc':>10}")
+    print(f"{'prompt':<7}{'path':>7}{'prompts/s':>11}{'vs torch':>10}")
     for label, template in (("short", SHORT), ("long", LONG)):
         batches = _batches(_prompts(template), batch)
-        encode_ms, decide_ms = _interleaved(encoder.encode, path.many, batches, rounds, warmup=1)
-        enc_rate = batch * 1000.0 / float(np.median(encode_ms))
-        dec_rate = batch * 1000.0 / float(np.median(decide_ms))
-        print(f"{label:<7}{enc_rate:>10.1f}{dec_rate:>10.1f}{dec_rate / enc_rate:>9.2f}x")
+        wall, _ = _round_robin([c.path.many for c in candidates], batches, rounds, warmup=1)
+        rates = {
+            c.name: batch * 1000.0 / float(np.median(w))
+            for c, w in zip(candidates, wall, strict=True)
+        }
+        for candidate in candidates:
+            rate = rates[candidate.name]
+            versus = rate / rates.get("torch", float("nan"))
+            print(f"{label:<7}{candidate.name:>7}{rate:>11.1f}{versus:>9.1f}x")
 
 
-def _interleaved(
-    first: Callable[[_T], object],
-    second: Callable[[_T], object],
-    inputs: Iterator[_T],
-    n: int,
-    warmup: int,
-) -> tuple[list[float], list[float]]:
-    """``n`` timings (ms) of each on fresh inputs, alternating which runs first, after warm-ups."""
-    timings: tuple[list[float], list[float]] = ([], [])
+def _round_robin(
+    functions: Sequence[Callable[[_T], object]], inputs: Iterator[_T], n: int, warmup: int
+) -> tuple[list[list[float]], list[list[float]]]:
+    """``n`` wall and CPU timings (ms) of each function on fresh inputs, the order rotating each
+    iteration, after ``warmup`` untimed iterations."""
+    wall: list[list[float]] = [[] for _ in functions]
+    cpu: list[list[float]] = [[] for _ in functions]
     for iteration in range(-warmup, n):
-        order = (0, 1) if iteration % 2 == 0 else (1, 0)
-        for which in order:
-            elapsed = _elapsed_ms((first, second)[which], next(inputs))
+        shift = iteration % len(functions)
+        for which in [*range(shift, len(functions)), *range(shift)]:
+            elapsed, used = _elapsed_ms(functions[which], next(inputs))
             if iteration >= 0:
-                timings[which].append(elapsed)
-    return timings
+                wall[which].append(elapsed)
+                cpu[which].append(used)
+    return wall, cpu
 
 
-def _elapsed_ms(function: Callable[[_T], object], argument: _T) -> float:
-    started = time.perf_counter()
+def _elapsed_ms(function: Callable[[_T], object], argument: _T) -> tuple[float, float]:
+    """Wall-clock and calling-thread CPU milliseconds of one call."""
+    started, cpu_started = time.perf_counter(), time.thread_time()
     function(argument)
-    return (time.perf_counter() - started) * 1000.0
+    return (time.perf_counter() - started) * 1000.0, (time.thread_time() - cpu_started) * 1000.0
 
 
 def _prompts(template: str) -> Iterator[str]:
@@ -293,12 +355,15 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
 
 def _tokens(template: str) -> str:
     """Word pieces in the prompt, and how many the model keeps if it truncates."""
-    from transformers import AutoTokenizer
+    from tokenizers import Tokenizer
 
-    model_dir = packaged_model_path()
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    total = len(tokenizer(template.format(i=0))["input_ids"])
-    limit = json.loads((model_dir / "sentence_bert_config.json").read_text())["max_seq_length"]
+    from classifiers.onnx_encoder import ENCODERS_DIR, ONNX_DIR_NAME, TOKENIZER_FILE
+
+    directory = ENCODERS_DIR / ONNX_DIR_NAME
+    tokenizer = Tokenizer.from_file(str(directory / TOKENIZER_FILE))
+    tokenizer.no_truncation()
+    total = len(tokenizer.encode(template.format(i=0)).ids)
+    limit = json.loads((directory / "encoder.json").read_text())["max_seq_length"]
     return str(total) if total <= limit else f"{total}>{limit}"
 
 

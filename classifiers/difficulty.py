@@ -44,9 +44,13 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from classifiers.lexical import LexicalGain, linear_softmax, net_gain
+from classifiers.targets import GAIN_COLUMN as GAIN_COLUMN
+from classifiers.targets import GROUP_COLUMN as GROUP_COLUMN
+from classifiers.targets import GROUPS as GROUPS
+from classifiers.targets import OUTCOME_COLUMN as OUTCOME_COLUMN
+from classifiers.targets import TOPIC_COLUMN as TOPIC_COLUMN
 
-GROUPS: tuple[str, ...] = ("chat", "knowledge", "math", "reasoning")
-GROUP_COLUMN, GAIN_COLUMN, OUTCOME_COLUMN, TOPIC_COLUMN = 0, 1, 2, 3
+# the target row's layout lives in classifiers.targets (no scikit-learn there)
 TARGET_COLUMNS = 4
 
 FloatArray = NDArray[np.float64]

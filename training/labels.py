@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from classifiers.difficulty import GROUPS
+from classifiers.targets import GROUPS
 
 WEAK_MODEL = "mistralai/Mixtral-8x7B-Instruct-v0.1"
 STRONG_MODEL = "gpt-4-1106-preview"

@@ -3,6 +3,7 @@ way ``train_seed`` splits it, and the base and candidate compared on its validat
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ import numpy.typing as npt
 from classifiers.artifacts.manifest import EncoderSpec, check_encoder
 from classifiers.difficulty import DifficultyEstimator
 from classifiers.encoder import TextEncoder
-from classifiers.errors import DataError
+from classifiers.errors import DataError, EncoderUnavailableError
 from classifiers.features import build_features
 from training.datasets import SeedRow, file_sha256, read_seed_rows
 from training.evaluate import EvaluationReport, evaluate
@@ -48,10 +49,13 @@ class SeedComparison:
 
 
 class LazyEncoder:
-    """The packaged encoder, loaded on the first ``encode``: a warm cache never loads torch."""
+    """The encoder ``spec`` names (``classifiers.encoder_choice.kind_of``), loaded on the first
+    ``encode``: a warm cache never loads a model."""
 
-    def __init__(self, spec: EncoderSpec) -> None:
+    def __init__(self, spec: EncoderSpec, *, threads: int | None = None) -> None:
         self._spec = spec
+        # a batch job: every core unless told otherwise
+        self._threads = threads or max(1, min(os.cpu_count() or 1, 64))
         self._encoder: TextEncoder | None = None
 
     @property
@@ -68,9 +72,15 @@ class LazyEncoder:
 
     def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         if self._encoder is None:
-            from classifiers.encoder import Encoder
+            from classifiers.encoder_choice import kind_of, load_text_encoder
 
-            encoder = Encoder.load(cache_size=0)
+            kind = kind_of(self._spec.name)
+            if kind is None:
+                raise EncoderUnavailableError(
+                    f"the base version was fitted on encoder {self._spec.name!r}, which this"
+                    " build cannot load, and the seed data is not cached under that name"
+                )
+            encoder = load_text_encoder(kind, cache_size=0, threads=self._threads)
             check_encoder("the base version", self._spec, EncoderSpec.of(encoder))
             self._encoder = encoder
         return self._encoder.encode(texts)

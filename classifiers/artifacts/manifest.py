@@ -37,7 +37,15 @@ __all__ = [
 
 FORMAT = 1
 MANIFEST_FILE = "manifest.json"
-LIBRARIES = ("numpy", "scikit-learn", "joblib", "sentence-transformers", "torch")
+LIBRARIES = (
+    "numpy",
+    "scikit-learn",
+    "joblib",
+    "sentence-transformers",
+    "torch",
+    "onnxruntime",
+    "tokenizers",
+)
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-import joblib
 import numpy as np
-from sklearn.base import BaseEstimator
-from sklearn.exceptions import NotFittedError
-from sklearn.utils.validation import check_is_fitted
 
 from classifiers.artifacts.manifest import (
     MANIFEST_FILE,
@@ -136,6 +132,11 @@ def _check_fitted(estimator: Any, target: Path) -> None:
         raise ArtifactError(
             target, f"{type(estimator).__name__} has no predict(); not an estimator"
         )
+    # scikit-learn and joblib are imported where used: reading a manifest needs neither
+    from sklearn.base import BaseEstimator
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
     if isinstance(estimator, BaseEstimator):
         try:
             check_is_fitted(estimator)
@@ -193,6 +194,8 @@ def _sweep_stale_staging(directory: Path) -> None:
 
 
 def _dump(estimator: Any, path: Path) -> FileDigest:
+    import joblib
+
     joblib.dump(estimator, path)
     fsync(path)
     return _digest(path)
@@ -263,6 +266,8 @@ def _verified_file(version_dir: Path, expected: FileDigest) -> Path:
 
 def _unpickle(path: Path) -> Predictor:
     try:
+        import joblib
+
         estimator = joblib.load(path)
     except Exception as exc:
         raise ArtifactMismatchError(

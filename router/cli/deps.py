@@ -31,6 +31,7 @@ __all__ = [
     "CliDeps",
     "OnError",
     "PolicyOption",
+    "batch_settings_of",
     "deps_of",
     "input_file",
     "loading",
@@ -45,13 +46,13 @@ SHOWN_SKIPS = 10
 
 
 def load_encoder(settings: Settings) -> TextEncoder:
-    """The packaged encoder, uncached: training embeds every prompt once."""
-    from classifiers.encoder import Encoder
+    """The encoder new versions are fitted on (ROUTER_ENCODER; auto: the default kind, the ONNX
+    export), uncached: training embeds every prompt once."""
+    from classifiers.encoder_choice import DEFAULT_KIND, load_text_encoder
 
-    return Encoder.load(
-        batch_size=settings.encoder_batch_size,
-        cache_size=0,
-        torch_threads=settings.encoder_threads,
+    kind = DEFAULT_KIND if settings.encoder == "auto" else settings.encoder
+    return load_text_encoder(
+        kind, batch_size=settings.encoder_batch_size, cache_size=0, threads=settings.encoder_threads
     )
 
 
@@ -80,6 +81,11 @@ def deps_of(ctx: typer.Context) -> CliDeps:
 
 def settings_of(deps: CliDeps) -> Settings:
     return settings_or_exit(deps.settings)
+
+
+def batch_settings_of(deps: CliDeps) -> Settings:
+    """Settings for a command that encodes many texts: the encoder on every core."""
+    return settings_of(deps).for_batch()
 
 
 def policy_of(settings: Settings, path: Path | None) -> Policy:

@@ -9,6 +9,7 @@
     logs.py     logs export
     data.py     data build               a seed file from the public sources' raw files
     doctor.py   doctor                   what a deployment serves with, and what is in its way
+    encoder.py  encoder export           the int8 ONNX serving encoder from the installed package
     deps.py     CliDeps and the options the commands share; output.py: consoles and errors
 
 Each command is a short function over the same pieces the service uses (``Policy``, ``Decider``,
@@ -31,6 +32,7 @@ from router.cli import route, serve, train
 from router.cli.budgets import budgets_app
 from router.cli.data import data_app
 from router.cli.doctor import doctor
+from router.cli.encoder import encoder_app
 from router.cli.logs import logs_app
 from router.cli.models import models_app
 from router.cli.output import UsageCommand
@@ -57,3 +59,4 @@ app.add_typer(budgets_app, name="budgets")
 app.add_typer(models_app, name="models")
 app.command()(doctor)
 app.add_typer(data_app, name="data")
+app.add_typer(encoder_app, name="encoder")

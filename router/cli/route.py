@@ -23,6 +23,7 @@ from router.cli.deps import (
     SHOWN_SKIPS,
     OnError,
     PolicyOption,
+    batch_settings_of,
     deps_of,
     input_file,
     loading,
@@ -129,7 +130,7 @@ def score(
     with exit_on_router_error():
         _check_paths(input_path, output_path)
         total = count_rows(input_path)
-        settings = settings_of(deps)
+        settings = batch_settings_of(deps)
         with loading("the encoder and classifier"):
             scorer = deps.scorer(settings)
         job = _ScoreJob(scorer, policy_of(settings, policy_path), on_error, batch_size)
@@ -261,7 +262,7 @@ def eval_(
         if not rows:
             raise DataError(f"{data}: no rows to evaluate")
         with loading("the encoder and classifier"):
-            scorer = deps.scorer(settings_of(deps))
+            scorer = deps.scorer(batch_settings_of(deps))
         scores = _score_texts(scorer, [row.prompt for row in rows])
         report = evaluate(rows, scores)
         if report_dir is not None:

@@ -8,7 +8,15 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from router.cli.deps import CliDeps, deps_of, input_file, loading, progress_bar, settings_of
+from router.cli.deps import (
+    CliDeps,
+    batch_settings_of,
+    deps_of,
+    input_file,
+    load_encoder,
+    loading,
+    progress_bar,
+)
 from router.cli.models import train_from_logs
 from router.cli.output import err, exit_on_router_error, fail, out
 
@@ -71,7 +79,7 @@ def train(
     deps = deps_of(ctx)
     if logs is not None:
         with exit_on_router_error():
-            settings = settings_of(deps)
+            settings = batch_settings_of(deps)
             code = train_from_logs(
                 logs,
                 seed_data,
@@ -79,7 +87,8 @@ def train(
                 version,
                 as_json,
                 settings=settings,
-                encoder=deps.encoder(settings),
+                # by default the base version's own encoder, loaded only on a seed-cache miss
+                encoder=None if deps.encoder is load_encoder else deps.encoder(settings),
             )
         raise typer.Exit(code)
     assert data is not None
@@ -95,7 +104,7 @@ def _train_seed(
     from training.train import train_seed
 
     with exit_on_router_error():
-        settings = settings_of(deps)
+        settings = batch_settings_of(deps)
         with loading("the encoder"):
             encoder = deps.encoder(settings)
         with progress_bar() as progress:
@@ -143,7 +152,7 @@ def embed(
 
     deps = deps_of(ctx)
     with exit_on_router_error():
-        settings = settings_of(deps)
+        settings = batch_settings_of(deps)
         prompts = [row.prompt for row in read_seed_rows(data)]
         encoder = deps.encoder(settings)
         cache = embedding_cache_file(

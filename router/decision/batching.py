@@ -11,7 +11,9 @@ gathers behind it:
 Nothing waits for a batch to fill: a request that finds the encoder idle is scored at once, alone,
 so a lone request pays only a queue hop; batches form only while the encoder is busy. A request
 whose client goes away leaves the queue (or its batch's result unread); the others are unaffected.
-An error scoring a batch is raised to every request in it.
+An error scoring a batch is raised to every request in it, except a text the encoder cannot
+encode (``UnencodableTextError``, a lone surrogate): that error goes to its own request, and the
+rest of the batch is scored again without it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Sequence
 
 import anyio
 
+from classifiers.errors import UnencodableTextError
 from router.decision.decider import Assessment, Decider, Prepared
 
 __all__ = ["DecisionBatcher"]
@@ -71,6 +74,9 @@ class DecisionBatcher:
         prepared = [item for item, _ in batch]
         try:
             assessments = await anyio.to_thread.run_sync(self.decider.assess_batch, prepared)
+        except UnencodableTextError as exc:
+            await self._score_without(batch, exc)
+            return
         except Exception as exc:
             for _, future in batch:
                 if not future.done():
@@ -79,3 +85,18 @@ class DecisionBatcher:
         for (_, future), assessment in zip(batch, assessments, strict=True):
             if not future.done():
                 future.set_result(assessment)
+
+    async def _score_without(self, batch: Sequence[_Waiting], error: UnencodableTextError) -> None:
+        """Give each text the encoder refused its own error; score the others again."""
+        rest = []
+        for index, (prepared, future) in enumerate(batch):
+            if index not in error.problems:
+                rest.append((prepared, future))
+            elif not future.done():
+                future.set_exception(UnencodableTextError({0: error.problems[index]}))
+        if len(rest) == len(batch):  # the indices name no text of this batch: everyone hears it
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+        elif rest:
+            await self._score(rest)

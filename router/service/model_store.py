@@ -13,7 +13,8 @@ and only its contents change):
 
 A reload that fails keeps the snapshot that was serving; until one succeeds the store is not
 ready and ``active`` raises ``ServiceNotReadyError`` (503). The encoder is loaded once, by the
-first reload, and kept: a new classifier version only brings a new estimator.
+first reload, and kept: a new classifier version only brings a new estimator, unless (with
+``ROUTER_ENCODER=auto``) it was fitted on the other kind of encoder, which is then loaded.
 """
 
 from __future__ import annotations
@@ -43,22 +44,48 @@ from training.budgets import BUDGET_MODEL_FILE, BudgetModel
 
 if TYPE_CHECKING:
     from classifiers.artifacts.manifest import Manifest
+    from classifiers.encoder_choice import EncoderKind
     from classifiers.scorer import FeatureFn
 
-__all__ = ["EncoderLoader", "ModelStore", "Snapshot", "load_encoder", "load_scorer"]
+__all__ = [
+    "EncoderLoader",
+    "ModelStore",
+    "Snapshot",
+    "load_encoder",
+    "load_scorer",
+    "serving_encoder_kind",
+]
 
 EncoderLoader = Callable[[Settings], TextEncoder]
 
 
 def load_encoder(settings: Settings) -> TextEncoder:
-    """The packaged sentence encoder, batched and cached as the settings say."""
-    from classifiers.encoder import Encoder
+    """The encoder ``settings.encoder`` names (for ``auto``: the one the serving version was
+    fitted on, see ``classifiers.encoder_choice``), batched and cached as the settings say."""
+    from classifiers.encoder_choice import load_text_encoder
 
-    return Encoder.load(
+    return load_text_encoder(
+        serving_encoder_kind(settings),
         batch_size=settings.encoder_batch_size,
         cache_size=settings.encoder_cache_size,
-        torch_threads=settings.encoder_threads,
+        threads=settings.encoder_threads,
     )
+
+
+def serving_encoder_kind(settings: Settings) -> EncoderKind:
+    """``settings.encoder``, with ``auto`` resolved by the serving version's manifest (the
+    default kind if no version can be read: loading it will then say what is wrong)."""
+    from classifiers.artifacts.manifest import read_manifest
+    from classifiers.artifacts.versions import resolve_version
+    from classifiers.encoder_choice import DEFAULT_KIND, kind_of
+
+    if settings.encoder != "auto":
+        return settings.encoder
+    try:
+        manifest = read_manifest(resolve_version(settings.models_dir, settings.model_version))
+    except RouterError:
+        return DEFAULT_KIND
+    return kind_of(manifest.encoder.name) or DEFAULT_KIND
 
 
 def load_scorer(settings: Settings, encoder: TextEncoder | None = None) -> BatchScorer:
@@ -246,12 +273,20 @@ class ModelStore:
 
     def _build(self) -> Snapshot:
         document = self._document or read_document(self.settings.policy_path)
-        if self._encoder is None:
+        if self._encoder is None or self._encoder_outdated(self._encoder):
             self._encoder = self.encoder_loader(self.settings)
         scorer = load_scorer(self.settings, self._encoder)
         return Snapshot.build(
             scorer, document.policy, self.settings, document, _budget_model(self.settings)
         )
+
+    def _encoder_outdated(self, encoder: TextEncoder) -> bool:
+        """Under ``auto``, whether the version to load was fitted on another kind of encoder
+        than the loaded one (a promoted ONNX-fitted version replacing a torch-fitted one)."""
+        from classifiers.encoder_choice import kind_of
+
+        loaded = kind_of(encoder.name)
+        return loaded is not None and loaded != serving_encoder_kind(self.settings)
 
 
 def _budget_model(settings: Settings) -> BudgetModel | None:

@@ -16,9 +16,6 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-import redis
-import redis.asyncio
-
 from router.errors import ReloadAnnounceError
 from router.settings import Settings
 
@@ -35,6 +32,8 @@ def announce_reload(settings: Settings, version: str) -> int:
     """Publish ``version`` on the reload channel; the number of services that heard it."""
     if settings.redis_url is None:
         raise ReloadAnnounceError("no redis_url: there is no channel to announce a reload on")
+    import redis  # imported where used: the CLI imports this module for every command
+
     channel = reload_channel(settings.redis_prefix)
     client = redis.Redis.from_url(
         settings.redis_url,
@@ -53,6 +52,9 @@ async def listen_for_reloads(
     settings: Settings, nudge: Callable[[], None], *, retry_s: float = 1.0
 ) -> None:
     """Call ``nudge()`` on every message of the reload channel, until cancelled."""
+    import redis
+    import redis.asyncio
+
     assert settings.redis_url is not None
     channel = reload_channel(settings.redis_prefix)
     while True:

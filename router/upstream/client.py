@@ -40,13 +40,9 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import httpx
-import litellm
-from litellm.llms.custom_httpx.async_client_cleanup import close_litellm_async_clients
-from litellm.router import Router
-from litellm.types.router import RetryPolicy
 
 from records import Budget
 from router.decision.budgets import ReasoningControl, budget_params, control_of, steers
@@ -67,6 +63,9 @@ from router.upstream.targets import (
 )
 from router.upstream.translation import Route, translated
 from router.upstream.verifiers import Verifier
+
+if TYPE_CHECKING:  # litellm takes seconds to import: it is imported where used
+    from litellm.types.router import RetryPolicy
 
 __all__ = ["DECIDED_PARAMS", "Upstream", "close_clients"]
 
@@ -97,9 +96,17 @@ def _quiet_litellm_logs() -> None:
     retry and fallback); the error this module raises says what failed, once.
     """
     if os.environ.get("LITELLM_LOG") is None:
-        litellm.suppress_debug_info = True  # its "Give Feedback / Get Help" lines on stdout
-        for name in _LITELLM_LOGGERS:
+        for name in _LITELLM_LOGGERS:  # set before litellm is imported: it keeps the level
             logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def _quiet_litellm_stdout() -> None:
+    """litellm's "Give Feedback / Get Help" lines on stdout, off unless LITELLM_LOG is set;
+    called where litellm is first imported (it takes seconds: not at this module's import)."""
+    import litellm
+
+    if os.environ.get("LITELLM_LOG") is None:
+        litellm.suppress_debug_info = True
 
 
 _quiet_litellm_logs()
@@ -127,6 +134,9 @@ class Upstream:
         self._unsteered: set[str] = set()
         for target in targets:
             self._add_target(target)
+        from litellm.router import Router
+
+        _quiet_litellm_stdout()
         self._router = Router(
             model_list=self._model_list,
             fallbacks=self._fallbacks,
@@ -327,11 +337,15 @@ async def close_clients() -> None:
     call this once, at shutdown, on the loop that served the calls: closing them while another
     Upstream still calls on the same loop makes its calls fail.
     """
+    from litellm.llms.custom_httpx.async_client_cleanup import close_litellm_async_clients
+
     await close_litellm_async_clients()  # type: ignore[no-untyped-call]  # untyped in litellm
 
 
 def _retry_policy(num_retries: int) -> RetryPolicy:
     """Retry what may pass (429, 5xx); a timeout goes to the fallbacks; a refusal is final."""
+    from litellm.types.router import RetryPolicy
+
     return RetryPolicy(
         RateLimitErrorRetries=num_retries,
         InternalServerErrorRetries=0,  # also how litellm reports a refused connection

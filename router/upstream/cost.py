@@ -13,9 +13,6 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-import litellm
-from litellm.cost_calculator import completion_cost, cost_per_token
-
 from records import Price
 from router.upstream.results import Usage
 
@@ -28,6 +25,8 @@ PER_MILLION = 1e6
 def list_price(model: str) -> Price | None:
     """``model``'s price in litellm's bundled price map (offline), or None when it has none;
     what ``router policy simulate`` prices a tier with when the policy sets no ``price``."""
+    import litellm  # imported where used: it takes seconds
+
     try:
         info = litellm.get_model_info(model)
     except Exception:  # litellm raises several types for a model it does not know
@@ -69,6 +68,25 @@ def stream_cost(model: str, usage: Mapping[str, Any]) -> float:
     if "cost" in usage:
         return _cost(usage["cost"])
     return _token_cost(model, Usage.from_openai(usage))
+
+
+def completion_cost(*, completion_response: object) -> float:
+    """litellm's price of a response (its ``completion_cost``, imported on first use)."""
+    from litellm.cost_calculator import completion_cost as price
+
+    return float(price(completion_response=completion_response))
+
+
+def cost_per_token(
+    *, model: str, prompt_tokens: int, completion_tokens: int
+) -> tuple[float, float]:
+    """litellm's price of a prompt's and a completion's tokens (imported on first use)."""
+    from litellm.cost_calculator import cost_per_token as price
+
+    prompt, completion = price(
+        model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+    )
+    return float(prompt), float(completion)
 
 
 def _cost(value: object) -> float:

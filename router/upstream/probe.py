@@ -23,8 +23,6 @@ from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
 import httpx
-import litellm
-import openai
 
 from router.upstream.failures import unreachable
 from router.upstream.targets import Endpoint, UpstreamTarget, credentials, endpoints
@@ -112,6 +110,9 @@ async def _call(model: str, endpoint: Endpoint, timeout: httpx.Timeout) -> Probe
     key = credentials(model, endpoint).api_key
     if key is not None:
         params["api_key"] = key
+    import litellm  # imported where used, as openai: each takes seconds
+    import openai
+
     started = time.perf_counter()
     try:
         await litellm.acompletion(model=model, messages=PROBE_MESSAGES, **params)

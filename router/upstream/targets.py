@@ -15,8 +15,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
-from litellm.utils import validate_environment
-
 from records import Budget, Price, Strategy
 from router.decision.budgets import ReasoningControl
 
@@ -153,6 +151,8 @@ def credentials(model: str, endpoint: Endpoint) -> Credentials:
             return Credentials(None, endpoint.api_key_env)
     if endpoint.api_base is not None:
         return Credentials(PLACEHOLDER_KEY, None)
+    from litellm.utils import validate_environment  # imported where used: it takes seconds
+
     found = validate_environment(model=model)
     if found.get("keys_in_environment", True):
         return Credentials(None, None)

@@ -20,15 +20,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Final
 
-import openai
-from litellm.exceptions import (
-    AuthenticationError,
-    BadRequestError,
-    RateLimitError,
-    Timeout,
-)
-from litellm.types.router import RouterRateLimitError
-
 from router.errors import (
     MissingProviderKeyError,
     RequestError,
@@ -77,6 +68,8 @@ def translated(route: Route, secrets: Collection[str]) -> Iterator[None]:
 @contextmanager
 def _named_unreachable(route: Route) -> Iterator[None]:
     """A failure to connect, whatever litellm called it, as ``UpstreamUnreachableError``."""
+    import openai  # imported where used, as litellm: each takes seconds
+
     try:
         yield
     except openai.OpenAIError as exc:
@@ -92,6 +85,10 @@ def _named_unreachable(route: Route) -> Iterator[None]:
 
 @contextmanager
 def _translated_errors(route: Route, secrets: Collection[str]) -> Iterator[None]:
+    import openai
+    from litellm.exceptions import AuthenticationError, BadRequestError, RateLimitError, Timeout
+    from litellm.types.router import RouterRateLimitError
+
     said, model = route.described, route.model
     try:
         yield

@@ -48,3 +48,22 @@ def test_an_empty_redis_url_means_sqlite(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_unusable_log_settings_are_refused(field: str, value: object, words: str) -> None:
     with pytest.raises(ValidationError, match=words):
         Settings(**{field: value})
+
+
+def test_batch_jobs_use_every_core_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    monkeypatch.delenv("ROUTER_ENCODER_THREADS", raising=False)
+    assert Settings().encoder_threads == 1
+    assert Settings().for_batch().encoder_threads == min(os.cpu_count() or 1, 64)
+    monkeypatch.setenv("ROUTER_ENCODER_THREADS", "1")
+    assert Settings().for_batch().encoder_threads == 1
+
+
+def test_the_encoder_setting_takes_auto_onnx_or_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().encoder == "auto"
+    monkeypatch.setenv("ROUTER_ENCODER", "torch")
+    assert Settings().encoder == "torch"
+    monkeypatch.setenv("ROUTER_ENCODER", "tensorflow")
+    with pytest.raises(ValidationError, match="auto"):
+        Settings()

@@ -17,7 +17,7 @@ from classifiers.difficulty import DifficultyEstimator
 from classifiers.encoder import HashingEncoder
 from classifiers.errors import ArtifactError, ArtifactMismatchError, DataError
 from classifiers.features import FEATURE_NAMES, build_features, text_features
-from classifiers.packaged_model import MODEL_NAME
+from classifiers.onnx_encoder import ONNX_NAME
 from router.decision.policy_file import load_policy
 from router.settings import SHIPPED_POLICY, Settings
 from tests.training.log_fixtures import (
@@ -252,14 +252,14 @@ class RealSeed:
 
 
 class LookupEncoder:
-    """MiniLM embeddings looked up from the cache ``router train`` leaves in data_dir."""
+    """MiniLM (int8 ONNX) embeddings looked up from the cache ``router embed`` writes."""
 
     def __init__(self, embeddings: dict[str, np.ndarray]) -> None:
         self.embeddings = embeddings
 
     @property
     def name(self) -> str:
-        return MODEL_NAME
+        return ONNX_NAME
 
     @property
     def dimension(self) -> int:
@@ -278,14 +278,14 @@ def real_seed() -> RealSeed:
     if not SEED_DATA.exists():
         pytest.skip(f"seed data not at {SEED_DATA}")
     cache = embedding_cache_file(
-        Settings().data_dir / "embeddings", MODEL_NAME, file_sha256(SEED_DATA)
+        Settings().data_dir / "embeddings", ONNX_NAME, file_sha256(SEED_DATA)
     )
     rows = tuple(read_seed_rows(SEED_DATA))
     if not cache.exists() or np.load(cache, mmap_mode="r").shape != (len(rows), 384):
         pytest.skip(
-            f"no cached MiniLM embeddings of the seed data at {cache}: run `router train --data"
-            f" {SEED_DATA}` once (embedding the 6,000 prompts this test uses takes about 8 minutes"
-            " on 2 cores, too long for a test)"
+            f"no cached MiniLM (int8 ONNX) embeddings of the seed data at {cache}: run `router"
+            f" embed --data {SEED_DATA}` once (`make test` does; embedding the seed file takes"
+            " minutes, too long for a test)"
         )
     matrix = np.load(cache)
     return RealSeed(rows, {row.prompt: matrix[i] for i, row in enumerate(rows)})
@@ -340,7 +340,7 @@ def mmlu_world(
         models,
         "seed",
         base,
-        encoder_name=MODEL_NAME,
+        encoder_name=ONNX_NAME,
         encoder_dimension=384,
         feature_names=FEATURE_NAMES,
         training_data=split.summary,

@@ -89,6 +89,8 @@ def test_manifest_records_encoder_libraries_and_digest(
         "joblib",
         "sentence-transformers",
         "torch",
+        "onnxruntime",
+        "tokenizers",
     }
     assert data["libraries"]["scikit-learn"] == sklearn.__version__
     assert datetime.fromisoformat(manifest.created).utcoffset() == timedelta(0)

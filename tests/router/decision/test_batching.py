@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from classifiers.batched import text_list
+from classifiers.errors import UnencodableTextError
 from router.decision.batching import DecisionBatcher
 from router.decision.decider import Decider
 from router.decision.policy import Policy
@@ -117,6 +119,39 @@ async def test_an_error_scoring_a_batch_reaches_each_of_its_requests_and_no_othe
             await task
     after = await batcher.assess(decider.prepare(chat("later")))
     assert after.prompt.text == "later"
+
+
+@dataclass
+class CheckingScorer(GatedScorer):
+    """A GatedScorer that refuses invalid Unicode the way the real encoders do."""
+
+    def embed_and_score(self, texts: Sequence[str]) -> tuple[Any, Any]:
+        text_list(texts)
+        return super().embed_and_score(texts)
+
+
+async def test_a_text_the_encoder_cannot_encode_fails_alone_and_its_batch_is_scored(
+    policy: Policy,
+) -> None:
+    scorer = CheckingScorer()
+    decider = Decider(scorer, policy)
+    batcher = DecisionBatcher(decider)
+
+    first = asyncio.create_task(batcher.assess(decider.prepare(chat("first"))))
+    await started(scorer)
+    batch = [
+        asyncio.create_task(batcher.assess(decider.prepare(chat(text))))
+        for text in ("before", "bad \ud800", "after")
+    ]
+    await asyncio.sleep(0.01)
+    scorer.release.set()
+
+    assert (await first).prompt.text == "first"
+    assert (await batch[0]).prompt.text == "before" and (await batch[2]).prompt.text == "after"
+    with pytest.raises(UnencodableTextError, match="text 0: lone surrogate '\\\\ud800'") as info:
+        await batch[1]
+    assert info.value.status_code == 400
+    assert scorer.calls[-1] == ["before", "after"]
 
 
 async def test_bad_messages_fail_before_they_queue(policy: Policy) -> None:

@@ -86,3 +86,75 @@ def test_a_failed_first_load_leaves_the_store_not_ready_with_the_reason(
         store.reload()
     with pytest.raises(ServiceNotReadyError, match="CURRENT"):
         _ = store.active
+
+
+class NamedHashing(HashingEncoder):
+    """A hashing stand-in that calls itself by a real encoder's name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(384)
+        self._given_name = name
+
+    @property
+    def name(self) -> str:
+        return self._given_name
+
+
+def _publish_for(models_dir: Path, version: str, encoder_name: str) -> None:
+    from classifiers.artifacts.store import save_artifact
+    from classifiers.artifacts.versions import write_current
+    from tests.router.service.api.conftest import fitted_ridge
+
+    save_artifact(
+        models_dir,
+        version,
+        fitted_ridge(),
+        encoder_name=encoder_name,
+        encoder_dimension=384,
+        feature_names=[],
+        training_data={"rows": 42},
+        metrics={},
+    )
+    write_current(models_dir, version)
+
+
+def test_auto_serves_with_the_encoder_the_version_was_fitted_on(settings: Settings) -> None:
+    from classifiers.encoder import MODEL_NAME
+    from classifiers.onnx_encoder import ONNX_NAME
+    from router.service.model_store import serving_encoder_kind
+
+    assert serving_encoder_kind(settings) == "onnx"  # a stand-in's version: the default kind
+    _publish_for(settings.models_dir, "torch-fitted", MODEL_NAME)
+    assert serving_encoder_kind(settings) == "torch"
+    _publish_for(settings.models_dir, "onnx-fitted", ONNX_NAME)
+    assert serving_encoder_kind(settings) == "onnx"
+    pinned = settings.model_copy(update={"model_version": "torch-fitted"})
+    assert serving_encoder_kind(pinned) == "torch"
+    assert serving_encoder_kind(settings.model_copy(update={"encoder": "torch"})) == "torch"
+
+
+def test_a_version_fitted_on_the_other_encoder_kind_brings_that_encoder(
+    settings: Settings,
+) -> None:
+    from classifiers.encoder import MODEL_NAME
+    from classifiers.encoder_choice import kind_of
+    from classifiers.onnx_encoder import ONNX_NAME
+    from router.service.model_store import serving_encoder_kind
+
+    loaded: list[str] = []
+
+    def loader(settings: Settings) -> TextEncoder:
+        name = {"onnx": ONNX_NAME, "torch": MODEL_NAME}[serving_encoder_kind(settings)]
+        loaded.append(name)
+        return NamedHashing(name)
+
+    _publish_for(settings.models_dir, "torch-fitted", MODEL_NAME)
+    store = ModelStore(settings, loader)
+    store.reload()
+    _publish_for(settings.models_dir, "torch-fitted-2", MODEL_NAME)
+    store.reload()
+    assert loaded == [MODEL_NAME]
+    _publish_for(settings.models_dir, "onnx-fitted", ONNX_NAME)
+    snapshot = store.reload()
+    assert loaded == [MODEL_NAME, ONNX_NAME]
+    assert kind_of(snapshot.decider.scorer.encoder.name) == "onnx"  # type: ignore[attr-defined]
