@@ -29,6 +29,7 @@ from __future__ import annotations
 import typer
 
 from router.cli import route, serve, train
+from router.cli.budgets import budgets_app
 from router.cli.data import data_app
 from router.cli.doctor import doctor
 from router.cli.encoder import encoder_app
@@ -54,6 +55,7 @@ app.command()(train.embed)
 app.command()(serve.serve)
 app.add_typer(policy_app, name="policy")
 app.add_typer(logs_app, name="logs")
+app.add_typer(budgets_app, name="budgets")
 app.add_typer(models_app, name="models")
 app.command()(doctor)
 app.add_typer(data_app, name="data")

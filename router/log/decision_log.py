@@ -252,6 +252,7 @@ class DecisionLog:
         verifier: Verifier | None = None,
         source: str | None = None,
         idempotency_key: str | None = None,
+        step: int | None = None,
     ) -> Feedback:
         """Store one feedback event on ``request_id``, or return the one already stored with
         ``idempotency_key``; blocking. ``UnknownRequestError`` if no record of it exists,
@@ -271,6 +272,7 @@ class DecisionLog:
             verifier=verifier,
             source=source,
             idempotency_key=idempotency_key,
+            step=step,
         )
         stored = self.store.append_feedback(event)
         if stored.id != event.id and not stored.says_the_same_as(event):

@@ -206,6 +206,8 @@ class FeedbackRequest(BaseModel):
     rating: float | None = Field(default=None, ge=-1.0, le=1.0, allow_inf_nan=False)
     verifier: Verifier | None = None
     source: str | None = Field(default=None, min_length=1, max_length=200)
+    step: int | None = Field(default=None, ge=0, le=64)
+    """The cascade step judged (0: the first tier tried); unset: the answer the client got."""
 
     @model_validator(mode="after")
     def _says_something(self) -> FeedbackRequest:

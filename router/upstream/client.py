@@ -62,6 +62,7 @@ from router.upstream.targets import (
     target_key,
 )
 from router.upstream.translation import Route, translated
+from router.upstream.verifiers import Verifier
 
 if TYPE_CHECKING:  # litellm takes seconds to import: it is imported where used
     from litellm.types.router import RetryPolicy
@@ -150,19 +151,26 @@ class Upstream:
         target: UpstreamTarget,
         messages: Sequence[Message],
         extra_params: Mapping[str, Any] | None = None,
+        verifier: Verifier | None = None,
     ) -> UpstreamResult:
-        """One answer for ``messages`` from ``target`` (after retries, fallbacks and voting)."""
+        """One answer for ``messages`` from ``target`` (after retries, fallbacks and voting);
+        with a ``verifier``, checked by it (and chosen by it, for ``select: verifier``)."""
         route = self._route(target)
         params = _client_params(extra_params)
         params.pop("stream_options", None)
         started = time.perf_counter()
         samples = target.strategy.samples
-        if samples == 1:
-            sample = await self._sample(route, messages, params)
-            return result_of(sample, sample.usage, sample.cost_usd, started)
 
         def call() -> Awaitable[Sample]:
             return self._sample(route, messages, params)
+
+        if verifier is not None:
+            return await strategies.verified(
+                call, target.strategy, verifier, messages, route.described, started
+            )
+        if samples == 1:
+            sample = await self._sample(route, messages, params)
+            return result_of(sample, sample.usage, sample.cost_usd, started)
 
         if target.strategy.select == "first":
             return await strategies.first(call, samples, started)

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from router.upstream.verifiers import Verdict
+
 __all__ = ["Chunk", "Message", "Sample", "UpstreamResult", "Usage", "elapsed_ms", "result_of"]
 
 Message = Mapping[str, Any]
@@ -69,6 +71,8 @@ class UpstreamResult:
     samples: int = 1
     vote: str | None = None
     """E.g. ``3 samples: 2x'42', 1x'41'``; None for a single sample."""
+    verdict: Verdict | None = None
+    """The verifier's verdict on the answer, when the call was given one."""
 
 
 @dataclass(frozen=True)
@@ -80,8 +84,13 @@ class Sample:
 
     @property
     def text(self) -> str:
-        choices = self.response.get("choices") or [{}]
-        return str((choices[0].get("message") or {}).get("content") or "")
+        return text_of(self.response)
+
+
+def text_of(response: Mapping[str, Any]) -> str:
+    """The content of a completion's first choice."""
+    choices = response.get("choices") or [{}]
+    return str((choices[0].get("message") or {}).get("content") or "")
 
 
 def elapsed_ms(started: float) -> float:

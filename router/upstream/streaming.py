@@ -6,7 +6,8 @@ answer as the chunks a stream of it would have sent.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection, Mapping
 from types import TracebackType
 from typing import Any, Self, cast
 
@@ -14,7 +15,7 @@ from router.upstream.cost import stream_cost
 from router.upstream.results import Chunk, UpstreamResult, Usage, elapsed_ms
 from router.upstream.translation import Route, translated
 
-__all__ = ["UpstreamStream", "litellm_chunks", "replayed", "resumed"]
+__all__ = ["UpstreamStream", "litellm_chunks", "replayed", "replayed_stream", "resumed"]
 
 
 class UpstreamStream:
@@ -121,3 +122,18 @@ async def replayed(result: UpstreamResult) -> AsyncGenerator[Chunk, None]:
     finish = choice.get("finish_reason") or "stop"
     yield base | {"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
     yield base | {"choices": [], "usage": result.usage.as_openai()}
+
+
+def replayed_stream(
+    result: UpstreamResult, extra_params: Mapping[str, Any] | None
+) -> UpstreamStream:
+    """A finished answer as a stream, for a strategy that cannot stream (a cascade); the
+    usage chunk reaches the caller if it asked for one."""
+    options = (extra_params or {}).get("stream_options") or {}
+    return UpstreamStream(
+        replayed(result),
+        model=result.model,
+        include_usage=bool(options.get("include_usage")),
+        started=time.perf_counter() - result.latency_ms / 1000.0,
+        vote=result.vote,
+    )

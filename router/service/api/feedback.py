@@ -33,6 +33,7 @@ async def feedback(
             rating=body.rating,
             verifier=body.verifier,
             source=body.source,
+            step=body.step,
             idempotency_key=idempotency_key,
         )
     )
