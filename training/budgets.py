@@ -36,8 +36,6 @@ from typing import Final
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
-from sklearn.linear_model import Ridge
-from sklearn.model_selection import cross_val_predict
 
 from classifiers.files import atomic_text
 from records import ExportRow
@@ -177,6 +175,10 @@ def _fit_tier(model: str, rows: list[BudgetRow]) -> TierBudget:
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale == 0] = 1.0
     scaled = (x - mean) / scale
+    # imported where fitted: the service reads a budget model through this module at start-up
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import cross_val_predict
+
     ridge = Ridge(alpha=RIDGE_ALPHA).fit(scaled, y)
     held_out = cross_val_predict(Ridge(alpha=RIDGE_ALPHA), scaled, y, cv=CV_FOLDS)
     residuals = y - held_out  # held-out errors: what a new prompt's prediction is off by

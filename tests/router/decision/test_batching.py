@@ -180,3 +180,34 @@ def test_assess_batch_keeps_each_texts_own_embedding(policy: Policy) -> None:
 def test_max_batch_below_one_is_refused(policy: Policy) -> None:
     with pytest.raises(ValueError, match="max_batch must be at least 1, got 0"):
         DecisionBatcher(Decider(FakeScorer(), policy), max_batch=0)
+
+
+@dataclass
+class MisindexedScorer(GatedScorer):
+    """Raises an UnencodableTextError whose index names no text of the batch."""
+
+    def embed_and_score(self, texts: Sequence[str]) -> tuple[Any, Any]:
+        if len(texts) > 1:
+            raise UnencodableTextError({len(texts) + 5: "lone surrogate"})
+        return super().embed_and_score(texts)
+
+
+async def test_an_encoding_error_naming_no_text_of_the_batch_reaches_all_of_it(
+    policy: Policy,
+) -> None:
+    scorer = MisindexedScorer()
+    decider = Decider(scorer, policy)
+    batcher = DecisionBatcher(decider)
+
+    first = asyncio.create_task(batcher.assess(decider.prepare(chat("first"))))
+    await started(scorer)
+    batch = [
+        asyncio.create_task(batcher.assess(decider.prepare(chat(text)))) for text in ("one", "two")
+    ]
+    await asyncio.sleep(0.01)
+    scorer.release.set()
+
+    assert (await first).prompt.text == "first"
+    for task in batch:
+        with pytest.raises(UnencodableTextError, match="cannot encode 1 of the texts"):
+            await task
