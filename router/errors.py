@@ -15,6 +15,12 @@
     ├── ReloadAnnounceError                 503    reload_announce_failed (Redis unreachable;
     │                                              CURRENT moved anyway; cause kept)
     ├── ServiceNotReadyError                503    service_unavailable (nothing loaded yet)
+    ├── AccessError                                (router.access: who may call, how often)
+    │   ├── UnauthenticatedError            401    authentication_error (no key, unknown or revoked)
+    │   ├── PermissionDeniedError           403    permission_error   (names the missing scope)
+    │   ├── RateLimitedError                429    rate_limit_error   (Retry-After header)
+    │   ├── UnknownKeyError                 404    not_found_error    (`router keys revoke`)
+    │   └── KeyStoreError                   503    key_store_unavailable (cause kept)
     ├── RequestError                        400    invalid_request_error
     │   ├── EmptyPromptError                       no text to score
     │   ├── ForbiddenFieldError                    client tried to steer the upstream (api_base...)
@@ -49,6 +55,7 @@ from classifiers.errors import (
 )
 
 __all__ = [
+    "AccessError",
     "ArtifactError",
     "ArtifactIntegrityError",
     "ArtifactMismatchError",
@@ -61,14 +68,19 @@ __all__ = [
     "FeedbackError",
     "ForbiddenFieldError",
     "IdempotencyKeyReusedError",
+    "KeyStoreError",
     "MissingProviderKeyError",
     "PayloadTooLargeError",
+    "PermissionDeniedError",
     "PolicyError",
+    "RateLimitedError",
     "ReloadAnnounceError",
     "RequestError",
     "RouterError",
     "RowError",
     "ServiceNotReadyError",
+    "UnauthenticatedError",
+    "UnknownKeyError",
     "UnknownModelError",
     "UnknownRequestError",
     "UpstreamError",
@@ -100,6 +112,50 @@ class PolicyError(RouterError):
 class ServiceNotReadyError(RouterError):
     status_code = 503
     error_type = "service_unavailable"
+
+
+class AccessError(RouterError):
+    """Who may call, with which scopes and how often (``router.access``)."""
+
+    status_code = 403
+    error_type = "permission_error"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.headers = headers or {}
+
+
+class UnauthenticatedError(AccessError):
+    status_code = 401
+    error_type = "authentication_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
+
+
+class PermissionDeniedError(AccessError):
+    pass
+
+
+class RateLimitedError(AccessError):
+    status_code = 429
+    error_type = "rate_limit_error"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after_s)})
+        self.retry_after_s = retry_after_s
+
+
+class UnknownKeyError(AccessError):
+    status_code = 404
+    error_type = "not_found_error"
+
+
+class KeyStoreError(AccessError):
+    """The key store (the keys file or Redis) cannot be read or written."""
+
+    status_code = 503
+    error_type = "key_store_unavailable"
 
 
 class RequestError(RouterError):
