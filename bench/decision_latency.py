@@ -151,8 +151,10 @@ def _optional_build_features() -> FeatureFn:
 
 def _decision_path(scorer: Scorer, policy_path: Path) -> DecisionPath:
     """The decider if it imports, else score + policy tier, else the score alone."""
-    try:  # router.policy and router.decider are optional here: they are written concurrently
-        from router.policy import load_policy
+    # router.decision.policy and router.decision.decider are optional here: they are written
+    # concurrently
+    try:
+        from router.decision.policy import load_policy
 
         policy = load_policy(policy_path)
     except Exception as exc:
@@ -163,7 +165,7 @@ def _decision_path(scorer: Scorer, policy_path: Path) -> DecisionPath:
         return [policy.choose(float(score)) for score in scorer.score(texts)]
 
     try:
-        from router.decider import Decider
+        from router.decision.decider import Decider
 
         decider = Decider(scorer, policy)
         decider.decide_text("probe")

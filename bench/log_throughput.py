@@ -108,8 +108,8 @@ def _records(count: int) -> list[Any]:
 
 
 def _throughput(root: Path, redis_url: str, records: Sequence[Any]) -> list[Rate]:
-    from router.store.redis import RedisStore
-    from router.store.sqlite import SQLiteStore
+    from router.log.store.redis import RedisStore
+    from router.log.store.sqlite import SQLiteStore
 
     rates = []
     for name, open_store in (
@@ -132,8 +132,8 @@ def _store_alone(name: str, store: Any, records: Sequence[Any]) -> Rate:
 
 
 def _whole_path(name: str, store: Any, records: Sequence[Any], spool_path: Path) -> Rate:
-    from router.decision_log import DecisionRecorder
-    from router.store.spool import Spool, SpoolingSink
+    from router.log.decision_log import DecisionRecorder
+    from router.log.store.spool import Spool, SpoolingSink
 
     sink = SpoolingSink(store, Spool(spool_path))
     sink.start()
@@ -149,7 +149,7 @@ def _whole_path(name: str, store: Any, records: Sequence[Any], spool_path: Path)
 
 
 def _spool_alone(path: Path, records: Sequence[Any]) -> Rate:
-    from router.store.spool import Spool
+    from router.log.store.spool import Spool
 
     spool = Spool(path)
     started = time.perf_counter()
@@ -165,9 +165,9 @@ def _spool_alone(path: Path, records: Sequence[Any]) -> Rate:
 
 def _submit_timings(root: Path, records: Sequence[Any]) -> dict[str, list[float]]:
     """Microseconds per ``submit`` with each sink behind the recorder."""
-    from router.decision_log import DecisionRecorder
-    from router.store.spool import Spool, SpoolingSink
-    from router.store.sqlite import SQLiteStore
+    from router.log.decision_log import DecisionRecorder
+    from router.log.store.spool import Spool, SpoolingSink
+    from router.log.store.sqlite import SQLiteStore
 
     timings = {}
     for label, sink in (
@@ -194,7 +194,7 @@ def _submit_timings(root: Path, records: Sequence[Any]) -> dict[str, list[float]
 def _build_timings(count: int) -> list[float]:
     """Microseconds to build what the log keeps of a request: the prompt's hash, float16
     embedding and features (on the decision's thread) and the record (on the event loop)."""
-    from router.records import ScoredPrompt
+    from records import ScoredPrompt
     from tests.router.conftest import decision_record
 
     vector = np.linspace(-1.0, 1.0, 384, dtype=np.float32)
@@ -236,7 +236,7 @@ def _prepare(root: Path, upstream_url: str) -> None:
     """The stand-in classifier and a policy whose tiers all call the test upstream."""
     import yaml
 
-    from tests.router.api.conftest import policy_data, publish_classifier
+    from tests.router.service.api.conftest import policy_data, publish_classifier
 
     publish_classifier(root / "models")
     policy = root / "policy.yaml"
@@ -315,7 +315,7 @@ class _Discard:
 
 def _app(root: Path, label: str, redis_url: str) -> Any:
     from classifiers.encoder import HashingEncoder
-    from router.app import create_app
+    from router.service.app import create_app
     from router.settings import Settings
 
     settings = Settings(

@@ -10,7 +10,7 @@ are timed side by side, interleaved so that drift and neighbours' load fall on a
     direct    POST upstream /v1/chat/completions
     service   POST router   /v1/chat/completions   (model "auto": decide, call, answer)
     route     POST router   /v1/route              (the decision alone, no upstream call)
-    litellm   the service's upstream call (router.upstream.Upstream, the litellm Router) made
+    litellm   the service's upstream call (router.upstream.client.Upstream, the litellm Router) made
               from the bench process: no HTTP server, no decision, just litellm
 
 first one request at a time, then ``--concurrency`` at once. Every prompt is distinct, so the
@@ -49,7 +49,7 @@ import httpx
 import numpy as np
 import yaml
 
-from router.records import Price
+from records import Price
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROMPT = "Case {i}: explain briefly why the sky looks blue at noon but red at sunset."
@@ -252,8 +252,8 @@ def _run_service(conn: Connection, models_dir: str, policy_path: str, encoder: s
     import uvicorn
 
     from classifiers.encoder import HashingEncoder
-    from router.app import create_app
-    from router.model_store import load_encoder
+    from router.service.app import create_app
+    from router.service.model_store import load_encoder
     from router.settings import Settings
 
     settings = Settings(models_dir=Path(models_dir), policy_path=Path(policy_path))
@@ -337,12 +337,12 @@ def _route_call(http: httpx.AsyncClient, numbers: count[int]) -> Send:
 
 
 def _litellm_call(upstream_url: str, numbers: count[int]) -> Send:
-    """The service's own upstream call (``router.upstream.Upstream``: the litellm Router), made
-    from this process with no HTTP server and no decision in front: the floor under any
-    litellm-based service's added latency."""
+    """The service's own upstream call (``router.upstream.client.Upstream``: the litellm
+    Router), made from this process with no HTTP server and no decision in front: the floor
+    under any litellm-based service's added latency."""
+    from records import Budget
     from router.errors import RouterError
-    from router.records import Budget
-    from router.upstream import Upstream, UpstreamTarget
+    from router.upstream.client import Upstream, UpstreamTarget
 
     target = UpstreamTarget(
         model=f"openai/{UPSTREAM_MODEL}",

@@ -25,8 +25,8 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner, Result
 
 from classifiers.artifacts import read_current
-from router.app import create_app
-from router.cli import CliDeps, app
+from router.cli.main import CliDeps, app
+from router.service.app import create_app
 from router.settings import SHIPPED_POLICY, Settings
 from tests.training.test_retrain import (  # noqa: F401 (real_seed is a fixture)
     LookupEncoder,

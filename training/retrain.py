@@ -57,7 +57,6 @@ from classifiers.encoder import TextEncoder
 from classifiers.errors import ArtifactMismatchError, ArtifactNotFoundError, DataError
 from classifiers.features import FEATURE_NAMES, build_features
 from classifiers.registry import RegistryError, switch_current
-from router.policy import Policy
 from training.datasets import SeedRow, file_sha256, read_seed_rows
 from training.evaluate import EvaluationReport, evaluate, write_report
 from training.gate import (
@@ -99,6 +98,29 @@ PREDICT_CHUNK = 65_536
 
 # progress(step, done, total): ``total`` is None while unknown.
 Progress = Callable[[str, int, int | None], None]
+
+
+@dataclass(frozen=True)
+class TierLayout:
+    """What retraining needs of the serving policy: how many tiers, where the first one ends.
+
+    Built by the caller from the policy's bands (``TierLayout.from_bands``), so training never
+    reads the policy itself.
+    """
+
+    tiers: int
+    first_edge: float | None  # the score where the cheapest tier ends; None with a single tier
+
+    @classmethod
+    def from_bands(cls, bands: Sequence[tuple[float, float]]) -> TierLayout:
+        """The layout of tiers with these score bands, cheapest first."""
+        if not bands:
+            raise ValueError("a tier layout needs at least one tier")
+        return cls(tiers=len(bands), first_edge=bands[0][1] if len(bands) > 1 else None)
+
+    @property
+    def top_tier(self) -> int:
+        return self.tiers - 1
 
 
 @dataclass(frozen=True)
@@ -163,7 +185,7 @@ def retrain(
     holdout_share: float = 0.2,
     encoder: TextEncoder | None = None,
     cache_dir: Path | None = None,
-    policy: Policy | None = None,
+    tiers: TierLayout | None = None,
     gate_config: GateConfig | None = None,
     min_outcome_rows: int = MIN_OUTCOME_ROWS,
     max_log_rows: int | None = MAX_LOG_ROWS,
@@ -173,7 +195,7 @@ def retrain(
     """Fit a candidate on logged outcomes (and seed data), gate it, publish it; see the module.
 
     ``encoder`` embeds the seed data on a cache miss (default: the packaged encoder, loaded only
-    then); ``policy`` gives the top tier's index and the first band edge (default: tiers are read
+    then); ``tiers`` gives the top tier's index and the first band edge (default: tiers are read
     from the logs). ``promote=False`` publishes without touching CURRENT.
     """
     if not 0.0 < holdout_share < 1.0:
@@ -191,7 +213,7 @@ def retrain(
             "no seed data: the candidate learned from logged outcomes alone, and no seed"
             " validation metrics guard its promotion"
         )
-    top_tier = len(policy.tiers) - 1 if policy is not None else None
+    top_tier = tiers.top_tier if tiers is not None else None
     X, y, weights, fitted = _training_data(logs, seed, top_tier, min_outcome_rows, logs_path)
     step("fitting the candidate", 0, 1)
     candidate = DifficultyEstimator(**_hyperparameters(base.manifest, base.estimator))
@@ -199,7 +221,7 @@ def retrain(
     step("fitting the candidate", 1, 1)
     version = version or default_version(logs.summary.sha256)
     step("evaluating", 0, 1)
-    judged = _judge(base, candidate, version, logs, seed, policy, config)
+    judged = _judge(base, candidate, version, logs, seed, tiers, config)
     step("evaluating", 1, 1)
     step("publishing", 0, 1)
     manifest = _publish(models_dir, version, candidate, base, logs, seed, fitted, judged)
@@ -341,7 +363,7 @@ def _judge(
     version: str,
     logs: _Logs,
     seed: SeedSplit | None,
-    policy: Policy | None,
+    tiers: TierLayout | None,
     config: GateConfig,
 ) -> _Judgement:
     held_logs = logs.holdout
@@ -349,7 +371,7 @@ def _judge(
     cost = EscalationCost.from_tiers(logs.summary.tiers)
     if cost.unit.startswith("escalations"):
         logs.notes.append("no cost data in the export: cost is counted in escalations")
-    threshold = policy.tiers[0].band[1] if policy is not None and len(policy.tiers) > 1 else None
+    threshold = tiers.first_edge if tiers is not None else None
     base_held = logs.holdout_scores
     candidate_held = _chunked(candidate.predict, held_logs.X)
     before, after = (

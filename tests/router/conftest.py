@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import yaml
 
-from router.cli import CliDeps
-from router.policy import Policy, load_policy
-from router.records import Budget, DecisionRecord, ScoredPrompt, Strategy
+from records import Budget, DecisionRecord, ScoredPrompt, Strategy
+from router.cli.main import CliDeps
+from router.decision.policy import Policy, load_policy
 from router.settings import Settings
 
 WritePolicy = Callable[..., Path]

@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from router.cli import app
+from router.cli.main import app
 
 COMPETITION_MATH = (
     "Let $S$ be the set of positive integers $n$ for which $\\frac{1}{n}$ has a repeating decimal"

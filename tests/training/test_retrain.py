@@ -22,7 +22,7 @@ from classifiers.encoder import MODEL_NAME, HashingEncoder
 from classifiers.errors import ArtifactError, ArtifactMismatchError, DataError
 from classifiers.features import FEATURE_NAMES, build_features, text_features
 from classifiers.registry import read_history
-from router.policy import load_policy
+from router.decision.policy import load_policy
 from router.settings import SHIPPED_POLICY, Settings
 from tests.training.log_fixtures import (
     DIMENSION,
@@ -38,11 +38,12 @@ from training import gate as gate_module
 from training.datasets import SeedRow, file_sha256, read_seed_rows
 from training.labels import STRONG_MODEL, WEAK_MODEL
 from training.model_card import CARD_FILE
-from training.retrain import load_seed, retrain, split_by_time
+from training.retrain import TierLayout, load_seed, retrain, split_by_time
 from training.train import embedding_cache_file, is_validation
 
 SEED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "train.jsonl"
 POLICY = load_policy(SHIPPED_POLICY, env={})
+TIERS = TierLayout.from_bands([tier.band for tier in POLICY.tiers])
 
 
 def world_with_export(
@@ -75,7 +76,7 @@ def test_a_candidate_that_learned_from_logged_outcomes_is_published_and_promoted
 ) -> None:
     _, models, export = world_with_export(tmp_path)
 
-    result = retrain(export, models, version="cand", policy=POLICY)
+    result = retrain(export, models, version="cand", tiers=TIERS)
 
     assert result.promoted, result.gate.reason
     assert read_current(models) == "cand" == result.current
@@ -142,7 +143,7 @@ def test_the_candidate_keeps_the_lexical_estimates_of_its_base(tmp_path: Path) -
     write_current(models, "base")
     export = write_export(tmp_path / "export.jsonl", world.traffic(base, 600))
 
-    retrain(export, models, version="cand", policy=POLICY)
+    retrain(export, models, version="cand", tiers=TIERS)
 
     candidate = load_artifact(
         models / "cand", encoder_name=ENCODER_NAME, encoder_dimension=DIMENSION
@@ -408,7 +409,7 @@ def test_closed_loop_logged_outcomes_teach_a_domain_the_base_never_saw_labelled(
         models,
         seed_data=seed_file,
         encoder=LookupEncoder(real_seed.embeddings),
-        policy=POLICY,
+        tiers=TIERS,
         version="with-logs",
     )
 
@@ -439,7 +440,7 @@ def test_the_gate_refuses_a_candidate_trained_on_shuffled_real_outcomes(
         models,
         seed_data=seed_file,
         encoder=LookupEncoder(real_seed.embeddings),
-        policy=POLICY,
+        tiers=TIERS,
         version="shuffled",
     )
 

@@ -1,0 +1,235 @@
+"""The contract between serving and training: what was decided, and what came of it.
+
+``Decision`` is what the decider chose; ``ScoredPrompt`` what the decision log keeps of the text it
+scored (its hash, its embedding as float16 and its ten text features, so that retraining never
+needs the text itself); ``DecisionRecord`` is one logged request; ``Feedback`` one later event
+on it (an outcome, a rating, a verifier's verdict). In JSON an embedding is base64 of its float16
+little-endian bytes, the encoding ``training.logs`` decodes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Final, Literal
+
+import numpy as np
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    model_validator,
+)
+
+from classifiers.features import FEATURE_NAMES, text_features
+
+Effort = Literal["none", "low", "medium", "high"]
+Selection = Literal["first", "majority_vote"]
+FeedbackOutcome = Literal["success", "failure"]
+
+EMBEDDING_DTYPE: Final = "<f2"  # float16, little-endian
+
+
+class Budget(BaseModel):
+    """A thinking budget: an effort level and/or a token budget, under an output ceiling."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    effort: Effort | None = None
+    budget_tokens: int | None = Field(default=None, ge=0)
+    max_tokens: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _budget_under_ceiling(self) -> Budget:
+        if self.budget_tokens is not None and self.budget_tokens >= self.max_tokens:
+            raise ValueError(
+                f"budget_tokens {self.budget_tokens} must be below max_tokens {self.max_tokens}"
+                " so that the answer has room after the thinking"
+            )
+        return self
+
+    def label(self) -> str:
+        """Short form for headers and tables, e.g. ``high/8192/16384``."""
+        effort = self.effort or "-"
+        tokens = "-" if self.budget_tokens is None else str(self.budget_tokens)
+        return f"{effort}/{tokens}/{self.max_tokens}"
+
+
+class Price(BaseModel):
+    """What a model's tokens cost, in USD per million: ops set it for a model litellm has no
+    price for (a self-hosted one), or to replace litellm's bundled price."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    input_per_mtok: float = Field(ge=0.0, allow_inf_nan=False)
+    output_per_mtok: float = Field(ge=0.0, allow_inf_nan=False)
+    cached_input_per_mtok: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+    """Prompt tokens read from the provider's cache; unset, they cost as much as the others."""
+
+
+class Strategy(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    samples: int = Field(default=1, ge=1, le=16)
+    select: Selection = "majority_vote"
+
+
+class Decision(BaseModel):
+    """Which model and budget a prompt gets, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    score: float = Field(ge=0.0, le=1.0)
+    tier: str
+    model: str
+    budget: Budget
+    strategy: Strategy
+    fallbacks: tuple[str, ...] = ()
+    timeout_s: float
+    classifier_version: str
+    policy_version: str
+    reasons: tuple[str, ...] = ()
+    decision_ms: float = 0.0
+    choice_probability: float = Field(default=1.0, gt=0.0, le=1.0)
+    tier_index: int = Field(ge=0)
+
+
+def embedding_bytes(vector: Any) -> bytes:
+    """``vector`` as the log stores it: float16, little-endian."""
+    return np.asarray(vector, dtype=EMBEDDING_DTYPE).reshape(-1).tobytes()
+
+
+def _embedding_from_text(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"not base64: {exc}") from exc
+
+
+def _float16_values(value: bytes) -> bytes:
+    if not value or len(value) % 2:
+        raise ValueError(f"holds {len(value)} bytes; float16 values take a positive even number")
+    return value
+
+
+def _embedding_text(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
+
+
+def _ten_features(values: tuple[float, ...]) -> tuple[float, ...]:
+    if len(values) != len(FEATURE_NAMES):
+        raise ValueError(
+            f"has {len(values)} values; the text features are {len(FEATURE_NAMES)}:"
+            f" {', '.join(FEATURE_NAMES)}"
+        )
+    return values
+
+
+Embedding = Annotated[
+    bytes,
+    BeforeValidator(_embedding_from_text),
+    AfterValidator(_float16_values),
+    PlainSerializer(_embedding_text, return_type=str, when_used="json"),
+]
+"""float16 little-endian bytes; base64 text in JSON (and accepted as such)."""
+TextFeatures = Annotated[tuple[float, ...], AfterValidator(_ten_features)]
+"""``classifiers.features.text_features`` of the scored text, in ``FEATURE_NAMES`` order."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredPrompt:
+    """What the decision log keeps of a scored text: computed once, where it was scored."""
+
+    text: str
+    hash: str
+    embedding: bytes
+    features: tuple[float, ...]
+
+    @classmethod
+    def of(cls, text: str, vector: Any) -> ScoredPrompt:
+        """``text`` with the embedding the scorer computed for it (never re-embedded)."""
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        return cls(text, digest, embedding_bytes(vector), tuple(text_features(text)))
+
+
+class DecisionRecord(BaseModel):
+    """One answered (or failed) chat request: the decision, what was called and what it cost.
+
+    ``status`` is ``ok``, ``cancelled`` (the client left), ``internal_error``, or the error's
+    class name (``UpstreamTimeoutError``...). ``prompt_hash`` is the sha256 of the scored text;
+    ``prompt`` is that text itself, when the service keeps prompts (``store_prompt_text``);
+    ``embedding`` and ``features`` are always kept. ``tier_index`` is the position of ``tier``
+    in the policy (0: the cheapest); ``choice_probability`` is how likely that tier was to be
+    chosen, below 1 only when exploration was on (``router.decision.exploration``).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    request_id: str
+    time: datetime
+    requested_model: str
+    stream: bool
+    prompt_hash: str
+    prompt: str | None = None
+    embedding: Embedding
+    features: TextFeatures
+    score: float = Field(ge=0.0, le=1.0)
+    tier: str
+    tier_index: int = Field(ge=0)
+    model: str
+    budget: Budget
+    strategy: Strategy
+    classifier_version: str
+    policy_version: str
+    choice_probability: float = Field(gt=0.0, le=1.0)
+    decision_ms: float
+    upstream_model: str | None = None
+    prompt_tokens: int = Field(default=0, ge=0)
+    completion_tokens: int = Field(default=0, ge=0)
+    reasoning_tokens: int = Field(default=0, ge=0)
+    cost_usd: float = Field(default=0.0, ge=0.0)
+    upstream_ms: float | None = None
+    latency_ms: float
+    vote: str | None = None
+    status: str
+
+
+class Verifier(BaseModel):
+    """A check that judged the answer: a test suite, a grader, a human reviewer."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    passed: bool
+
+
+class Feedback(BaseModel):
+    """One event on a logged request: an outcome, a rating and/or a verifier's verdict.
+
+    A request may get several; ``training.logs`` reduces them to one outcome. ``idempotency_key``
+    is the client's ``Idempotency-Key``: the log stores one event per key.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    request_id: str
+    time: datetime
+    outcome: FeedbackOutcome | None = None
+    rating: float | None = Field(default=None, ge=-1.0, le=1.0)
+    verifier: Verifier | None = None
+    source: str | None = None
+    idempotency_key: str | None = None
+
+    def says_the_same_as(self, other: Feedback) -> bool:
+        """Same request and same content, whatever the id and time."""
+        fields = {"request_id", "outcome", "rating", "verifier", "source"}
+        return self.model_dump(include=fields) == other.model_dump(include=fields)

@@ -1,0 +1,1 @@
+"""The ``router`` command: one module per command group, assembled in ``main``."""

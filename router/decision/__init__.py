@@ -1,0 +1,1 @@
+"""Deciding: prompt extraction, scoring, the policy table, budgets, exploration, batching (pure)."""

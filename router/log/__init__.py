@@ -1,0 +1,1 @@
+"""The decision log: recorder (off the request path), stores (SQLite, Redis), spool, export."""

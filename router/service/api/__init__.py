@@ -1,0 +1,13 @@
+"""The HTTP endpoints, one thin module per concern; ``router`` gathers them for the app."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from router.service.api import chat, feedback, health, models, route
+
+__all__ = ["router"]
+
+router = APIRouter()
+for module in (chat, route, feedback, models, health):
+    router.include_router(module.router)

@@ -1,0 +1,27 @@
+"""``POST /v1/chat/completions``: OpenAI's chat completions, routed by difficulty."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.responses import JSONResponse, Response
+
+from router.service import completions
+from router.service.api.deps import ActiveSnapshot, ExchangeDep, ExplorerDep, LedgerDep
+from router.service.openai_schema import ChatCompletionRequest
+
+router = APIRouter()
+
+
+@router.post("/v1/chat/completions", response_model=None)
+async def chat_completions(
+    body: ChatCompletionRequest,
+    snapshot: ActiveSnapshot,
+    exchange: ExchangeDep,
+    ledger: LedgerDep,
+    explorer: ExplorerDep,
+) -> Response:
+    """Score the prompt, pick the tier (or take the pinned one), and answer from its model."""
+    await completions.decide(snapshot, body.model, body.messages, exchange, explorer)
+    if body.stream:
+        return await completions.stream(snapshot, body, exchange, ledger)
+    return JSONResponse(await completions.complete(snapshot, body, exchange, ledger))

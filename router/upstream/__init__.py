@@ -1,0 +1,1 @@
+"""Calling models: the only litellm caller (targets, credentials, strategies, voting, cost)."""

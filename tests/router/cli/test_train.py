@@ -1,0 +1,127 @@
+"""``router train`` and ``router eval`` end to end, with a stand-in encoder and a real fit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from classifiers.artifacts import read_current
+from classifiers.encoder import HashingEncoder
+from router.cli.main import CliDeps, app
+from router.service.model_store import load_scorer
+from router.settings import Settings
+from tests.training.test_train import synthetic_rows, write_rows
+
+runner = CliRunner()
+ENCODER = HashingEncoder(64)
+
+
+def deps_for(tmp_path: Path) -> CliDeps:
+    (tmp_path / "models").mkdir(exist_ok=True)
+    settings = Settings(models_dir=tmp_path / "models", data_dir=tmp_path / "var")
+    return CliDeps(
+        settings=lambda: settings,
+        encoder=lambda _: ENCODER,
+        scorer=lambda s: load_scorer(s, ENCODER),
+    )
+
+
+def test_train_publishes_a_version_and_makes_it_current(tmp_path: Path) -> None:
+    (tmp_path / "models").mkdir()
+    data = write_rows(tmp_path / "seed.jsonl", synthetic_rows())
+
+    result = runner.invoke(
+        app, ["train", "--data", str(data), "--version", "v1"], obj=deps_for(tmp_path)
+    )
+
+    assert result.exit_code == 0, result.output
+    assert read_current(tmp_path / "models") == "v1"
+    assert "spearman_math_level" in result.stdout
+
+
+def test_eval_reports_json_and_writes_plots(tmp_path: Path) -> None:
+    (tmp_path / "models").mkdir()
+    data = write_rows(tmp_path / "seed.jsonl", synthetic_rows())
+    deps = deps_for(tmp_path)
+    assert runner.invoke(app, ["train", "--data", str(data)], obj=deps).exit_code == 0
+
+    result = runner.invoke(
+        app, ["eval", "--data", str(data), "--json", "--report", str(tmp_path / "rep")], obj=deps
+    )
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["n_rows"] == 120
+    names = {metric["name"] for metric in report["metrics"]}
+    assert {"apgr[all]", "spearman_math_level", "auroc_weak_model_fails"} <= names
+    assert (tmp_path / "rep" / "quality_vs_strong_share.png").exists()
+
+
+def test_eval_reports_a_malformed_line_and_keeps_going_when_asked(tmp_path: Path) -> None:
+    (tmp_path / "models").mkdir()
+    data = write_rows(tmp_path / "seed.jsonl", synthetic_rows())
+    deps = deps_for(tmp_path)
+    assert runner.invoke(app, ["train", "--data", str(data)], obj=deps).exit_code == 0
+    with data.open("a", encoding="utf-8") as handle:
+        handle.write("{not json\n")
+
+    stopped = runner.invoke(app, ["eval", "--data", str(data)], obj=deps)
+    skipped = runner.invoke(app, ["eval", "--data", str(data), "--on-error", "skip"], obj=deps)
+
+    assert stopped.exit_code == 2 and ":121:" in stopped.stderr
+    assert skipped.exit_code == 1 and ":121:" in skipped.stderr
+
+
+def test_train_on_a_non_utf8_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "models").mkdir()
+    data = tmp_path / "bad.jsonl"
+    data.write_bytes(b'{"id": "a", "prompt": "caf\xe9"}\n')
+
+    result = runner.invoke(app, ["train", "--data", str(data)], obj=deps_for(tmp_path))
+
+    assert result.exit_code == 2
+    assert "UTF-8" in result.stderr and str(data) in result.stderr
+    assert not any((tmp_path / "models").iterdir())
+
+
+def test_route_refuses_a_tampered_artifact(tmp_path: Path) -> None:
+    (tmp_path / "models").mkdir()
+    data = write_rows(tmp_path / "seed.jsonl", synthetic_rows())
+    deps = deps_for(tmp_path)
+    assert (
+        runner.invoke(app, ["train", "--data", str(data), "--version", "v1"], obj=deps).exit_code
+        == 0
+    )
+    artifact = tmp_path / "models" / "v1" / "estimator.joblib"
+    blob = bytearray(artifact.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    artifact.write_bytes(bytes(blob))
+
+    result = runner.invoke(app, ["route", "hello"], obj=deps)
+
+    assert result.exit_code == 2
+    assert "estimator.joblib" in result.stderr and "will not be loaded" in result.stderr
+
+
+def test_train_needs_exactly_one_of_data_and_logs(tmp_path: Path) -> None:
+    data = write_rows(tmp_path / "seed.jsonl", synthetic_rows(2))
+
+    neither = runner.invoke(app, ["train"], obj=deps_for(tmp_path))
+    both = runner.invoke(
+        app, ["train", "--data", str(data), "--logs", str(data)], obj=deps_for(tmp_path)
+    )
+
+    assert neither.exit_code == 2 and both.exit_code == 2
+    assert "exactly one of --data" in neither.stderr
+
+
+def test_embed_caches_the_seed_embeddings_once(tmp_path: Path) -> None:
+    data = write_rows(tmp_path / "seed.jsonl", synthetic_rows(3))
+
+    first = runner.invoke(app, ["embed", "--data", str(data)], obj=deps_for(tmp_path))
+
+    assert first.exit_code == 0, first.output
+    cached = list((tmp_path / "var" / "embeddings").glob("*.npy"))
+    assert len(cached) == 1 and cached[0].stat().st_size > 9 * 64 * 4

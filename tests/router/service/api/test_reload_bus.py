@@ -1,0 +1,120 @@
+"""Hot reload across replicas: a version announced on Redis reaches every running service."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from classifiers.artifacts import write_current
+from classifiers.encoder import HashingEncoder
+from router.cli.main import CliDeps, app
+from router.errors import ReloadAnnounceError
+from router.service.app import create_app
+from router.service.reload_bus import announce_reload, reload_channel
+from router.settings import Settings
+from tests.redis_fixtures import RedisServer
+from tests.router.service.api.conftest import (
+    CLASSIFIER_VERSION,
+    DIMENSION,
+    EASY,
+    policy_data,
+    publish_classifier,
+    user,
+)
+from tests.upstream_server import UpstreamServer
+
+PREFIX = "replicas"
+
+
+def serving_version(client: TestClient) -> str:
+    response = client.post("/v1/route", json={"model": "auto", "messages": user(EASY)})
+    assert response.status_code == 200, response.text
+    return str(response.json()["classifier_version"])
+
+
+def wait_for(check: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+@pytest.fixture
+def replicas(
+    tmp_path: Path,
+    models_dir: Path,
+    redis_server: RedisServer,
+    upstream: UpstreamServer,
+    write_policy: Callable[[Mapping[str, Any]], Path],
+) -> Any:
+    """Two started services on one models dir that poll CURRENT only hourly."""
+    settings = Settings(
+        models_dir=models_dir,
+        policy_path=write_policy(policy_data(upstream.url)),
+        data_dir=tmp_path,
+        redis_url=redis_server.url,
+        redis_prefix=PREFIX,
+        reload_interval_s=3600,
+    )
+    with ExitStack() as stack:
+        clients = [
+            stack.enter_context(
+                TestClient(create_app(settings, encoder_loader=lambda _: HashingEncoder(DIMENSION)))
+            )
+            for _ in range(2)
+        ]
+        listeners = redis_server.client()
+        channel = reload_channel(PREFIX)
+        assert wait_for(lambda: listeners.pubsub_numsub(channel)[0][1] == 2, timeout_s=5)
+        yield settings, clients
+
+
+def test_an_announced_version_is_served_by_every_replica_within_a_second(replicas: Any) -> None:
+    settings, clients = replicas
+    publish_classifier(settings.models_dir, "v2")  # CURRENT -> v2, which no replica polls for
+    assert [serving_version(c) for c in clients] == [CLASSIFIER_VERSION] * 2
+
+    heard = announce_reload(settings, "v2")
+
+    assert heard == 2
+    assert wait_for(lambda: [serving_version(c) for c in clients] == ["v2"] * 2, timeout_s=1.0)
+
+
+def test_promote_and_rollback_announce_the_new_current(replicas: Any) -> None:
+    settings, clients = replicas
+    publish_classifier(settings.models_dir, "v2")
+    write_current(settings.models_dir, CLASSIFIER_VERSION)
+    runner = CliRunner()
+    deps = CliDeps(settings=lambda: settings)
+
+    promoted = runner.invoke(app, ["models", "promote", "v2"], obj=deps)
+
+    assert promoted.exit_code == 0, promoted.output
+    assert "announced v2 to 2 running services" in promoted.output
+    assert wait_for(lambda: [serving_version(c) for c in clients] == ["v2"] * 2, timeout_s=1.0)
+
+    rolled_back = runner.invoke(app, ["models", "rollback"], obj=deps)
+
+    assert rolled_back.exit_code == 0, rolled_back.output
+    assert wait_for(
+        lambda: [serving_version(c) for c in clients] == [CLASSIFIER_VERSION] * 2, timeout_s=1.0
+    )
+
+
+def test_an_unreachable_redis_is_a_reload_announce_error(
+    tmp_path: Path, models_dir: Path, redis_server: RedisServer
+) -> None:
+    redis_server.kill()
+    settings = Settings(models_dir=models_dir, data_dir=tmp_path, redis_url=redis_server.url)
+
+    with pytest.raises(ReloadAnnounceError, match="announcing v2 on router:reload"):
+        announce_reload(settings, "v2")
