@@ -33,6 +33,7 @@ from rich.text import Text
 from classifiers.encoder import TextEncoder
 from classifiers.files import atomic_text
 from records import Decision
+from router.cli.keys import keys_app
 from router.cli.logs import logs_app
 from router.cli.models import models_app, train_from_logs
 from router.cli.output import err, exit_on_router_error, fail, out, settings_or_exit
@@ -90,6 +91,7 @@ policy_app = typer.Typer(
 app.add_typer(policy_app, name="policy")
 app.add_typer(logs_app, name="logs")
 app.add_typer(models_app, name="models")
+app.add_typer(keys_app, name="keys")
 # The lead adds `serve`, `eval` and `train` here, as commands of `app` like `route` below.
 
 

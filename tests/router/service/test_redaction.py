@@ -7,15 +7,15 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from records import Budget
 from router.errors import UpstreamError
-from router.records import Budget
 from router.service.redaction import (
     MASK,
     SecretMasker,
     configured_secrets,
     install_masking,
 )
-from router.upstream import Upstream, UpstreamTarget, close_clients
+from router.upstream.client import Upstream, UpstreamTarget, close_clients
 from tests.upstream_server import UpstreamServer
 
 KEY_ENV = "DIFFICULTY_ROUTER_ECHOED_KEY"

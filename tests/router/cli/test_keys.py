@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from router.access.keystore import KeyFile
-from router.cli_keys import keys_app
+from router.cli.keys import keys_app
 from router.settings import Settings
 
 

@@ -24,7 +24,7 @@ from rich.table import Table
 
 from router.access.keys import ApiKey, Limits, Scope, issue
 from router.access.keystore import KeyStore, open_key_store
-from router.cli_output import err, exit_on_router_error, out, settings_or_exit
+from router.cli.output import err, exit_on_router_error, out, settings_or_exit
 from router.settings import get_settings
 
 __all__ = ["keys_app"]
