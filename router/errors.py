@@ -28,6 +28,7 @@
     │   ├── PayloadTooLargeError            413
     │   └── FeedbackError                          feedback the log cannot take
     │       ├── UnknownRequestError         404    no logged request has that id
+    │       ├── RequestNotLoggedYetError    503    a recent id not visible yet (Retry-After)
     │       └── IdempotencyKeyReusedError   409    the key came before with other content
     └── UpstreamError                       502    upstream_error     (cause kept as __cause__)
         ├── MissingProviderKeyError         401    authentication_error (names the env var)
@@ -40,7 +41,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from classifiers.errors import (
     ArtifactError,
@@ -76,6 +77,7 @@ __all__ = [
     "RateLimitedError",
     "ReloadAnnounceError",
     "RequestError",
+    "RequestNotLoggedYetError",
     "RouterError",
     "RowError",
     "ServiceNotReadyError",
@@ -189,6 +191,14 @@ class FeedbackError(RequestError):
 
 class UnknownRequestError(FeedbackError):
     status_code = 404
+
+
+class RequestNotLoggedYetError(FeedbackError):
+    """Feedback on a recent request whose record is not visible yet: retry shortly."""
+
+    status_code = 503
+    error_type = "service_unavailable"
+    headers: Final = {"Retry-After": "1"}
 
 
 class IdempotencyKeyReusedError(FeedbackError):

@@ -94,6 +94,10 @@ class Guard:
         if caller.key is not None:
             await self.limiter.charge(caller.key, tokens)
 
+    async def aclose(self) -> None:
+        await self.store.aclose()
+        await self.limiter.aclose()
+
     def _open(self, server_host: str | None) -> Caller:
         if self.open_access or is_loopback(server_host):
             return Caller(None)

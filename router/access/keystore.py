@@ -11,7 +11,7 @@ next request. ``RedisKeys`` keeps the keys in the hash ``<prefix>:api-keys`` (id
 and reads a key's entry on every lookup (one HGET): a revocation counts on every replica from
 the next request. If Redis cannot be reached, a lookup answers with the last copy of that key
 this process read (logged); a key it never read is a ``KeyStoreError`` (503): the service fails
-closed.
+closed, unless the last read found no keys at all, when it stays open as it was.
 
 ``Lookup.configured`` says whether any key exists, revoked or not: with none the service may run
 open (``router.access.guard``).
@@ -171,6 +171,7 @@ class RedisKeys:
         self._sync: redis.Redis | None = None
         self._async: aioredis.Redis | None = None
         self._seen: dict[str, ApiKey] = {}
+        self._configured: bool | None = None  # as last read
 
     def where(self) -> str:
         return f"Redis hash {self.hash}"
@@ -201,7 +202,8 @@ class RedisKeys:
         key = None if raw is None else _parsed(self.hash, raw)
         if key is not None:
             self._seen[key.id] = key
-        return Lookup(key, bool(exists))
+        self._configured = bool(exists)
+        return Lookup(key, self._configured)
 
     async def aclose(self) -> None:
         if self._async is not None:
@@ -211,6 +213,8 @@ class RedisKeys:
 
     def _remembered(self, key_id: str | None, exc: redis.RedisError) -> Lookup:
         key = self._seen.get(key_id or "")
+        if key is None and self._configured is False:
+            return Lookup(None, False)  # no keys when last read: stay open (loopback) meanwhile
         if key is None:
             raise KeyStoreError(f"cannot reach the key store in Redis: {exc}") from exc
         logger.warning("Redis unreachable (%s): key %s checked against its last copy", exc, key.id)

@@ -620,16 +620,16 @@ def serve(
     deps = _deps(ctx)
     with exit_on_router_error():
         settings = _settings(deps)
-        if policy_path is not None:
-            settings = settings.model_copy(update={"policy_path": policy_path})
+        chosen = {"host": host, "port": port, "policy_path": policy_path}
+        settings = settings.model_copy(update={k: v for k, v in chosen.items() if v is not None})
         _check_servable(settings)
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     uvicorn.run(
         create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
+        host=settings.host,
+        port=settings.port,
         log_level=settings.log_level.lower(),
         timeout_keep_alive=settings.keep_alive_s,
         timeout_graceful_shutdown=10,
@@ -638,7 +638,13 @@ def serve(
 
 def _check_servable(settings: Settings) -> None:
     """Fail before listening if the policy or the classifier version cannot be found."""
+    import asyncio
+
     from classifiers.artifacts import resolve_version
+    from router.service.access import open_access_refusal
 
     load_policy(settings.policy_path)
     resolve_version(settings.models_dir, settings.model_version)
+    refusal = asyncio.run(open_access_refusal(settings))
+    if refusal is not None:
+        fail(refusal)

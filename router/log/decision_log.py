@@ -37,10 +37,15 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Final
 
-from records import DecisionRecord, Feedback, FeedbackOutcome, Verifier
-from router.errors import IdempotencyKeyReusedError, UnknownRequestError
+from records import DecisionRecord, Feedback, FeedbackOutcome, Verifier, request_age_s
+from router.errors import (
+    IdempotencyKeyReusedError,
+    RequestNotLoggedYetError,
+    RouterError,
+    UnknownRequestError,
+)
 from router.log.store import open_store
-from router.log.store.base import BatchSink, DecisionSink, DecisionStore, OverflowSink
+from router.log.store.base import BatchSink, DecisionSink, DecisionStore, Known, OverflowSink
 from router.log.store.spool import Spool, SpoolingSink
 from router.service.metrics import ServiceMetrics
 from router.settings import Settings
@@ -60,6 +65,9 @@ BATCH_SIZE: Final = 256
 DROP_LOG_EVERY: Final = 1000
 
 logger = logging.getLogger(__name__)
+# How long after a request its record may still be on its way to the store (another replica's
+# queue, or its spool while the store is away): feedback on it meanwhile is a 503 to retry.
+PENDING_WINDOW_S: Final = 600.0
 
 
 class LoggingSink:
@@ -96,7 +104,7 @@ class DecisionRecorder:
         self.on_drop = on_drop
         self.on_overflow = on_overflow
         self._queue: queue.Queue[DecisionRecord | None] = queue.Queue(maxsize=capacity)
-        self._in_flight: set[str] = set()
+        self._in_flight: dict[str, str | None] = {}
         self._dropped = 0
         self._stop_seen = False
         self._worker = threading.Thread(target=self._drain, name="decision-recorder", daemon=True)
@@ -107,11 +115,11 @@ class DecisionRecorder:
     def submit(self, record: DecisionRecord) -> bool:
         """Queue ``record`` for the sink; when the queue is full, give it to the sink's
         ``overflow`` at once. False (and counted as dropped) only if that fails too."""
-        self._in_flight.add(record.request_id)
+        self._in_flight[record.request_id] = record.key_id
         try:
             self._queue.put_nowait(record)
         except queue.Full:
-            self._in_flight.discard(record.request_id)
+            self._in_flight.pop(record.request_id, None)
             return self._overflow(record)
         return True
 
@@ -122,6 +130,13 @@ class DecisionRecorder:
     def holds(self, request_id: str) -> bool:
         """Whether ``request_id``'s record is queued or being written."""
         return request_id in self._in_flight
+
+    def key_of(self, request_id: str) -> Known | None:
+        """Who made ``request_id``, if its record is queued or being written."""
+        try:
+            return Known(self._in_flight[request_id])
+        except KeyError:
+            return None
 
     def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
         """Write what is queued (for up to ``timeout_s``), then close the sink."""
@@ -199,7 +214,7 @@ class DecisionRecorder:
             self._count_drops(len(batch))
         finally:
             for record in batch:
-                self._in_flight.discard(record.request_id)
+                self._in_flight.pop(record.request_id, None)
 
     def _write_one(self, record: DecisionRecord) -> None:
         try:
@@ -237,11 +252,14 @@ class DecisionLog:
 
     def knows(self, request_id: str) -> bool:
         """Whether a record of ``request_id`` is queued, spooled or stored; blocking."""
-        if self.recorder.holds(request_id):
-            return True
-        if self.spooling is not None and self.spooling.holds(request_id):
-            return True
-        return self.store.has_decision(request_id)
+        return self.key_of(request_id) is not None
+
+    def key_of(self, request_id: str) -> Known | None:
+        """Who made ``request_id`` if a record of it is queued, spooled or stored; blocking."""
+        known = self.recorder.key_of(request_id)
+        if known is None and self.spooling is not None:
+            known = self.spooling.key_of(request_id)
+        return known if known is not None else self.store.decision_key(request_id)
 
     def add_feedback(
         self,
@@ -252,16 +270,19 @@ class DecisionLog:
         verifier: Verifier | None = None,
         source: str | None = None,
         idempotency_key: str | None = None,
+        check: Callable[[Known], None] | None = None,
     ) -> Feedback:
         """Store one feedback event on ``request_id``, or return the one already stored with
-        ``idempotency_key``; blocking. ``UnknownRequestError`` if no record of it exists,
+        ``idempotency_key``; blocking. ``check`` may refuse it once the request's record is
+        found (whose request it is). ``RequestNotLoggedYetError`` (503, retry) if no record of
+        it is visible yet while its id is recent enough for one to be on its way (from another
+        replica's queue or spool), ``UnknownRequestError`` (404) if not;
         ``IdempotencyKeyReusedError`` if the key came with other content."""
-        if not self.knows(request_id):
-            raise UnknownRequestError(
-                f"no logged request has id {request_id!r} (it is the x-router-request-id"
-                " header of a chat completion)",
-                param="request_id",
-            )
+        known = self.key_of(request_id)
+        if known is None:
+            raise _not_found(request_id)
+        if check is not None:
+            check(known)
         event = Feedback(
             id=f"fb_{uuid.uuid4().hex}",
             request_id=request_id,
@@ -287,6 +308,21 @@ class DecisionLog:
             self.recorder.close()
         finally:
             self.store.close()
+
+
+def _not_found(request_id: str) -> RouterError:
+    age_s = request_age_s(request_id)
+    if age_s is not None and -PENDING_WINDOW_S < age_s < PENDING_WINDOW_S:
+        return RequestNotLoggedYetError(
+            f"request {request_id!r} is not in the decision log yet (its record may still be on"
+            " its way from the replica that served it); retry shortly",
+            param="request_id",
+        )
+    return UnknownRequestError(
+        f"no logged request has id {request_id!r} (it is the x-router-request-id"
+        " header of a chat completion)",
+        param="request_id",
+    )
 
 
 def open_decision_log(

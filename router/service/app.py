@@ -46,6 +46,7 @@ from router.errors import (
 )
 from router.log.decision_log import DecisionLog, DecisionSink, open_decision_log
 from router.service import api
+from router.service.access import open_guard
 from router.service.api.deps import lifespan_state
 from router.service.completions import Ledger
 from router.service.metrics import ServiceMetrics
@@ -106,11 +107,13 @@ def _lifespan(
         store = ModelStore(settings, encoder_loader)
         await _first_load(store)
         log = await anyio.to_thread.run_sync(_open_log, settings, metrics, sink)
-        ledger = Ledger(log.recorder, metrics, keep_prompt=settings.store_prompt_text)
+        guard = await open_guard(settings)
+        ledger = Ledger(log.recorder, metrics, keep_prompt=settings.store_prompt_text, guard=guard)
         watching = _watch_current(settings, store, metrics)
         try:
-            yield lifespan_state(store, ledger, metrics, log, explorer)
+            yield lifespan_state(store, ledger, metrics, log, explorer, guard)
         finally:
+            await guard.aclose()
             for task in watching:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -173,7 +176,7 @@ async def error_response(request: Request, exc: Exception) -> Response:
     error = router_error(exc)
     if error.status_code >= 500:
         logger.warning("%s %s: %s", request.method, request.url.path, error.message)
-    headers = exc.headers if isinstance(exc, HTTPException) else None
+    headers = exc.headers if isinstance(exc, HTTPException) else getattr(error, "headers", None)
     return JSONResponse(error_body(error), status_code=error.status_code, headers=headers)
 
 

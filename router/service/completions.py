@@ -18,6 +18,7 @@ cancels the upstream call, and the stream is settled as it closes.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import suppress
@@ -29,12 +30,14 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from records import Decision, DecisionRecord, ScoredPrompt
+from router.access.guard import Caller, Guard
+from router.access.keys import Scope as KeyScope
 from router.decision.decider import Assessment, retarget
 from router.decision.exploration import Explorer
 from router.decision.policy import Policy, Tier
 from router.errors import RouterError, UnknownModelError, error_body
 from router.log.decision_log import DecisionRecorder
-from router.service.metrics import ServiceMetrics
+from router.service.metrics import NO_DECISION, ServiceMetrics
 from router.service.middleware import Exchange
 from router.service.model_store import Snapshot
 from router.service.openai_schema import AUTO, ChatCompletionRequest
@@ -44,6 +47,7 @@ __all__ = [
     "EventStreamResponse",
     "Ledger",
     "Outcome",
+    "check_pin",
     "complete",
     "decide",
     "decide_text",
@@ -79,6 +83,12 @@ def pinned_tier(policy: Policy, requested: str) -> Tier | None:
         f" ({models})",
         param="model",
     )
+
+
+def check_pin(guard: Guard, caller: Caller, requested: str) -> None:
+    """A request that chooses its tier or model needs the ``pin`` scope."""
+    if requested != AUTO:
+        guard.require(caller, KeyScope.PIN, f"choose the model {requested!r} instead of '{AUTO}'")
 
 
 def pin(policy: Policy, decision: Decision, tier: Tier, requested: str) -> Decision:
@@ -165,23 +175,41 @@ class Ledger:
     """Accounts for each chat request once: its decision record and its metrics."""
 
     def __init__(
-        self, recorder: DecisionRecorder, metrics: ServiceMetrics, *, keep_prompt: bool
+        self,
+        recorder: DecisionRecorder,
+        metrics: ServiceMetrics,
+        *,
+        keep_prompt: bool,
+        guard: Guard | None = None,
     ) -> None:
         self.recorder = recorder
         self.metrics = metrics
         self.keep_prompt = keep_prompt
+        self.guard = guard
+        self._charging: set[asyncio.Task[None]] = set()
 
     def settle(self, exchange: Exchange, body: ChatCompletionRequest, outcome: Outcome) -> None:
         decision, prompt = exchange.decision, exchange.prompt
         if decision is None or prompt is None:
             return
         self.metrics.observe_decision(decision.decision_ms)
-        if outcome.status == OK and outcome.upstream_ms is not None:
+        key = exchange.caller_id or NO_DECISION
+        if outcome.upstream_ms is not None or outcome.cost_usd or outcome.usage.total_tokens:
+            upstream_ms = outcome.upstream_ms if outcome.status == OK else None
             model = outcome.model or decision.model
             self.metrics.observe_answer(
-                decision.tier, model, outcome.usage, outcome.cost_usd, outcome.upstream_ms
+                decision.tier, model, outcome.usage, outcome.cost_usd, upstream_ms, key
             )
+        self._charge(exchange.caller, outcome.usage.total_tokens)
         self.recorder.submit(self._record(exchange, decision, prompt, body, outcome))
+
+    def _charge(self, caller: Caller | None, tokens: int) -> None:
+        """Count ``tokens`` against the caller's limit, off the request's path."""
+        if self.guard is None or caller is None or caller.key is None or tokens <= 0:
+            return
+        task = asyncio.get_running_loop().create_task(self.guard.charge(caller, tokens))
+        self._charging.add(task)
+        task.add_done_callback(self._charging.discard)
 
     def _record(
         self,
@@ -193,6 +221,7 @@ class Ledger:
     ) -> DecisionRecord:
         return DecisionRecord(
             request_id=exchange.request_id,
+            key_id=exchange.caller_id,
             time=exchange.received_at,
             requested_model=body.model,
             stream=body.stream,

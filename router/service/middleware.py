@@ -22,7 +22,6 @@ error handler turns the ``HTTPException`` it raises into an OpenAI-shaped body).
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -33,7 +32,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from records import Decision, ScoredPrompt
+from records import Decision, ScoredPrompt, new_request_id
+from router.access.guard import Caller
 from router.errors import PayloadTooLargeError, error_body
 from router.service.metrics import NO_DECISION, ServiceMetrics
 
@@ -47,12 +47,18 @@ UNMATCHED: Final = "unmatched"
 class Exchange:
     """What the router learns about one request while serving it."""
 
-    request_id: str = field(default_factory=lambda: f"req_{uuid.uuid4().hex}")
+    request_id: str = field(default_factory=new_request_id)
     started: float = field(default_factory=time.perf_counter)
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     decision: Decision | None = None
     prompt: ScoredPrompt | None = None
     vote: str | None = None
+    caller: Caller | None = None
+    """The API key behind the request, once authenticated (``Caller(None)`` when open)."""
+
+    @property
+    def caller_id(self) -> str | None:
+        return None if self.caller is None else self.caller.id
 
     def decided(self, decision: Decision, prompt: ScoredPrompt) -> None:
         self.decision = decision
@@ -138,6 +144,7 @@ class ExchangeMiddleware:
             NO_DECISION if decision is None else decision.tier,
             NO_DECISION if decision is None else decision.model,
             int(message["status"]),
+            exchange.caller_id or NO_DECISION,
         )
 
 

@@ -26,6 +26,7 @@ __all__ = ["EXPORT_FIELDS", "FEEDBACK_FIELDS", "ExportSummary", "export_logs", "
 EXPORT_FIELDS: Final = frozenset(
     {
         "request_id",
+        "key_id",
         "time",
         "prompt_hash",
         "prompt",

@@ -6,7 +6,8 @@ from fastapi import APIRouter
 from starlette.responses import JSONResponse, Response
 
 from router.service import completions
-from router.service.api.deps import ActiveSnapshot, ExchangeDep, ExplorerDep, LedgerDep
+from router.service.api.callers import ChatCaller
+from router.service.api.deps import ActiveSnapshot, ExchangeDep, ExplorerDep, GuardDep, LedgerDep
 from router.service.openai_schema import ChatCompletionRequest
 
 router = APIRouter()
@@ -15,12 +16,15 @@ router = APIRouter()
 @router.post("/v1/chat/completions", response_model=None)
 async def chat_completions(
     body: ChatCompletionRequest,
+    caller: ChatCaller,
+    guard: GuardDep,
     snapshot: ActiveSnapshot,
     exchange: ExchangeDep,
     ledger: LedgerDep,
     explorer: ExplorerDep,
 ) -> Response:
     """Score the prompt, pick the tier (or take the pinned one), and answer from its model."""
+    completions.check_pin(guard, caller, body.model)
     await completions.decide(snapshot, body.model, body.messages, exchange, explorer)
     if body.stream:
         return await completions.stream(snapshot, body, exchange, ledger)

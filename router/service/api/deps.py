@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from router.access.guard import Guard
 from router.decision.exploration import Explorer
 from router.log.decision_log import DecisionLog
 from router.service.completions import Ledger
@@ -23,6 +24,7 @@ __all__ = [
     "DecisionLogDep",
     "ExchangeDep",
     "ExplorerDep",
+    "GuardDep",
     "LedgerDep",
     "MetricsDep",
     "StoreDep",
@@ -36,9 +38,11 @@ def lifespan_state(
     metrics: ServiceMetrics,
     decision_log: DecisionLog,
     explorer: Explorer,
+    guard: Guard,
 ) -> dict[str, Any]:
     """The lifespan state the dependencies below read."""
     return {
+        "guard": guard,
         "store": store,
         "ledger": ledger,
         "metrics": metrics,
@@ -80,6 +84,11 @@ async def _explorer(request: Request) -> Explorer:
     return explorer
 
 
+async def _guard(request: Request) -> Guard:
+    guard: Guard = request.state.guard
+    return guard
+
+
 StoreDep = Annotated[ModelStore, Depends(_store)]
 ActiveSnapshot = Annotated[Snapshot, Depends(_active)]
 """The serving snapshot for the whole request; 503 while the store is not ready."""
@@ -88,3 +97,4 @@ MetricsDep = Annotated[ServiceMetrics, Depends(_metrics)]
 ExchangeDep = Annotated[Exchange, Depends(_exchange)]
 DecisionLogDep = Annotated[DecisionLog, Depends(_decision_log)]
 ExplorerDep = Annotated[Explorer, Depends(_explorer)]
+GuardDep = Annotated[Guard, Depends(_guard)]

@@ -7,7 +7,8 @@ from typing import Any
 from fastapi import APIRouter
 
 from router.service import completions
-from router.service.api.deps import ActiveSnapshot, ExchangeDep, MetricsDep
+from router.service.api.callers import RouteCaller
+from router.service.api.deps import ActiveSnapshot, ExchangeDep, GuardDep, MetricsDep
 from router.service.openai_schema import RouteRequest
 
 router = APIRouter()
@@ -15,9 +16,15 @@ router = APIRouter()
 
 @router.post("/v1/route")
 async def route(
-    body: RouteRequest, snapshot: ActiveSnapshot, exchange: ExchangeDep, metrics: MetricsDep
+    body: RouteRequest,
+    caller: RouteCaller,
+    guard: GuardDep,
+    snapshot: ActiveSnapshot,
+    exchange: ExchangeDep,
+    metrics: MetricsDep,
 ) -> dict[str, Any]:
     """Score, tier, model, budget, strategy, versions and reasons for messages or a text."""
+    completions.check_pin(guard, caller, body.model)
     if body.text is not None:
         decision = await completions.decide_text(snapshot, body.model, body.text, exchange)
     else:

@@ -11,6 +11,8 @@ import yaml
 from fastapi import FastAPI
 from typer.testing import CliRunner
 
+from router.access.keys import Scope, issue
+from router.access.keystore import KeyFile
 from router.cli.main import CliDeps, app
 from router.settings import Settings
 from tests.router.conftest import small_policy_data
@@ -95,3 +97,26 @@ def test_a_missing_classifier_fails_before_listening(
     assert result.exit_code == 2
     assert "CURRENT" in result.output
     assert served == []
+
+
+def test_without_keys_a_public_address_refuses_to_start(
+    settings: Settings, served: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    result = invoke(settings.model_copy(update={"data_dir": tmp_path}), "--host", "0.0.0.0")
+
+    assert result.exit_code == 2
+    assert "ROUTER_OPEN_ACCESS=true" in result.output
+    assert served == []
+
+
+def test_open_access_or_a_key_lets_a_public_address_start(
+    settings: Settings, served: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    opened = settings.model_copy(update={"data_dir": tmp_path, "open_access": True})
+    assert invoke(opened, "--host", "0.0.0.0").exit_code == 0
+    key, _ = issue("app", {Scope.CHAT})
+    KeyFile(tmp_path / "api-keys.json").add(key)
+    keyed = settings.model_copy(update={"data_dir": tmp_path})
+    result = invoke(keyed, "--host", "0.0.0.0")
+    assert result.exit_code == 0, result.output
+    assert [call["host"] for call in served] == ["0.0.0.0", "0.0.0.0"]

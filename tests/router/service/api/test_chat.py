@@ -447,7 +447,7 @@ def test_by_default_records_go_to_sqlite_under_the_data_dir(
     path.write_text(yaml.safe_dump(policy_data(upstream.url)), encoding="utf-8")
     settings = Settings(models_dir=models_dir, policy_path=path, data_dir=tmp_path / "data")
     app = create_app(settings, encoder_loader=lambda _: HashingEncoder(384))
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1") as client:
         response = chat(client)
 
     store = SQLiteStore(tmp_path / "data" / "decisions.sqlite3")
