@@ -11,7 +11,9 @@ gathers behind it:
 Nothing waits for a batch to fill: a request that finds the encoder idle is scored at once, alone,
 so a lone request pays only a queue hop; batches form only while the encoder is busy. A request
 whose client goes away leaves the queue (or its batch's result unread); the others are unaffected.
-An error scoring a batch is raised to every request in it.
+An error scoring a batch is not raised to every request in it: the batch is scored again one
+request at a time, so only the request that fails fails (a text the encoder cannot take must
+not cost its neighbours their answers).
 """
 
 from __future__ import annotations
@@ -72,10 +74,21 @@ class DecisionBatcher:
         try:
             assessments = await anyio.to_thread.run_sync(self.decider.assess_batch, prepared)
         except Exception as exc:
-            for _, future in batch:
+            if len(batch) == 1:
+                _settle(batch[0][1], exc)
+                return
+            for item, future in batch:  # find the one that fails; the others are scored
                 if not future.done():
-                    future.set_exception(exc)
+                    await self._score([(item, future)])
             return
         for (_, future), assessment in zip(batch, assessments, strict=True):
-            if not future.done():
-                future.set_result(assessment)
+            _settle(future, assessment)
+
+
+def _settle(future: asyncio.Future[Assessment], outcome: Assessment | Exception) -> None:
+    if future.done():  # its request was cancelled meanwhile
+        return
+    if isinstance(outcome, Exception):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)

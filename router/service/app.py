@@ -53,6 +53,7 @@ from router.service.metrics import ServiceMetrics
 from router.service.middleware import BodyLimitMiddleware, ExchangeMiddleware
 from router.service.model_store import EncoderLoader, ModelStore, load_encoder
 from router.service.openai_schema import FORBIDDEN_FIELD
+from router.service.redaction import without_password
 from router.service.reload_bus import listen_for_reloads
 from router.service.reloader import CurrentWatcher
 from router.settings import Settings
@@ -150,7 +151,7 @@ def _open_log(
 ) -> DecisionLog:
     log = open_decision_log(settings, metrics, sink)
     log.start()
-    where = settings.redis_url or settings.decision_db_path
+    where = without_password(settings.redis_url) or settings.decision_db_path
     logger.info("logging decisions to %s (spool %s)", where, settings.decision_spool_path)
     return log
 

@@ -29,6 +29,7 @@ from router.decision.batching import DecisionBatcher
 from router.decision.decider import BatchScorer, Decider
 from router.decision.policy import Policy, load_policy
 from router.errors import RouterError, ServiceNotReadyError
+from router.service.redaction import configured_secrets, install_masking
 from router.settings import Settings
 from router.upstream.client import Upstream, UpstreamTarget
 
@@ -97,6 +98,8 @@ class Snapshot:
     @classmethod
     def build(cls, scorer: BatchScorer, policy: Policy, settings: Settings) -> Snapshot:
         targets = {tier.name: UpstreamTarget.of(tier) for tier in policy.tiers}
+        named = [tier.api_key_env for tier in policy.tiers]
+        install_masking().add(*configured_secrets(named, [settings.redis_url]))
         upstream = Upstream(
             targets.values(),
             num_retries=settings.upstream_retries,

@@ -103,13 +103,45 @@ DECIDED_BY_TIER: Final = frozenset(
 _CHECKED_INSIDE: Final = ("extra_body", "metadata")
 
 
+def _check_text(value: Any, path: str = "") -> None:
+    """Refuse text that cannot be encoded as UTF-8 (a lone surrogate such as ``\\ud800``, which
+    JSON's ``\\u`` escapes can carry): the encoder, the log and the upstream could not take it."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise PydanticCustomError(
+                "unencodable_text",
+                "text with a lone surrogate ({char}) at character {at}: not valid Unicode,"
+                " cannot be encoded as UTF-8",
+                {"param": path or "body", "char": ascii(value[exc.start])[1:-1], "at": exc.start},
+            ) from None
+    elif isinstance(value, Mapping):
+        for key, inner in value.items():
+            _check_text(key, path)
+            _check_text(inner, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list | tuple):
+        for index, inner in enumerate(value):
+            _check_text(inner, f"{path}[{index}]")
+
+
+class _EncodableText(BaseModel):
+    """A body whose every string can be encoded as UTF-8 (checked before anything else)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _encodable(cls, data: Any) -> Any:
+        _check_text(data)
+        return data
+
+
 class StreamOptions(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     include_usage: bool = False
 
 
-class ChatCompletionRequest(BaseModel):
+class ChatCompletionRequest(_EncodableText):
     """An OpenAI chat completion request, as the router takes it."""
 
     model_config = ConfigDict(extra="forbid")
@@ -136,8 +168,8 @@ class ChatCompletionRequest(BaseModel):
     parallel_tool_calls: bool | None = None
     user: str | None = None
 
-    max_tokens: int | None = None
-    max_completion_tokens: int | None = None
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
     reasoning_effort: str | None = None
     thinking: dict[str, Any] | None = None
     chat_template_kwargs: dict[str, Any] | None = None
@@ -172,7 +204,7 @@ class ChatCompletionRequest(BaseModel):
         return params
 
 
-class RouteRequest(BaseModel):
+class RouteRequest(_EncodableText):
     """``POST /v1/route``: messages (scored as a chat request would be) or a bare text."""
 
     model_config = ConfigDict(extra="forbid")
@@ -192,7 +224,7 @@ class RouteRequest(BaseModel):
         return self
 
 
-class FeedbackRequest(BaseModel):
+class FeedbackRequest(_EncodableText):
     """``POST /v1/feedback``: what came of an earlier request, named by its request id.
 
     Types are strict (a rating is a JSON number, ``passed`` a JSON boolean), and at least one of

@@ -30,7 +30,14 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 from urllib.parse import quote, urlsplit
 
-__all__ = ["MASK", "SecretMasker", "configured_secrets", "install_masking", "secret_env_names"]
+__all__ = [
+    "MASK",
+    "SecretMasker",
+    "configured_secrets",
+    "install_masking",
+    "secret_env_names",
+    "without_password",
+]
 
 MASK: Final = "***"
 MIN_SECRET_CHARS: Final = 8  # shorter values (EMPTY, "none", a port) would mask ordinary words
@@ -108,6 +115,11 @@ def configured_secrets(
         if password:
             found.add(password)
     return found
+
+
+def without_password(url: str | None) -> str | None:
+    """``url`` with its password (if any) replaced by ``***``, for display."""
+    return None if url is None else _URL_PASSWORD.sub(rf"\g<head>:{MASK}@", url)
 
 
 def install_masking() -> SecretMasker:

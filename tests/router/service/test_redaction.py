@@ -14,6 +14,7 @@ from router.service.redaction import (
     SecretMasker,
     configured_secrets,
     install_masking,
+    without_password,
 )
 from router.upstream.client import Upstream, UpstreamTarget, close_clients
 from tests.upstream_server import UpstreamServer
@@ -97,3 +98,9 @@ async def test_an_upstream_echoing_the_key_in_an_error_leaves_no_trace_in_any_lo
     written = caplog.text + capfd.readouterr().err
     assert f"bad key {MASK}" in written  # litellm did log the provider's message ...
     assert KEY not in written  # ... with the key masked
+
+
+def test_a_redis_url_is_shown_without_its_password() -> None:
+    assert without_password("redis://:pw-123456@10.0.0.5:6379/0") == "redis://:***@10.0.0.5:6379/0"
+    assert without_password("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+    assert without_password(None) is None
