@@ -31,8 +31,13 @@
     │       ├── RequestNotLoggedYetError    503    a recent id not visible yet (Retry-After)
     │       └── IdempotencyKeyReusedError   409    the key came before with other content
     └── UpstreamError                       502    upstream_error     (cause kept as __cause__)
-        ├── MissingProviderKeyError         401    authentication_error (names the env var)
-        ├── UpstreamTimeoutError            504
+        ├── MissingProviderKeyError         502    provider_key_error (names the env var: the
+        │                                          router's key is missing or was refused)
+        ├── EmptyAnswerError                502    HTTP 200 without an answer (no choices, an
+        │                                          empty stream)
+        ├── UpstreamTimeoutError            504    the request's deadline (the tier's timeout_s)
+        ├── UpstreamCoolingDownError        503    every deployment rests after recent failures
+        │                                          (Retry-After)
         └── UpstreamRateLimitedError        429    rate_limit_error
 
 ``RouterError.status_code`` and ``error_type`` are the only HTTP mapping; ``error_body`` shapes it.
@@ -64,6 +69,7 @@ __all__ = [
     "ClassifierError",
     "DataError",
     "DecisionLogError",
+    "EmptyAnswerError",
     "EmptyPromptError",
     "EncoderUnavailableError",
     "FeedbackError",
@@ -85,6 +91,7 @@ __all__ = [
     "UnknownKeyError",
     "UnknownModelError",
     "UnknownRequestError",
+    "UpstreamCoolingDownError",
     "UpstreamError",
     "UpstreamRateLimitedError",
     "UpstreamTimeoutError",
@@ -223,14 +230,31 @@ class UpstreamError(RouterError):
     status_code = 502
     error_type = "upstream_error"
 
-    def __init__(self, message: str, *, model: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, model: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.model = model
+        self.headers = headers or {}
+        # What the failed request still cost (an empty answer is billed): prompt, completion
+        # and reasoning tokens, and US dollars; set by router.upstream.
+        self.spent_tokens: tuple[int, int, int] = (0, 0, 0)
+        self.spent_cost_usd = 0.0
 
 
 class MissingProviderKeyError(UpstreamError):
-    status_code = 401
-    error_type = "authentication_error"
+    """The router's own key for a provider is missing or was refused: not the client's fault."""
+
+    error_type = "provider_key_error"
+
+
+class EmptyAnswerError(UpstreamError):
+    pass
+
+
+class UpstreamCoolingDownError(UpstreamError):
+    status_code = 503
+    error_type = "service_unavailable"
 
 
 class UpstreamTimeoutError(UpstreamError):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -35,13 +36,14 @@ from router.access.keys import Scope as KeyScope
 from router.decision.decider import Assessment, retarget
 from router.decision.exploration import Explorer
 from router.decision.policy import Policy, Tier
-from router.errors import RouterError, UnknownModelError, error_body
+from router.errors import RouterError, UnknownModelError, UpstreamError, error_body
 from router.log.decision_log import DecisionRecorder
+from router.service.deadline import within_deadline
 from router.service.metrics import NO_DECISION, ServiceMetrics
 from router.service.middleware import Exchange
 from router.service.model_store import Snapshot
 from router.service.openai_schema import AUTO, ChatCompletionRequest
-from router.upstream.client import UpstreamResult, UpstreamStream, Usage
+from router.upstream.client import UpstreamResult, UpstreamStream, Usage, spent
 
 __all__ = [
     "EventStreamResponse",
@@ -56,6 +58,8 @@ __all__ = [
     "pinned_tier",
     "stream",
 ]
+
+logger = logging.getLogger(__name__)
 
 OK: Final = "ok"
 CANCELLED: Final = "cancelled"
@@ -159,7 +163,9 @@ class Outcome:
 
     @classmethod
     def failed(cls, error: BaseException) -> Outcome:
-        return cls(status_of(error))
+        """A request that failed, with what its upstream calls still cost."""
+        usage, cost_usd = spent(error)
+        return cls(status_of(error), usage=usage, cost_usd=cost_usd)
 
 
 def status_of(error: BaseException) -> str:
@@ -267,7 +273,8 @@ async def complete(
     """The OpenAI chat completion from the decided tier."""
     target = snapshot.target(decision_of(exchange).tier)
     try:
-        result = await snapshot.upstream.complete(target, body.messages, body.upstream_params())
+        async with within_deadline(target):
+            result = await snapshot.upstream.complete(target, body.messages, body.upstream_params())
     except BaseException as exc:
         ledger.settle(exchange, body, Outcome.failed(exc))
         raise
@@ -283,7 +290,8 @@ async def stream(
     raise here, so they get an ordinary error response."""
     target = snapshot.target(decision_of(exchange).tier)
     try:
-        source = await snapshot.upstream.stream(target, body.messages, body.upstream_params())
+        async with within_deadline(target):
+            source = await snapshot.upstream.stream(target, body.messages, body.upstream_params())
     except BaseException as exc:
         ledger.settle(exchange, body, Outcome.failed(exc))
         raise
@@ -298,8 +306,9 @@ def _event(payload: dict[str, Any]) -> str:
 async def event_stream(
     source: UpstreamStream, exchange: Exchange, body: ChatCompletionRequest, ledger: Ledger
 ) -> AsyncGenerator[str, None]:
-    """``data: {chunk}`` events, then ``data: [DONE]``; an error mid-stream is sent as an
-    ``data: {"error": ...}`` event and ends the stream."""
+    """``data: {chunk}`` events, then ``data: [DONE]``; an error mid-stream (any error: the
+    connection to the upstream broke, litellm raised) is sent as a ``data: {"error": ...}``
+    event, which OpenAI's clients raise, and ends the stream; the record says the same."""
     status: str | None = CANCELLED
     try:
         async for chunk in source:
@@ -310,6 +319,11 @@ async def event_stream(
     except RouterError as exc:
         status = status_of(exc)
         yield _event(error_body(exc))
+    except Exception as exc:
+        logger.exception("the stream of %s broke", exchange.request_id)
+        error = UpstreamError(f"the answer broke off: {type(exc).__name__}", model=source.model)
+        status = status_of(error)
+        yield _event(error_body(error))
     except BaseException as exc:
         status = status_of(exc) if status is not None else None
         raise

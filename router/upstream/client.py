@@ -1,7 +1,8 @@
 """The only caller of litellm: one ``litellm.Router`` for every target the policy can choose.
 
 ``Upstream(targets)`` builds the Router once. Each target becomes a model group whose deployment
-carries the target's model, endpoint, key, per-attempt timeout and thinking budget (spelled for
+carries the target's model, endpoint, key, per-attempt timeout (``attempt_timeout_s``: the tier's
+``timeout_s`` shared equally by the model and its fallbacks) and thinking budget (spelled for
 the provider by ``router.decision.budgets``); each of its fallbacks becomes a group of its own
 with the same budget spelled for the fallback's provider, so a fallback to another provider still
 gets a budget it understands. The Router does the retrying (429 and 5xx, with litellm's backoff
@@ -41,8 +42,10 @@ Errors leave this module as ``router.errors`` classes with the litellm exception
 
     litellm exception                       raised as
     Timeout                                 UpstreamTimeoutError        504
-    RateLimitError, RouterRateLimitError    UpstreamRateLimitedError    429
-    AuthenticationError                     MissingProviderKeyError     401
+    RateLimitError                          UpstreamRateLimitedError    429
+    AuthenticationError                     MissingProviderKeyError     502 (names the key's
+                                                                        variable)
+    RouterRateLimitError (all cooling down) UpstreamCoolingDownError    503 (Retry-After)
     BadRequestError (and its subclasses)    RequestError                400
     any other OpenAIError (5xx, network)    UpstreamError               502
 """
@@ -56,6 +59,7 @@ os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import (
     AsyncGenerator,
@@ -89,13 +93,16 @@ from litellm.utils import validate_environment
 from records import Budget, Price, Strategy
 from router.decision.budgets import ReasoningControl, budget_params, control_of, steers
 from router.errors import (
+    EmptyAnswerError,
     MissingProviderKeyError,
     RequestError,
+    UpstreamCoolingDownError,
     UpstreamError,
     UpstreamRateLimitedError,
     UpstreamTimeoutError,
 )
-from router.upstream.voting import majority_vote
+from router.upstream.answers import has_answer, starts_answer
+from router.upstream.voting import extractable, majority_vote
 
 __all__ = [
     "PLACEHOLDER_KEY",
@@ -106,6 +113,7 @@ __all__ = [
     "UpstreamTarget",
     "Usage",
     "close_clients",
+    "spent",
 ]
 
 logger = logging.getLogger(__name__)
@@ -276,6 +284,9 @@ class _Route:
     model: str
     described: str
     missing_key: str | None
+    key_env: str | None = None
+    fallbacks: tuple[tuple[str, str], ...] = ()
+    """(group, model) of each fallback, in order: tried again on an empty answer."""
 
 
 @dataclass(frozen=True)
@@ -445,34 +456,103 @@ class Upstream:
                 started=started,
                 vote=result.vote,
             )
-        with _translated(route, self._secrets):
-            source = await self._router.acompletion(
-                model=route.group,
-                messages=_messages(messages),
-                stream=True,
-                stream_options={"include_usage": True},
-                **params,
+        opened = await self._open(route, route.group, messages, params)
+        tried, empty = {opened[0]}, [opened[0]]
+        for group, model in route.fallbacks:
+            if opened[1] is not None or model in tried:
+                continue
+            tried.add(model)
+            logger.warning("%s sent an empty stream; trying %s", opened[0], model)
+            opened = await self._open(route, group, messages, params, fallbacks=[])
+            empty.append(opened[0])
+        answering, stream = opened
+        if stream is None:
+            raise EmptyAnswerError(
+                f"{route.described} sent a stream without any choice ({', '.join(empty)}):"
+                " no answer to return",
+                model=route.model,
             )
-        chunks = _streamed(source, route, self._secrets)
-        try:
-            first = await anext(chunks, None)
-        except BaseException:
-            await source.aclose()
-            raise
+        source, read_ahead, chunks = stream
         return UpstreamStream(
-            _resumed(first, chunks),
-            model=_answering_model(source, route.model),
+            _resumed(read_ahead, chunks),
+            model=answering,
             include_usage=include_usage,
             started=started,
             on_close=source.aclose,
         )
 
+    async def _open(
+        self,
+        route: _Route,
+        group: str,
+        messages: Sequence[Message],
+        params: Mapping[str, Any],
+        **options: Any,
+    ) -> tuple[str, tuple[Any, list[Chunk], AsyncGenerator[Chunk, None]] | None]:
+        """The answering model and its stream, read up to its first chunk with a choice;
+        None for the stream if it ended before one (closed)."""
+        with _translated(route, self._secrets):
+            source = await self._router.acompletion(
+                model=group,
+                messages=_messages(messages),
+                stream=True,
+                stream_options={"include_usage": True},
+                **params,
+                **options,
+            )
+        answering = _answering_model(source, route.model)
+        chunks = _streamed(source, route, self._secrets)
+        read_ahead: list[Chunk] = []
+        try:
+            async for chunk in chunks:
+                read_ahead.append(chunk)
+                if starts_answer(chunk):
+                    return answering, (source, read_ahead, chunks)
+        except BaseException:
+            await source.aclose()
+            raise
+        await source.aclose()
+        return answering, None
+
     async def _sample(
         self, route: _Route, messages: Sequence[Message], params: Mapping[str, Any]
     ) -> _Sample:
+        """One answer: the route's (after litellm's retries and fallbacks), or, when that is
+        empty, the first non-empty answer of a fallback that did not answer yet."""
+        sample = await self._call(route, route.group, messages, params)
+        tried = {sample.model}
+        empty = [sample]
+        for group, model in route.fallbacks:
+            if has_answer(sample.response):
+                return sample
+            if model in tried:
+                continue
+            tried.add(model)
+            logger.warning("%s answered HTTP 200 without a choice; trying %s", sample.model, model)
+            sample = await self._call(route, group, messages, params, fallbacks=[])
+            empty.append(sample)
+        if has_answer(sample.response):
+            return sample
+        error = EmptyAnswerError(
+            f"{route.described} answered HTTP 200 without any choice"
+            f" ({', '.join(s.model for s in empty)}): no answer to return",
+            model=route.model,
+        )
+        raise _charged(
+            error, sum((s.usage for s in empty), Usage()), sum(s.cost_usd for s in empty)
+        )
+
+    async def _call(
+        self,
+        route: _Route,
+        group: str,
+        messages: Sequence[Message],
+        params: Mapping[str, Any],
+        **options: Any,
+    ) -> _Sample:
         with _translated(route, self._secrets):
             response = await self._router.acompletion(
-                model=route.group, messages=_messages(messages), **params
+                model=group, messages=_messages(messages), **params, **options
             )
         data = response.model_dump(exclude_none=True)
         return _Sample(
@@ -492,11 +572,14 @@ class Upstream:
     ) -> UpstreamResult:
         calls = (self._sample(route, messages, params) for _ in range(samples))
         outcomes = await asyncio.gather(*calls, return_exceptions=True)
+        usage, cost = _total_spent(outcomes)
         answered = [outcome for outcome in outcomes if isinstance(outcome, _Sample)]
-        failures = _failures(outcomes, route)
+        failures = _failures(outcomes, route, usage, cost)
+        if sum(extractable(sample.text) for sample in answered) < 2:
+            failed = f", {len(failures)} failed" if failures else ""
+            summary = f"{samples} samples{failed}: no final answers to vote on, first taken"
+            return _result(answered[0], usage, cost, started, samples, summary)
         vote = majority_vote([sample.text for sample in answered], failed=len(failures))
-        usage = sum((sample.usage for sample in answered), Usage())
-        cost = sum(sample.cost_usd for sample in answered)
         return _result(answered[vote.winner], usage, cost, started, samples, vote.summary())
 
     async def _first(
@@ -516,14 +599,20 @@ class Upstream:
                     sample = await next_done
                 except Exception:
                     continue
-                failed = len(_task_errors(tasks))
-                summary = f"first of {samples} samples" + (f" ({failed} failed)" if failed else "")
-                return _result(sample, sample.usage, sample.cost_usd, started, samples, summary)
-            raise _task_errors(tasks)[0]
+                break
+            else:
+                errors = _task_errors(tasks)
+                usage, cost = _total_spent(errors)
+                error = errors[0]
+                raise _charged(error, usage, cost) if isinstance(error, UpstreamError) else error
         finally:
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        failed = len(_task_errors(tasks))
+        summary = f"first of {samples} samples" + (f" ({failed} failed)" if failed else "")
+        usage, cost = _total_spent(outcomes)  # samples that finished meanwhile are billed too
+        return _result(sample, usage, cost, started, samples, summary)
 
     def _route(self, target: UpstreamTarget) -> _Route:
         route = self._routes.get(_target_key(target))
@@ -556,7 +645,14 @@ class Upstream:
         described = f"model '{target.model}'"
         if fallback_groups:
             described += " (and its fallbacks)"
-        self._routes[key] = _Route(group, target.model, described, credentials.missing)
+        self._routes[key] = _Route(
+            group,
+            target.model,
+            described,
+            credentials.missing,
+            key_env=endpoint.api_key_env,
+            fallbacks=tuple(zip(fallback_groups, _group_models(fallback_groups), strict=True)),
+        )
 
     def _deploy_fallback(self, model: str, target: UpstreamTarget) -> str | None:
         endpoint = self._endpoints.get(model, _Endpoint())
@@ -581,8 +677,8 @@ class Upstream:
         group = f"{model}#{len(self._model_list)}"
         params: dict[str, Any] = {
             "model": model,
-            "timeout": target.timeout_s,
-            "stream_timeout": target.timeout_s,
+            "timeout": attempt_timeout_s(target),
+            "stream_timeout": attempt_timeout_s(target),
             **budget_params(model, target.budget, endpoint.reasoning),
         }
         if endpoint.api_base is not None:
@@ -618,6 +714,32 @@ async def close_clients() -> None:
     Upstream still calls on the same loop makes its calls fail.
     """
     await close_litellm_async_clients()  # type: ignore[no-untyped-call]  # untyped in litellm
+
+
+def attempt_timeout_s(target: UpstreamTarget) -> float:
+    """How long one attempt may take: an equal share of the tier's ``timeout_s`` (the whole
+    request's deadline) for the model and each fallback, so a hanging model leaves its
+    fallbacks time to answer."""
+    return target.timeout_s / (1 + len(target.fallbacks))
+
+
+def _charged(error: UpstreamError, usage: Usage, cost_usd: float) -> UpstreamError:
+    """``error``, noting what the request spent before it failed."""
+    error.spent_tokens = (usage.prompt_tokens, usage.completion_tokens, usage.reasoning_tokens)
+    error.spent_cost_usd = cost_usd
+    return error
+
+
+def spent(error: BaseException) -> tuple[Usage, float]:
+    """What a failed call still cost (tokens and dollars), as ``_charged`` noted it."""
+    if not isinstance(error, UpstreamError):
+        return Usage(), 0.0
+    return Usage(*error.spent_tokens), error.spent_cost_usd
+
+
+def _group_models(groups: Sequence[str]) -> list[str]:
+    """The model of each ``<model>#<n>`` group."""
+    return [group.rsplit("#", 1)[0] for group in groups]
 
 
 def _target_key(target: UpstreamTarget) -> tuple[object, ...]:
@@ -761,8 +883,23 @@ def _task_errors(tasks: Iterable[asyncio.Future[_Sample]]) -> list[BaseException
     return [error for task in done if (error := task.exception()) is not None]
 
 
-def _failures(outcomes: Sequence[object], route: _Route) -> list[Exception]:
-    """The samples' errors; raises the first if no sample succeeded, or any cancellation."""
+def _total_spent(outcomes: Iterable[object]) -> tuple[Usage, float]:
+    """Tokens and dollars of every sample: answered, or failed after being billed."""
+    usage, cost = Usage(), 0.0
+    for outcome in outcomes:
+        if isinstance(outcome, _Sample):
+            usage, cost = usage + outcome.usage, cost + outcome.cost_usd
+        elif isinstance(outcome, BaseException):
+            lost_usage, lost_cost = spent(outcome)
+            usage, cost = usage + lost_usage, cost + lost_cost
+    return usage, cost
+
+
+def _failures(
+    outcomes: Sequence[object], route: _Route, usage: Usage, cost: float
+) -> list[Exception]:
+    """The samples' errors; raises the first (charged with every sample's cost) if no sample
+    succeeded, or any cancellation."""
     errors: list[Exception] = []
     for outcome in outcomes:
         if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
@@ -770,7 +907,8 @@ def _failures(outcomes: Sequence[object], route: _Route) -> list[Exception]:
         if isinstance(outcome, Exception):
             errors.append(outcome)
     if len(errors) == len(outcomes):
-        raise errors[0]
+        first = errors[0]
+        raise _charged(first, usage, cost) if isinstance(first, UpstreamError) else first
     if errors:
         logger.warning(
             "%d of %d samples from %s failed, the vote goes on without them: %s",
@@ -792,12 +930,12 @@ async def _streamed(
 
 
 async def _resumed(
-    first: Chunk | None, rest: AsyncGenerator[Chunk, None]
+    read_ahead: Sequence[Chunk], rest: AsyncGenerator[Chunk, None]
 ) -> AsyncGenerator[Chunk, None]:
-    """A stream whose first chunk was read ahead."""
+    """A stream whose first chunks were read ahead."""
     try:
-        if first is not None:
-            yield first
+        for chunk in read_ahead:
+            yield chunk
         async for chunk in rest:
             yield chunk
     finally:
@@ -838,11 +976,21 @@ def _translated(route: _Route, secrets: Collection[str]) -> Iterator[None]:
         yield
     except Timeout as exc:
         raise UpstreamTimeoutError(f"{said} did not answer in time", model=model) from exc
-    except (RateLimitError, RouterRateLimitError) as exc:
-        message = f"{said} is rate limited and the retries ran out"
+    except RouterRateLimitError as exc:
+        # Not this request's failure: earlier ones put every deployment left to try to rest.
+        wait_s = max(1, math.ceil(exc.cooldown_time))
+        message = (
+            f"{said} was not called: every deployment left to try is resting for up to"
+            f" {wait_s} s after recent failures of other requests; retry after that"
+        )
+        headers = {"Retry-After": str(wait_s)}
+        raise UpstreamCoolingDownError(message, model=model, headers=headers) from exc
+    except RateLimitError as exc:
+        message = f"{said} answered 429 (rate limited) to this request and the retries ran out"
         raise UpstreamRateLimitedError(message, model=model) from exc
     except AuthenticationError as exc:
-        message = f"{said}: the provider refused the API key"
+        where = f" (set in {route.key_env})" if route.key_env else ""
+        message = f"{said}: the provider refused the router's API key{where}"
         raise MissingProviderKeyError(message, model=model) from exc
     except BadRequestError as exc:
         raise RequestError(f"{said} refused the request: {_detail(exc, secrets)}") from exc

@@ -409,15 +409,18 @@ async def test_refused_request_is_a_request_error_without_the_key(
     assert isinstance(raised.value.__cause__, litellm.BadRequestError)
 
 
-async def test_refused_key_is_a_missing_provider_key_error(upstream: UpstreamServer) -> None:
+async def test_a_refused_key_is_a_502_naming_its_variable_not_the_clients_fault(
+    upstream: UpstreamServer,
+) -> None:
     upstream.script("locked", failures=[401])
     chosen = target(upstream, "openai/locked")
     client = Upstream([chosen])
     with pytest.raises(MissingProviderKeyError) as raised:
         await client.complete(chosen, MESSAGES)
 
-    assert raised.value.status_code == 401
+    assert raised.value.status_code == 502
     assert "openai/locked" in raised.value.message
+    assert KEY_ENV in raised.value.message and KEY not in raised.value.message
 
 
 async def test_missing_key_fails_before_anything_is_sent(
