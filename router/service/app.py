@@ -53,6 +53,7 @@ from router.service.metrics import ServiceMetrics
 from router.service.middleware import BodyLimitMiddleware, ExchangeMiddleware
 from router.service.model_store import EncoderLoader, ModelStore, load_encoder
 from router.service.openai_schema import FORBIDDEN_FIELD
+from router.service.openapi import document
 from router.service.redaction import without_password
 from router.service.reload_bus import listen_for_reloads
 from router.service.reloader import CurrentWatcher
@@ -93,6 +94,7 @@ def create_app(
     for error in (RouterError, RequestValidationError, HTTPException):
         app.add_exception_handler(error, error_response)
     app.include_router(api.router)
+    document(app)
     return app
 
 
