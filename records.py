@@ -3,8 +3,13 @@
 ``Decision`` is what the decider chose; ``ScoredPrompt`` what the decision log keeps of the text it
 scored (its hash, its embedding as float16 and its ten text features, so that retraining never
 needs the text itself); ``DecisionRecord`` is one logged request; ``Feedback`` one later event
-on it (an outcome, a rating, a verifier's verdict). In JSON an embedding is base64 of its float16
-little-endian bytes, the encoding ``training.logs`` decodes.
+on it (an outcome, a rating, a verifier's verdict). ``ExportRow`` is one line of ``router logs
+export``: the ``LoggedFields`` of a record and its ``FeedbackEvent``s, the only thing
+``training.logs`` reads. In JSON an embedding is base64 of its float16 little-endian bytes.
+
+    DecisionRecord(LoggedFields)  written by the service, kept by the stores
+    ExportRow(LoggedFields)       written by the export, read by training
+    Feedback(FeedbackEvent)       written by the feedback endpoint, kept by the stores
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal
 
 import numpy as np
@@ -127,6 +132,15 @@ def _embedding_text(value: bytes) -> str:
     return base64.b64encode(value).decode("ascii")
 
 
+def encode_embedding(vector: Any) -> str:
+    """``vector`` as an export row spells it: base64 of its float16 little-endian bytes."""
+    return _embedding_text(embedding_bytes(vector))
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def _ten_features(values: tuple[float, ...]) -> tuple[float, ...]:
     if len(values) != len(FEATURE_NAMES):
         raise ValueError(
@@ -143,6 +157,8 @@ Embedding = Annotated[
     PlainSerializer(_embedding_text, return_type=str, when_used="json"),
 ]
 """float16 little-endian bytes; base64 text in JSON (and accepted as such)."""
+UtcTime = Annotated[datetime, AfterValidator(_as_utc)]
+"""A time in UTC; a naive time is taken to be UTC."""
 TextFeatures = Annotated[tuple[float, ...], AfterValidator(_ten_features)]
 """``classifiers.features.text_features`` of the scored text, in ``FEATURE_NAMES`` order."""
 
@@ -177,16 +193,18 @@ def request_age_s(request_id: str) -> float | None:
     return None if match is None else time.time() - int(match.group(1), 16) / 1000.0
 
 
-class DecisionRecord(BaseModel):
-    """One answered (or failed) chat request: the decision, what was called and what it cost.
+class LoggedFields(BaseModel):
+    """What the log keeps of every decision and the export carries to training (see the two
+    subclasses): the prompt's hash, embedding and features, the score and tier, what was
+    called, what it cost, and how it ended.
 
     ``status`` is ``ok``, ``cancelled`` (the client left), ``internal_error``, or the error's
     class name (``UpstreamTimeoutError``...). ``prompt_hash`` is the sha256 of the scored text;
-    ``prompt`` is that text itself, when the service keeps prompts (``store_prompt_text``);
-    ``embedding`` and ``features`` are always kept. ``tier_index`` is the position of ``tier``
-    in the policy (0: the cheapest); ``choice_probability`` is how likely that tier was to be
-    chosen, below 1 only when exploration was on (``router.decision.exploration``). ``key_id``
-    is the id of the API key that made the request (``open`` when the service ran without keys,
+    ``prompt`` is that text itself, when the service keeps prompts (``store_prompt_text``).
+    ``tier_index`` is the position of ``tier`` in the policy (0: the cheapest);
+    ``choice_probability`` is how likely that tier was to be chosen, below 1 only when
+    exploration was on (``router.decision.exploration``). Times are read as UTC. ``key_id`` is
+    the id of the API key that made the request (``open`` when the service ran without keys,
     None in records from before keys); never the key itself.
     """
 
@@ -194,32 +212,39 @@ class DecisionRecord(BaseModel):
 
     request_id: str
     key_id: str | None = None
-    time: datetime
-    requested_model: str
-    stream: bool
-    prompt_hash: str
+    time: UtcTime
+    prompt_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
     prompt: str | None = None
     embedding: Embedding
-    features: TextFeatures
     score: float = Field(ge=0.0, le=1.0)
     tier: str
     tier_index: int = Field(ge=0)
     model: str
-    budget: Budget
-    strategy: Strategy
+    upstream_model: str | None = None
+    choice_probability: float = Field(gt=0.0, le=1.0)
     classifier_version: str
     policy_version: str
-    choice_probability: float = Field(gt=0.0, le=1.0)
-    decision_ms: float
-    upstream_model: str | None = None
     prompt_tokens: int = Field(default=0, ge=0)
     completion_tokens: int = Field(default=0, ge=0)
     reasoning_tokens: int = Field(default=0, ge=0)
     cost_usd: float = Field(default=0.0, ge=0.0)
-    upstream_ms: float | None = None
-    latency_ms: float
-    vote: str | None = None
+    latency_ms: float = Field(ge=0.0)
     status: str
+
+
+class DecisionRecord(LoggedFields):
+    """One answered (or failed) chat request, as the service writes it: the logged fields plus
+    what the request asked for and how the call was made. ``embedding`` and ``features`` are
+    always kept."""
+
+    features: TextFeatures
+    requested_model: str
+    stream: bool
+    budget: Budget
+    strategy: Strategy
+    decision_ms: float
+    upstream_ms: float | None = None
+    vote: str | None = None
 
 
 class Verifier(BaseModel):
@@ -231,25 +256,48 @@ class Verifier(BaseModel):
     passed: bool
 
 
-class Feedback(BaseModel):
-    """One event on a logged request: an outcome, a rating and/or a verifier's verdict.
+class FeedbackEvent(BaseModel):
+    """What one piece of feedback says about an answer: an outcome, a rating and/or a
+    verifier's verdict, and when. The export carries these; ``Feedback`` adds the ids."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    time: UtcTime
+    outcome: FeedbackOutcome | None = None
+    rating: float | None = Field(default=None, ge=-1.0, le=1.0)
+    verifier: Verifier | None = None
+    source: str | None = None
+
+
+class Feedback(FeedbackEvent):
+    """One event on a logged request, as the log stores it.
 
     A request may get several; ``training.logs`` reduces them to one outcome. ``idempotency_key``
     is the client's ``Idempotency-Key``: the log stores one event per key.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
     id: str
     request_id: str
-    time: datetime
-    outcome: FeedbackOutcome | None = None
-    rating: float | None = Field(default=None, ge=-1.0, le=1.0)
-    verifier: Verifier | None = None
-    source: str | None = None
     idempotency_key: str | None = None
 
     def says_the_same_as(self, other: Feedback) -> bool:
         """Same request and same content, whatever the id and time."""
         fields = {"request_id", "outcome", "rating", "verifier", "source"}
         return self.model_dump(include=fields) == other.model_dump(include=fields)
+
+
+class ExportRow(LoggedFields):
+    """One line of ``router logs export``: a decision's logged fields and its feedback events,
+    oldest first. ``features`` may be null in a row that keeps its prompt (training then
+    computes them from it); fields a later export adds are ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    features: TextFeatures | None = None
+    feedback: tuple[FeedbackEvent, ...] = ()
+
+
+EXPORT_FIELDS: Final = frozenset(ExportRow.model_fields) - {"feedback"}
+"""The fields of a ``DecisionRecord`` that an export row carries."""
+FEEDBACK_FIELDS: Final = frozenset(FeedbackEvent.model_fields)
+"""The fields of a ``Feedback`` that an export row carries."""

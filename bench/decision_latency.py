@@ -25,9 +25,11 @@ from typing import Any, TypeVar
 import numpy as np
 from sklearn.linear_model import Ridge
 
-from classifiers.artifacts import load_artifact, resolve_version
-from classifiers.encoder import Encoder, packaged_model_path
+from classifiers.artifacts.store import load_artifact
+from classifiers.artifacts.versions import resolve_version
+from classifiers.encoder import Encoder
 from classifiers.errors import ArtifactNotFoundError, RouterError
+from classifiers.packaged_model import packaged_model_path
 from classifiers.scorer import FeatureFn, Scorer, embeddings_only
 from router.settings import SHIPPED_MODELS_DIR, SHIPPED_POLICY
 
@@ -154,7 +156,7 @@ def _decision_path(scorer: Scorer, policy_path: Path) -> DecisionPath:
     # router.decision.policy and router.decision.decider are optional here: they are written
     # concurrently
     try:
-        from router.decision.policy import load_policy
+        from router.decision.policy_file import load_policy
 
         policy = load_policy(policy_path)
     except Exception as exc:

@@ -110,7 +110,8 @@ def _print_row(figures: dict[str, Any], *, header: bool) -> None:
 
 
 def generate(folder: Path, rows: int, feedback: float) -> None:
-    from classifiers.artifacts import save_artifact, write_current
+    from classifiers.artifacts.store import save_artifact
+    from classifiers.artifacts.versions import write_current
     from classifiers.difficulty import DifficultyEstimator
     from classifiers.features import FEATURE_NAMES
 
@@ -210,7 +211,8 @@ def _chunk(
 
 
 def run_retrain(folder: Path, max_log_rows: int | None) -> dict[str, Any]:
-    from training.retrain import MAX_LOG_ROWS, retrain
+    from training.retrain import retrain
+    from training.retrain_logs import MAX_LOG_ROWS
 
     marks: dict[str, float] = {}
     started = time.perf_counter()

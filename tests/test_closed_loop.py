@@ -24,8 +24,9 @@ import yaml
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner, Result
 
-from classifiers.artifacts import read_current
-from router.cli.main import CliDeps, app
+from classifiers.artifacts.versions import read_current
+from router.cli.deps import CliDeps
+from router.cli.main import app
 from router.service.app import create_app
 from router.settings import SHIPPED_POLICY, Settings
 from tests.training.test_retrain import (  # noqa: F401 (real_seed is a fixture)
@@ -36,7 +37,8 @@ from tests.training.test_retrain import (  # noqa: F401 (real_seed is a fixture)
 )
 from tests.upstream_server import UpstreamServer
 from training.datasets import SeedRow
-from training.gate import GATE_FILE, GateDecision
+from training.gate import GateDecision
+from training.gate_report import GATE_FILE
 from training.labels import STRONG_MODEL, WEAK_MODEL
 
 KEY_ENV = "DIFFICULTY_ROUTER_CLOSED_LOOP_KEY"

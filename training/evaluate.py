@@ -8,32 +8,26 @@
     oracle   the best possible score from that metric's own labels: the ceiling
 
 A metric whose rows are absent is still reported, with ``n == 0`` and no values, so that reports
-from different data line up. ``render_table`` shows a report; ``write_report`` stores it as
-``report.json`` with PNG plots beside it.
+from different data line up. ``training.evaluate_report`` shows a report and stores it with its
+plots.
 """
 
 from __future__ import annotations
 
-import io
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from rich.table import Table
-from rich.text import Text
 from scipy import stats
 
-from classifiers.files import write_bytes_atomic
 from training import metrics
 from training.datasets import SeedRow
 from training.metrics import FloatArray
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+    pass
 
 WEAK_MODEL = "mistralai/Mixtral-8x7B-Instruct-v0.1"
 STRONG_MODEL = "gpt-4-1106-preview"
@@ -51,10 +45,6 @@ DOMAIN_ORDER = (
     "code",
     "competition_math",
 )
-REPORT_FILE = "report.json"
-DOMAIN_PLOT = "score_by_domain.png"
-QUALITY_PLOT = "quality_vs_strong_share.png"
-
 Indices = npt.NDArray[np.intp]
 Measure = Callable[[FloatArray], float]
 
@@ -119,8 +109,8 @@ class EvaluationReport:
 
 def evaluate(rows: Sequence[SeedRow], scores: npt.ArrayLike, *, seed: int = 0) -> EvaluationReport:
     """Measure ``scores`` (one per row, higher is harder) against every label the rows carry."""
-    candidates = _candidates(rows, _checked_scores(rows, scores), seed)
-    groups = _pair_groups(rows)
+    candidates = scorer_scores(rows, checked_scores(rows, scores), seed)
+    groups = pair_groups(rows)
     return EvaluationReport(
         n_rows=len(rows),
         seed=seed,
@@ -138,42 +128,11 @@ def evaluate(rows: Sequence[SeedRow], scores: npt.ArrayLike, *, seed: int = 0) -
     )
 
 
-def render_table(report: EvaluationReport) -> Table:
-    """metric | n | model | random | length | oracle; an arrow says which way is better."""
-    table = Table(title=f"Evaluation on {report.n_rows} rows (seed {report.seed})")
-    table.add_column("metric")
-    for column in ("n", "model", "random", "length", "oracle"):
-        table.add_column(column, justify="right")
-    arrows = {True: " ↑", False: " ↓", None: ""}
-    for m in report.metrics:
-        values = (m.model, m.random, m.length, m.oracle)
-        name = Text(m.name + arrows[m.higher_is_better])  # Text: "[all]" is not markup
-        table.add_row(name, str(m.n), *map(_format, values))
-    return table
-
-
-def write_report(
-    report: EvaluationReport, rows: Sequence[SeedRow], scores: npt.ArrayLike, out_dir: Path
-) -> list[Path]:
-    """Write ``report.json`` and the plots into ``out_dir``, each atomically; return the paths."""
-    score = _checked_scores(rows, scores)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(report.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    written = [write_bytes_atomic(out_dir / REPORT_FILE, text.encode("utf-8"))]
-    figures = {
-        DOMAIN_PLOT: _domain_figure(rows, score),
-        QUALITY_PLOT: _quality_figure(rows, score, report),
-    }
-    for name, figure in figures.items():
-        if figure is not None:
-            written.append(write_bytes_atomic(out_dir / name, figure_png(figure)))
-    return written
-
-
 # --- scorers ---------------------------------------------------------------------------------
 
 
-def _checked_scores(rows: Sequence[SeedRow], scores: npt.ArrayLike) -> FloatArray:
+def checked_scores(rows: Sequence[SeedRow], scores: npt.ArrayLike) -> FloatArray:
+    """``scores`` as float64, one finite value per row, or a ``ValueError`` saying otherwise."""
     array = np.asarray(scores, dtype=np.float64)
     if array.shape != (len(rows),):
         raise ValueError(f"expected one score per row ({len(rows)}), got shape {array.shape}")
@@ -182,7 +141,7 @@ def _checked_scores(rows: Sequence[SeedRow], scores: npt.ArrayLike) -> FloatArra
     return array
 
 
-def _candidates(rows: Sequence[SeedRow], scores: FloatArray, seed: int) -> dict[str, FloatArray]:
+def scorer_scores(rows: Sequence[SeedRow], scores: FloatArray, seed: int) -> dict[str, FloatArray]:
     """The model's scores and the baselines', one per row."""
     lengths = np.array([len(row.prompt) for row in rows], dtype=np.float64)
     return {
@@ -214,19 +173,20 @@ def _metric(
     """``measure`` of each candidate's scores on rows ``idx``, and of ``oracle`` (idx applied)."""
     if idx.size == 0:
         return Metric(name, 0, None, None, None, None, higher_is_better)
-    model, random, length = (_defined(measure(candidates[k][idx])) for k in _CANDIDATE_ORDER)
-    best = None if oracle is None else _defined(measure(oracle))
+    model, random, length = (defined(measure(candidates[k][idx])) for k in _CANDIDATE_ORDER)
+    best = None if oracle is None else defined(measure(oracle))
     return Metric(name, int(idx.size), model, random, length, best, higher_is_better)
 
 
-def _defined(value: float) -> float | None:
+def defined(value: float) -> float | None:
+    """``None`` for NaN (a metric the rows cannot define), else the value."""
     return None if np.isnan(value) else float(value)
 
 
 # --- the metrics -----------------------------------------------------------------------------
 
 
-def _pair_groups(rows: Sequence[SeedRow]) -> list[tuple[str, Indices]]:
+def pair_groups(rows: Sequence[SeedRow]) -> list[tuple[str, Indices]]:
     """Rows with both models' outcomes: "all" of them, then each source when there are several."""
     idx = _where(rows, lambda row: {WEAK_MODEL, STRONG_MODEL} <= row.model_correct.keys())
     sources = sorted({rows[i].source for i in idx})
@@ -238,14 +198,15 @@ def _pair_groups(rows: Sequence[SeedRow]) -> list[tuple[str, Indices]]:
     return groups
 
 
-def _outcomes(rows: Sequence[SeedRow], idx: Indices, model: str) -> FloatArray:
+def outcomes(rows: Sequence[SeedRow], idx: Indices, model: str) -> FloatArray:
+    """1.0 where ``model`` answered row ``i`` correctly, else 0.0, for each ``i`` in ``idx``."""
     return np.array([rows[i].model_correct[model] for i in idx], dtype=np.float64)
 
 
 def _weak_fails_auroc(
     rows: Sequence[SeedRow], idx: Indices, candidates: Mapping[str, FloatArray]
 ) -> Metric:
-    fails = 1.0 - _outcomes(rows, idx, WEAK_MODEL)
+    fails = 1.0 - outcomes(rows, idx, WEAK_MODEL)
 
     def measure(scores: FloatArray) -> float:
         return metrics.auroc(fails, scores)
@@ -257,7 +218,7 @@ def _routing_metrics(
     rows: Sequence[SeedRow], group: str, idx: Indices, candidates: Mapping[str, FloatArray]
 ) -> list[Metric]:
     """APGR (↑), CPT(50%), CPT(80%) and the strong share for 95% quality (↓) on one group."""
-    weak, strong = _outcomes(rows, idx, WEAK_MODEL), _outcomes(rows, idx, STRONG_MODEL)
+    weak, strong = outcomes(rows, idx, WEAK_MODEL), outcomes(rows, idx, STRONG_MODEL)
     measures: dict[str, tuple[Measure, bool]] = {
         "apgr": (lambda s: metrics.apgr(s, weak, strong), True),
         "cpt50": (lambda s: metrics.cpt(s, weak, strong, pgr=0.5), False),
@@ -271,7 +232,7 @@ def _routing_metrics(
 
 
 def _pair_accuracy(rows: Sequence[SeedRow], group: str, idx: Indices) -> PairAccuracy:
-    weak, strong = _outcomes(rows, idx, WEAK_MODEL), _outcomes(rows, idx, STRONG_MODEL)
+    weak, strong = outcomes(rows, idx, WEAK_MODEL), outcomes(rows, idx, STRONG_MODEL)
     return PairAccuracy(group, int(idx.size), float(weak.mean()), float(strong.mean()))
 
 
@@ -342,11 +303,12 @@ def _separation(
 def _domain_means(rows: Sequence[SeedRow], candidates: Mapping[str, FloatArray]) -> list[Metric]:
     return [
         _metric(f"mean_score[{domain}]", idx, _mean, candidates, None, higher_is_better=None)
-        for domain, idx in _by_domain(rows)
+        for domain, idx in by_domain(rows)
     ]
 
 
-def _by_domain(rows: Sequence[SeedRow]) -> list[tuple[str, Indices]]:
+def by_domain(rows: Sequence[SeedRow]) -> list[tuple[str, Indices]]:
+    """Row indices per domain, roughly easiest first (``DOMAIN_ORDER``, then by name)."""
     present = {row.domain for row in rows}
     ordered = [d for d in DOMAIN_ORDER if d in present] + sorted(present - set(DOMAIN_ORDER))
     domains = np.array([row.domain for row in rows], dtype=object)
@@ -359,63 +321,3 @@ def _mean(values: FloatArray) -> float:
 
 def _where(rows: Sequence[SeedRow], keep: Callable[[SeedRow], bool]) -> Indices:
     return np.array([i for i, row in enumerate(rows) if keep(row)], dtype=np.intp)
-
-
-# --- output ----------------------------------------------------------------------------------
-
-
-def _format(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
-
-
-def figure_png(figure: Figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")  # a bare Figure renders with Agg: no pyplot, no GUI
-    return buffer.getvalue()
-
-
-def _domain_figure(rows: Sequence[SeedRow], scores: FloatArray) -> Figure | None:
-    groups = _by_domain(rows)
-    if not groups:
-        return None
-    from matplotlib.figure import Figure  # heavy, and only the report needs it
-
-    figure = Figure(figsize=(10, 5), layout="constrained")
-    axes = figure.subplots()
-    axes.boxplot(
-        [scores[idx] for _, idx in groups],
-        tick_labels=[f"{domain}\n(n={idx.size})" for domain, idx in groups],
-        flierprops={"markersize": 2, "alpha": 0.4},
-    )
-    axes.set_ylabel("score")
-    axes.set_ylim(-0.02, 1.02)
-    axes.set_title("Score by domain")
-    axes.tick_params(axis="x", labelrotation=45, labelsize=8)
-    return figure
-
-
-def _quality_figure(
-    rows: Sequence[SeedRow], scores: FloatArray, report: EvaluationReport
-) -> Figure | None:
-    """Accuracy against the share of strong calls for the pair, on all rows with both outcomes."""
-    idx = _pair_groups(rows)[0][1]
-    if idx.size == 0:
-        return None
-    from matplotlib.figure import Figure
-
-    weak, strong = _outcomes(rows, idx, WEAK_MODEL), _outcomes(rows, idx, STRONG_MODEL)
-    scorers = {k: v[idx] for k, v in _candidates(rows, scores, report.seed).items()}
-    scorers["oracle"] = strong - weak
-    figure = Figure(figsize=(7, 5), layout="constrained")
-    axes = figure.subplots()
-    for name, score in scorers.items():
-        curve = metrics.quality_curve(score, weak, strong)
-        apgr = _format(_defined(metrics.apgr(score, weak, strong)))
-        axes.plot(100 * curve.share, curve.accuracy, label=f"{name} (APGR {apgr})")
-    axes.axhline(weak.mean(), color="grey", linestyle="--", label=f"weak: {report.weak_model}")
-    axes.axhline(strong.mean(), color="red", linestyle="--", label=f"strong: {report.strong_model}")
-    axes.set_xlabel("strong-model calls (%)")
-    axes.set_ylabel("accuracy")
-    axes.set_title(f"Quality vs share of strong calls ({idx.size} rows)")
-    axes.legend(loc="lower right", fontsize=8)
-    return figure

@@ -45,158 +45,19 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from rich.table import Table
-from rich.text import Text
 
-from classifiers.files import write_bytes_atomic
-from training import metrics
-from training.evaluate import EvaluationReport, figure_png
-from training.logs import LabelledLogs, TierUsage
+from training.evaluate import EvaluationReport
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+    pass
 
-GATE_FILE = "gate.json"
-RELIABILITY_PLOT = "gate_reliability.png"
-ROC_PLOT = "gate_roc.png"
+from training.gate_metrics import FloatArray, GateConfig, HeldOut, LogMetrics
 
 Kind = Literal["gate", "guard", "info"]
-FloatArray = npt.NDArray[np.float64]
-
-
-@dataclass(frozen=True)
-class GateConfig:
-    tolerance: float = 0.02
-    ece_tolerance: float = 0.02
-    cost_tolerance: float = 0.05  # relative to the base's cost
-    min_auroc_gain: float = 0.0
-    auroc_confidence: float = 0.9
-    resamples: int = 200
-    recovery_target: float = 0.8
-    min_cheap_rows: int = 20
-    min_guard_rows: int = 30
-    bins: int = 10
-
-
-@dataclass(frozen=True)
-class EscalationCost:
-    """What a cheap request and an escalated one cost on average, from the export."""
-
-    cheap: float
-    escalated: float
-    unit: str
-
-    @classmethod
-    def from_tiers(cls, tiers: Sequence[TierUsage]) -> EscalationCost:
-        cheap = [t for t in tiers if t.index == 0]
-        above = [t for t in tiers if t.index > 0]
-        rows_above = sum(t.rows for t in above)
-        if cheap and rows_above:
-            escalated = sum(t.mean_cost_usd * t.rows for t in above) / rows_above
-            if escalated > cheap[0].mean_cost_usd:
-                return cls(cheap[0].mean_cost_usd, escalated, "USD per 1k requests")
-        return cls(0.0, 1.0, "escalations per 1k requests")
-
-    def per_thousand(self, share: float) -> float:
-        return 1000 * (self.cheap + share * (self.escalated - self.cheap))
-
-
-@dataclass(frozen=True)
-class HeldOut:
-    """The held-out rows the gate metrics use: those served at the cheapest tier."""
-
-    failed: npt.NDArray[np.bool_]
-    weights: FloatArray
-    index: npt.NDArray[np.intp]  # positions in the held-out slice
-
-    @classmethod
-    def from_logs(cls, logs: LabelledLogs) -> HeldOut:
-        index = np.flatnonzero(logs.tier_index == 0)
-        return cls(~logs.success[index], logs.weights[index], index)
-
-    @property
-    def n(self) -> int:
-        return int(self.index.size)
-
-    @property
-    def failures(self) -> int:
-        return int(self.failed.sum())
-
-
-@dataclass(frozen=True)
-class LogMetrics:
-    """One model's gate metrics on the held-out cheap-tier rows; ``None`` where undefined."""
-
-    n: int
-    failures: int
-    auroc: float | None
-    ece: float | None
-    share: float | None
-    cost: float | None
-    policy_escalation: float | None
-    policy_recovered: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def log_metrics(
-    held: HeldOut,
-    scores: npt.ArrayLike,
-    *,
-    cost: EscalationCost,
-    config: GateConfig = GateConfig(),
-    threshold: float | None = None,
-) -> LogMetrics:
-    """``scores``: one per row of the held-out slice (all tiers); see the module docstring."""
-    score = np.asarray(scores, dtype=np.float64)[held.index]
-    enough = held.n >= config.min_cheap_rows and 0 < held.failures < held.n
-    auroc = metrics.auroc(held.failed, score, weights=held.weights) if enough else math.nan
-    ece = (
-        metrics.expected_calibration_error(
-            held.failed, score, weights=held.weights, bins=config.bins
-        )
-        if enough
-        else math.nan
-    )
-    share = (
-        metrics.share_to_recover(
-            score, held.failed, target=config.recovery_target, weights=held.weights
-        )
-        if enough
-        else math.nan
-    )
-    escalation, recovered = _at_threshold(held, score, threshold)
-    return LogMetrics(
-        n=held.n,
-        failures=held.failures,
-        auroc=_defined(auroc),
-        ece=_defined(ece),
-        share=_defined(share),
-        cost=None if math.isnan(share) else cost.per_thousand(share),
-        policy_escalation=escalation,
-        policy_recovered=recovered,
-    )
-
-
-def _at_threshold(
-    held: HeldOut, score: FloatArray, threshold: float | None
-) -> tuple[float | None, float | None]:
-    if threshold is None or held.n == 0:
-        return None, None
-    escalate = score >= threshold
-    share = float(np.sum(held.weights * escalate) / np.sum(held.weights))
-    failed = held.weights * held.failed
-    caught = float(np.sum(failed * escalate) / np.sum(failed)) if failed.sum() > 0 else None
-    return share, caught
-
-
-# --- the decision ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -441,11 +302,11 @@ def _reason(rows: Sequence[GateRow], base: LogMetrics, passed: bool, config: Gat
 
 
 def _problem(row: GateRow, wins: float | None, config: GateConfig) -> str:
-    change = f"{_fmt(row.base)} → {_fmt(row.candidate)}"
+    change = f"{format_value(row.base)} → {format_value(row.candidate)}"
     if row.metric == AUROC and row.verdict == "not reliably better":
         return (
-            f"AUROC on held-out traffic rose ({change}) but only in {_fmt(wins)} of bootstrap"
-            f" resamples (needs {config.auroc_confidence:.2f})"
+            f"AUROC on held-out traffic rose ({change}) but only in {format_value(wins)} of"
+            f" bootstrap resamples (needs {config.auroc_confidence:.2f})"
         )
     if row.metric == AUROC:
         return f"AUROC on held-out traffic did not rise ({change})"
@@ -453,116 +314,12 @@ def _problem(row: GateRow, wins: float | None, config: GateConfig) -> str:
         return f"{row.metric} is undefined for one model"
     size = abs(row.delta or 0.0)
     direction = "rose" if (row.delta or 0.0) > 0 else "fell"
-    return f"{row.metric} {direction} by {size:.3f} ({change}, tolerance {_fmt(row.tolerance)})"
+    tolerance = format_value(row.tolerance)
+    return f"{row.metric} {direction} by {size:.3f} ({change}, tolerance {tolerance})"
 
 
-# --- output ----------------------------------------------------------------------------------
-
-
-def render_gate_table(decision: GateDecision) -> Table:
-    """metric | n | base | candidate | delta | tolerance | verdict, then the reason below."""
-    table = Table(
-        title=f"Promotion gate: {decision.candidate_version} vs {decision.base_version}",
-        caption=decision.reason,
-        caption_justify="left",
-    )
-    table.add_column("metric")
-    for column in ("n", "base", "candidate", "delta", "tolerance"):
-        table.add_column(column, justify="right")
-    table.add_column("verdict")
-    arrows = {True: " ↑", False: " ↓", None: ""}
-    styles = {"better": "green", "worse": "red", "not better": "red", "not reliably better": "red"}
-    for row in decision.rows:
-        name = Text(row.metric + arrows[row.higher_is_better])  # Text: brackets are not markup
-        verdict = Text(row.verdict, style=styles.get(row.verdict, ""))
-        table.add_row(
-            name,
-            str(row.n),
-            _fmt(row.base),
-            _fmt(row.candidate),
-            _fmt(row.delta, signed=True),
-            _fmt(row.tolerance),
-            verdict,
-        )
-    return table
-
-
-def write_gate_report(
-    decision: GateDecision,
-    held: HeldOut,
-    base_scores: npt.ArrayLike,
-    candidate_scores: npt.ArrayLike,
-    out_dir: Path,
-    *,
-    config: GateConfig = GateConfig(),
-) -> list[Path]:
-    """``gate.json`` and, when the held-out slice allows, the reliability and ROC plots."""
-    import json
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(decision.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    written = [write_bytes_atomic(out_dir / GATE_FILE, text.encode("utf-8"))]
-    scores = {
-        decision.base_version: np.asarray(base_scores, dtype=np.float64)[held.index],
-        decision.candidate_version: np.asarray(candidate_scores, dtype=np.float64)[held.index],
-    }
-    if held.n and 0 < held.failures < held.n:
-        written.append(
-            write_bytes_atomic(
-                out_dir / RELIABILITY_PLOT, figure_png(_reliability(held, scores, config.bins))
-            )
-        )
-        written.append(write_bytes_atomic(out_dir / ROC_PLOT, figure_png(_roc(held, scores))))
-    return written
-
-
-def _reliability(held: HeldOut, scores: Mapping[str, FloatArray], bins: int) -> Figure:
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(6, 5), layout="constrained")
-    axes = figure.subplots()
-    axes.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect calibration")
-    for name, score in scores.items():
-        cut = metrics.calibration_bins(held.failed, score, weights=held.weights, bins=bins)
-        filled = cut.weight > 0
-        ece = metrics.expected_calibration_error(
-            held.failed, score, weights=held.weights, bins=bins
-        )
-        axes.plot(
-            cut.mean_score[filled], cut.rate[filled], marker="o", label=f"{name} (ECE {ece:.3f})"
-        )
-    axes.set_xlabel("mean score in bin")
-    axes.set_ylabel("observed cheap-tier failure rate")
-    axes.set_xlim(0, 1)
-    axes.set_ylim(0, 1)
-    axes.set_title(f"Reliability on held-out cheap-tier traffic (n={held.n})")
-    axes.legend(loc="upper left", fontsize=8)
-    return figure
-
-
-def _roc(held: HeldOut, scores: Mapping[str, FloatArray]) -> Figure:
-    from matplotlib.figure import Figure
-    from sklearn.metrics import roc_curve
-
-    figure = Figure(figsize=(6, 5), layout="constrained")
-    axes = figure.subplots()
-    axes.plot([0, 1], [0, 1], color="grey", linestyle="--", label="random")
-    for name, score in scores.items():
-        fpr, tpr, _ = roc_curve(held.failed, score, sample_weight=held.weights)
-        auroc = metrics.auroc(held.failed, score, weights=held.weights)
-        axes.plot(fpr, tpr, label=f"{name} (AUROC {auroc:.3f})")
-    axes.set_xlabel("false positive rate (cheap tier was enough)")
-    axes.set_ylabel("true positive rate (cheap tier failed)")
-    axes.set_title(f"ROC on held-out cheap-tier traffic (n={held.n})")
-    axes.legend(loc="lower right", fontsize=8)
-    return figure
-
-
-def _defined(value: float) -> float | None:
-    return None if math.isnan(value) else float(value)
-
-
-def _fmt(value: float | None, *, signed: bool = False) -> str:
+def format_value(value: float | None, *, signed: bool = False) -> str:
+    """A metric as tables and reasons print it: three decimals, ``n/a`` when undefined."""
     if value is None:
         return "n/a"
     return f"{value:+.3f}" if signed else f"{value:.3f}"

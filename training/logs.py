@@ -1,76 +1,39 @@
-"""Logged decisions as training data: read the export, decode it, and turn outcomes into labels.
+"""Logged decisions as training data: read the export, reduce each row's feedback to one outcome.
 
-``router logs export`` writes one ``LoggedDecision`` a line (JSONL). Each row carries the prompt's
-embedding (float16, base64) and its ten text features, so retraining never re-embeds a prompt and
-never needs its text; ``features`` may be null when the prompt text is kept, and is then computed
-from it.
+``router logs export`` writes one ``records.ExportRow`` a line (JSONL), the schema read here.
+Each row carries the prompt's embedding (float16, base64) and its ten text features, so
+retraining never re-embeds a prompt and never needs its text; ``features`` may be null when the
+prompt text is kept, and is then computed from it.
 
 **One observed outcome per row.** Feedback events are reduced to one outcome: the latest verifier
 result if any event has one; else the majority of explicit ``success``/``failure`` outcomes; else
 the majority of rating signs (a rating of 0 says nothing). A tie goes to the latest event. Rows
 without feedback, or whose call did not succeed (``status`` other than ``ok``), teach nothing about
-difficulty: they are left out, never counted as negatives.
-
-**Censoring.** An outcome is observed only at the tier that served the prompt. Call N the cheapest
-tier that would have answered well (tiers are assumed monotone: a tier that succeeds implies every
-stronger one would have). Then a success at tier k says N <= k (right-censored) and a failure says
-N > k (left-censored). The score's target is the net gain of escalating, P(cheap tier fails and a
-stronger one succeeds); ``DifficultyEstimator`` learns it as the net outcome class {0, +1}:
-
-| served at, outcome | what it says | label: P(class +1), weight |
-|---|---|---|
-| cheapest tier, success | N = 0: escalating gains nothing | 0, w |
-| cheapest tier, failure | N >= 1: what escalation exists to fix | 1, w |
-| higher tier k, failure | N > k >= 1: the cheap tier failed too | 1, w (0 at the top tier) |
-| higher tier k, success | N <= k: the cheap outcome is missing | base score b, w / 2 |
-
-A failure at the top tier is labelled 0: no tier recovers it, and test-time compute cannot
-supply what the strongest model lacks. The last row is one E-step of EM: its missing cheap-tier
-outcome is filled in with the current model's own estimate b, as a soft label (the row is split
-into a +1 part of weight w*b and a 0 part of weight w*(1-b)), at half weight because it is a
-model's guess, not an observation. These rows carry little new information, but they anchor the
-candidate on escalated traffic: without them only cheap-tier rows (low-scored by construction)
-would teach it, and its scores for the prompts it escalates could drift anywhere.
-
-**Exploration.** ``w = min(1 / choice_probability, MAX_PROPENSITY_WEIGHT)``: a row that reached
-its tier by a random exploration draw of probability p stands for 1/p such prompts
-(inverse-propensity weighting), clipped so that one lucky draw cannot dominate a fit, then scaled
-to average 1 over the logged rows (self-normalised, as in Hajek's estimator): the weights correct
-the mix *within* the logs without changing how much the logs weigh against seed rows, nor the
-gate's group priors, which the same weights reach. With exploration off every weight is 1, and
-escalated prompts only ever yield censored rows: exploration is what lets logged traffic say
-whether an escalation was needed.
-
-**Groups.** Logged rows carry no domain, so each takes the group the current model's gate gives
-it (the argmax of ``predict_groups``), and no topic. They train a group through its outcome expert,
-so ``training.retrain`` sets aside the logged rows of a group until it has enough rows with
-outcomes (``MIN_OUTCOME_ROWS``, the seed's included) to fit one.
+difficulty: they are left out, never counted as negatives. ``training.log_labels`` turns the
+outcomes into labels and weights.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 
-from classifiers.difficulty import GROUPS, DifficultyEstimator
 from classifiers.errors import DataError, RowError
 from classifiers.features import FEATURE_NAMES, text_features
+from records import EMBEDDING_DTYPE, ExportRow, FeedbackEvent
 from training.datasets import OnError, SkipHandler, file_sha256, read_jsonl
 
 EMBEDDING_DIMENSION = 384
 MAX_PROPENSITY_WEIGHT = 10.0
-CENSORED_WEIGHT = 0.5
 OK_STATUS = "ok"
 PROGRESS_EVERY = 10_000
 
@@ -78,114 +41,38 @@ FloatArray = npt.NDArray[np.float64]
 RowsProgress = Callable[[int, int], None]  # (rows read, lines in the file)
 
 
-class Verifier(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    name: str
-    passed: bool
+def row_vector(row: ExportRow, dimension: int = EMBEDDING_DIMENSION) -> npt.NDArray[np.float32]:
+    """The row's embedding as float32; ``ValueError`` if it is not ``dimension`` finite floats."""
+    return decode_embedding(row.embedding, dimension)
 
 
-class FeedbackEvent(BaseModel):
-    """One piece of feedback on a decision: an outcome, a rating and/or a verifier's result."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    outcome: Literal["success", "failure"] | None = None
-    rating: float | None = Field(default=None, ge=-1.0, le=1.0)
-    verifier: Verifier | None = None
-    source: str | None = None
-    time: datetime
-
-    @field_validator("time")
-    @classmethod
-    def _utc(cls, value: datetime) -> datetime:
-        return _as_utc(value)
+def row_features(row: ExportRow) -> list[float]:
+    """The logged features, or the prompt's; ``ValueError`` when neither was logged."""
+    if row.features is not None:
+        return list(row.features)
+    if row.prompt is not None:
+        return text_features(row.prompt)
+    raise ValueError(
+        "'features' and 'prompt' are both null, so the text features cannot be known;"
+        " export with features (or with prompt storage on)"
+    )
 
 
-class LoggedDecision(BaseModel):
-    """One row of ``router logs export``; fields the export adds later are ignored."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    request_id: str
-    time: datetime
-    prompt_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
-    prompt: str | None = None
-    embedding: str
-    features: list[float] | None = None
-    score: float = Field(ge=0.0, le=1.0)
-    tier: str
-    tier_index: int = Field(ge=0)
-    model: str
-    upstream_model: str | None = None
-    choice_probability: float = Field(gt=0.0, le=1.0)
-    classifier_version: str
-    policy_version: str
-    prompt_tokens: int = Field(ge=0)
-    completion_tokens: int = Field(ge=0)
-    reasoning_tokens: int = Field(ge=0)
-    cost_usd: float = Field(ge=0.0)
-    latency_ms: float = Field(ge=0.0)
-    status: str
-    feedback: list[FeedbackEvent] = Field(default_factory=list)
-
-    @field_validator("time")
-    @classmethod
-    def _utc(cls, value: datetime) -> datetime:
-        return _as_utc(value)
-
-    @field_validator("features")
-    @classmethod
-    def _ten_features(cls, features: list[float] | None) -> list[float] | None:
-        if features is not None and len(features) != len(FEATURE_NAMES):
-            raise ValueError(
-                f"has {len(features)} values; the text features are {len(FEATURE_NAMES)}:"
-                f" {', '.join(FEATURE_NAMES)}"
-            )
-        return features
-
-    def vector(self, dimension: int = EMBEDDING_DIMENSION) -> npt.NDArray[np.float32]:
-        """The embedding as float32; ``ValueError`` if it is not ``dimension`` finite floats."""
-        return decode_embedding(self.embedding, dimension)
-
-    def text_features(self) -> list[float]:
-        """The logged features, or the prompt's; ``ValueError`` when neither was logged."""
-        if self.features is not None:
-            return self.features
-        if self.prompt is not None:
-            return text_features(self.prompt)
-        raise ValueError(
-            "'features' and 'prompt' are both null, so the text features cannot be known;"
-            " export with features (or with prompt storage on)"
-        )
-
-    def outcome(self) -> bool | None:
-        """True (success), False (failure) or None; see the module docstring."""
-        return observed_outcome(self.feedback) if self.status == OK_STATUS else None
+def row_outcome(row: ExportRow) -> bool | None:
+    """True (success), False (failure) or None; see the module docstring."""
+    return observed_outcome(row.feedback) if row.status == OK_STATUS else None
 
 
-def _as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def decode_embedding(text: str, dimension: int = EMBEDDING_DIMENSION) -> npt.NDArray[np.float32]:
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError(f"'embedding' is not base64: {exc}") from exc
+def decode_embedding(raw: bytes, dimension: int = EMBEDDING_DIMENSION) -> npt.NDArray[np.float32]:
+    """float16 little-endian bytes as a float32 vector of ``dimension`` finite values."""
     if len(raw) != 2 * dimension:
         raise ValueError(
             f"'embedding' holds {len(raw)} bytes; {dimension} float16 values take {2 * dimension}"
         )
-    vector = np.frombuffer(raw, dtype="<f2").astype(np.float32)
+    vector = np.frombuffer(raw, dtype=EMBEDDING_DTYPE).astype(np.float32)
     if not np.isfinite(vector).all():
         raise ValueError("'embedding' holds non-finite values")
     return vector
-
-
-def encode_embedding(vector: npt.ArrayLike) -> str:
-    """The export's encoding of one embedding: float16 little-endian, base64."""
-    return base64.b64encode(np.asarray(vector, dtype="<f2").tobytes()).decode("ascii")
 
 
 def observed_outcome(feedback: Sequence[FeedbackEvent]) -> bool | None:
@@ -358,12 +245,12 @@ class _LogReader:
     def add(self, line: int, obj: dict[str, Any]) -> None:
         row = _parse(self.path, line, obj)
         try:
-            vector = row.vector(self.dimension)
-            features = row.text_features()
+            vector = row_vector(row, self.dimension)
+            features = row_features(row)
         except ValueError as exc:
             raise RowError(self.path, line, str(exc)) from exc
         self._count(row)
-        outcome = row.outcome()
+        outcome = row_outcome(row)
         if outcome is None:
             self.without_feedback += row.status == OK_STATUS
             return
@@ -379,7 +266,7 @@ class _LogReader:
             self.columns[name].append(float(value))
         self.request_ids.append(row.request_id)
 
-    def _count(self, row: LoggedDecision) -> None:
+    def _count(self, row: ExportRow) -> None:
         self.rows += 1
         stamp = row.time.timestamp()
         self.first_time, self.last_time = min(self.first_time, stamp), max(self.last_time, stamp)
@@ -432,9 +319,9 @@ class _LogReader:
         )
 
 
-def _parse(path: Path, line: int, obj: dict[str, Any]) -> LoggedDecision:
+def _parse(path: Path, line: int, obj: dict[str, Any]) -> ExportRow:
     try:
-        return LoggedDecision.model_validate(obj)
+        return ExportRow.model_validate(obj)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         first = errors[0]
@@ -476,75 +363,6 @@ def count_lines(path: Path) -> int:
 
 def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
-
-
-# --- labels --------------------------------------------------------------------------------------
-
-
-def gate_groups(estimator: DifficultyEstimator, X: npt.ArrayLike) -> npt.NDArray[np.int64]:
-    """The group each row's most likely under ``estimator``'s gate: its ``GROUPS`` index."""
-    proba = estimator.predict_groups(X)
-    classes = np.asarray(estimator.gate_.classes_, dtype=np.int64)
-    return classes[np.argmax(proba, axis=1)] if len(proba) else np.empty(0, dtype=np.int64)
-
-
-def escalation_target(logs: LabelledLogs, base_scores: npt.ArrayLike, top_tier: int) -> FloatArray:
-    """P(net outcome class +1) per row, by the table in the module docstring."""
-    base = np.clip(np.asarray(base_scores, dtype=np.float64), 0.0, 1.0)
-    cheap = logs.tier_index == 0
-    unrecoverable = logs.tier_index >= max(top_tier, 1)
-    failure_target = np.where(cheap | ~unrecoverable, 1.0, 0.0)
-    success_target = np.where(cheap, 0.0, base)
-    return np.where(logs.success, success_target, failure_target)
-
-
-def label_weights(logs: LabelledLogs) -> FloatArray:
-    """Inverse-propensity weights, halved for the censored rows (success above the cheapest)."""
-    censored = logs.success & (logs.tier_index > 0)
-    return np.where(censored, CENSORED_WEIGHT, 1.0) * logs.weights
-
-
-def log_targets(
-    logs: LabelledLogs,
-    *,
-    base_scores: npt.ArrayLike,
-    groups: npt.ArrayLike,
-    top_tier: int | None = None,
-) -> tuple[npt.NDArray[np.float32], FloatArray, FloatArray]:
-    """``(X, y, sample_weight)`` for ``DifficultyEstimator.fit`` from labelled logged rows.
-
-    ``base_scores`` and ``groups`` come from the current model (``predict`` and ``gate_groups``);
-    ``top_tier`` is the strongest tier's index (default: the highest in the rows). Weights
-    average 1 per logged row (before the split of soft labels). A soft label
-    becomes two rows, class +1 and class 0, whose weights split the row's weight; ``y``'s gain
-    column repeats the class, so a ridge expert sees the same soft target. Topics are NaN.
-    """
-    n = len(logs)
-    base = np.asarray(base_scores, dtype=np.float64)
-    group = np.asarray(groups, dtype=np.float64)
-    if base.shape != (n,) or group.shape != (n,):
-        raise ValueError(
-            f"need one base score and one group per row ({n});"
-            f" got shapes {base.shape} and {group.shape}"
-        )
-    top = int(logs.tier_index.max(initial=0)) if top_tier is None else top_tier
-    target = escalation_target(logs, base, top)
-    weight = label_weights(logs)
-    weight = weight * (n / weight.sum()) if n else weight
-    positive, negative = np.flatnonzero(target > 0), np.flatnonzero(target < 1)
-    rows = np.concatenate([positive, negative])
-    classes = np.concatenate([np.ones(positive.size), np.zeros(negative.size)])
-    weights = np.concatenate(
-        [weight[positive] * target[positive], weight[negative] * (1 - target[negative])]
-    )
-    y = np.column_stack([group[rows], classes, classes, np.full(rows.size, math.nan)])
-    return logs.X[rows], y, weights
-
-
-def describe_groups(groups: npt.ArrayLike) -> dict[str, int]:
-    """Row counts by group name, for summaries."""
-    counts = Counter(int(g) for g in np.asarray(groups).tolist())
-    return {GROUPS[g]: counts[g] for g in sorted(counts)}
 
 
 def require_rows(data: LogData, path: Path) -> None:

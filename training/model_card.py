@@ -6,9 +6,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from classifiers.artifacts import Manifest
+from classifiers.artifacts.manifest import Manifest
 from training import gate as gate_module
-from training import labels, logs
+from training import labels, log_labels, logs
 from training.evaluate import EvaluationReport, Metric
 from training.gate import GateDecision
 
@@ -208,6 +208,7 @@ def render_retrained_card(
         _seed_section(seed),
         "## Labels from logged outcomes",
         (logs.__doc__ or "").strip(),
+        (log_labels.__doc__ or "").strip(),
         "## Labels of the seed rows" if seed else "",
         _label_section() if seed else "",
         "## Promotion gate",

@@ -16,9 +16,9 @@ same way for both.
 The split is by time because the gate asks about the traffic to come: the newest
 ``holdout_share`` of the rows with an outcome are held out, never trained on. Publishing is
 atomic (``save_artifact`` stages the version and renames it into place) and so is the switch
-(``classifiers.registry.switch_current``, under a lock, only if CURRENT is still the base the gate
-compared against), so an interrupted or concurrent retrain leaves either nothing or a complete
-version, and CURRENT always names a complete one.
+(``classifiers.artifacts.registry.switch_current``, under a lock, only if CURRENT is still the
+base the gate compared against), so an interrupted or concurrent retrain leaves either nothing
+or a complete version, and CURRENT always names a complete one.
 
 **Scale.** Only rows with feedback keep their embedding in memory (``read_logs``), predictions
 run in blocks, only the rows to fit and the held-out slice outlive reading, and at most
@@ -31,8 +31,7 @@ all 800,000 training rows took 79 s and 18.3 GB at peak for a held-out AUROC of 
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,63 +40,44 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from classifiers.artifacts import (
-    EncoderSpec,
-    Manifest,
-    check_encoder,
-    list_versions,
-    load_artifact,
-    read_current,
-    read_manifest,
-    resolve_version,
-    save_artifact,
-)
-from classifiers.difficulty import GROUP_COLUMN, GROUPS, OUTCOME_COLUMN, DifficultyEstimator
+from classifiers.artifacts.manifest import EncoderSpec, Manifest
+from classifiers.artifacts.registry import RegistryError, switch_current
+from classifiers.artifacts.store import save_artifact
+from classifiers.artifacts.versions import read_current
+from classifiers.difficulty import DifficultyEstimator
 from classifiers.encoder import TextEncoder
-from classifiers.errors import ArtifactMismatchError, ArtifactNotFoundError, DataError
-from classifiers.features import FEATURE_NAMES, build_features
-from classifiers.registry import RegistryError, switch_current
-from training.datasets import SeedRow, file_sha256, read_seed_rows
-from training.evaluate import EvaluationReport, evaluate, write_report
-from training.gate import (
-    EscalationCost,
-    GateConfig,
-    GateDecision,
-    HeldOut,
-    LogMetrics,
-    auroc_win_share,
-    decide,
-    log_metrics,
-    write_gate_report,
-)
+from classifiers.errors import ArtifactNotFoundError
+from training.evaluate_report import write_report
+from training.gate import GateDecision, auroc_win_share, decide
+from training.gate_metrics import EscalationCost, GateConfig, HeldOut, LogMetrics, log_metrics
+from training.gate_report import write_gate_report
+from training.log_labels import CENSORED_WEIGHT, describe_groups
 from training.logs import (
-    CENSORED_WEIGHT,
     MAX_PROPENSITY_WEIGHT,
-    LabelledLogs,
     LogSummary,
-    describe_groups,
-    gate_groups,
-    log_targets,
-    read_logs,
-    require_rows,
 )
 from training.model_card import write_retrained_card
-from training.train import (
-    VALIDATION_SHARE,
-    embed,
-    embedding_cache_file,
-    is_validation,
-    targets,
+from training.retrain_base import BaseVersion, hyperparameters
+from training.retrain_logs import (
+    MAX_LOG_ROWS,
+    MIN_OUTCOME_ROWS,
+    TrainingLogs,
+    chunked,
+    overlap_notes,
+    read_training_logs,
+    training_data,
+)
+from training.retrain_seed import (
+    LazyEncoder,
+    Progress,
+    SeedComparison,
+    SeedSplit,
+    load_seed,
+    quiet,
+    seed_comparison,
 )
 
 REPORT_DIR = "report"
-MIN_OUTCOME_ROWS = 200
-MAX_LOG_ROWS = 300_000
-SAMPLE_SEED = 0
-PREDICT_CHUNK = 65_536
-
-# progress(step, done, total): ``total`` is None while unknown.
-Progress = Callable[[str, int, int | None], None]
 
 
 @dataclass(frozen=True)
@@ -121,23 +101,6 @@ class TierLayout:
     @property
     def top_tier(self) -> int:
         return self.tiers - 1
-
-
-@dataclass(frozen=True)
-class SeedSplit:
-    """Seed data as the estimator takes it: the training share and the validation share."""
-
-    X_train: npt.NDArray[np.float32]
-    y_train: npt.NDArray[np.float64]
-    X_val: npt.NDArray[np.float32]
-    val_rows: tuple[SeedRow, ...]
-    summary: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class SeedComparison:
-    base: EvaluationReport
-    candidate: EvaluationReport
 
 
 @dataclass(frozen=True)
@@ -200,10 +163,18 @@ def retrain(
     """
     if not 0.0 < holdout_share < 1.0:
         raise ValueError(f"holdout_share must be in (0, 1), got {holdout_share}")
-    step = progress or _quiet
+    step = progress or quiet
     config = gate_config or GateConfig()
-    base = _Base.load(models_dir, base_version)
-    logs = _read(logs_path, models_dir, base, holdout_share, max_log_rows, step)
+    base = BaseVersion.load(models_dir, base_version)
+    logs = read_training_logs(
+        logs_path,
+        models_dir,
+        base.estimator,
+        base.manifest.encoder,
+        holdout_share,
+        max_log_rows,
+        step,
+    )
     seed = None
     if seed_data is not None:
         encoder = encoder or LazyEncoder(base.manifest.encoder)
@@ -214,9 +185,9 @@ def retrain(
             " validation metrics guard its promotion"
         )
     top_tier = tiers.top_tier if tiers is not None else None
-    X, y, weights, fitted = _training_data(logs, seed, top_tier, min_outcome_rows, logs_path)
+    X, y, weights, fitted = training_data(logs, seed, top_tier, min_outcome_rows, logs_path)
     step("fitting the candidate", 0, 1)
-    candidate = DifficultyEstimator(**_hyperparameters(base.manifest, base.estimator))
+    candidate = DifficultyEstimator(**hyperparameters(base.manifest, base.estimator))
     candidate.fit(X, y, sample_weight=weights, lexical=base.estimator.lexical_models())
     step("fitting the candidate", 1, 1)
     version = version or default_version(logs.summary.sha256)
@@ -246,106 +217,6 @@ def retrain(
 
 
 @dataclass(frozen=True)
-class _Base:
-    """The version the candidate is compared against, and its estimator."""
-
-    manifest: Manifest
-    estimator: DifficultyEstimator
-
-    @classmethod
-    def load(cls, models_dir: Path, version: str | None) -> _Base:
-        version_dir = resolve_version(models_dir, version)
-        manifest = read_manifest(version_dir)
-        return cls(manifest, _base_estimator(version_dir, manifest))
-
-
-@dataclass
-class _Logs:
-    """The export's labelled rows that retraining uses, split by time and scored by the base.
-
-    Only the training rows to fit (``max_log_rows`` of them at most) and the held-out slice are
-    kept: the export's other rows are dropped before the fit, which needs the memory.
-    """
-
-    summary: LogSummary
-    train: LabelledLogs
-    train_scores: npt.NDArray[np.float64]
-    train_groups: npt.NDArray[np.int64]
-    train_rows: int  # before sampling
-    holdout: LabelledLogs
-    holdout_scores: npt.NDArray[np.float64]
-    notes: list[str]
-
-
-def _read(
-    path: Path,
-    models_dir: Path,
-    base: _Base,
-    holdout_share: float,
-    max_log_rows: int | None,
-    step: Progress,
-) -> _Logs:
-    spec = base.manifest.encoder
-    data = read_logs(
-        path, dimension=spec.dimension, progress=lambda n, t: step("reading logs", n, t)
-    )
-    require_rows(data, path)
-    notes = _logged_version_notes(models_dir, data.summary, spec)
-    train_idx, held_idx = split_by_time(data.labelled.time, holdout_share)
-    if train_idx.size == 0:
-        raise DataError(f"{path}: {len(data.labelled)} rows with feedback leave none to train on")
-    sampled = _sample(train_idx, max_log_rows, notes)
-    step("scoring logs with the base", 0, 1)
-    train, holdout = data.labelled.take(sampled), data.labelled.take(held_idx)
-    summary = data.summary
-    del data  # the labelled rows outside the sample and the slice
-    estimator = base.estimator
-    logs = _Logs(
-        summary=summary,
-        train=train,
-        train_scores=_chunked(estimator.predict, train.X),
-        train_groups=_chunked(lambda X: gate_groups(estimator, X), train.X),
-        train_rows=int(train_idx.size),
-        holdout=holdout,
-        holdout_scores=_chunked(estimator.predict, holdout.X),
-        notes=notes,
-    )
-    step("scoring logs with the base", 1, 1)
-    return logs
-
-
-def _training_data(
-    logs: _Logs,
-    seed: SeedSplit | None,
-    top_tier: int | None,
-    min_outcome_rows: int,
-    path: Path,
-) -> tuple[
-    npt.NDArray[Any], npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.intp]
-]:
-    """(X, y, sample_weight) of seed and logged rows, and which of ``logs.train`` were fitted."""
-    fitted, set_aside = _enough_outcomes(seed, logs.train_groups, min_outcome_rows)
-    logs.notes.extend(
-        f"{count} logged rows of group {GROUPS[group]} set aside: with the seed's, under"
-        f" {min_outcome_rows} rows with outcomes, too few to fit the group's outcome expert"
-        for group, count in set_aside.items()
-    )
-    if fitted.size == 0:
-        raise DataError(
-            f"{path}: no group has {min_outcome_rows} rows with outcomes yet"
-            f" ({len(logs.train)} logged rows with feedback to train on); export a longer window"
-        )
-    X_log, y_log, w_log = log_targets(
-        logs.train.take(fitted),
-        base_scores=logs.train_scores[fitted],
-        groups=logs.train_groups[fitted],
-        top_tier=top_tier,
-    )
-    X, y, weights = _training_set(seed, X_log, y_log, w_log)
-    return X, y, weights, fitted
-
-
-@dataclass(frozen=True)
 class _Judgement:
     gate: GateDecision
     held: HeldOut
@@ -358,10 +229,10 @@ class _Judgement:
 
 
 def _judge(
-    base: _Base,
+    base: BaseVersion,
     candidate: DifficultyEstimator,
     version: str,
-    logs: _Logs,
+    logs: TrainingLogs,
     seed: SeedSplit | None,
     tiers: TierLayout | None,
     config: GateConfig,
@@ -373,13 +244,13 @@ def _judge(
         logs.notes.append("no cost data in the export: cost is counted in escalations")
     threshold = tiers.first_edge if tiers is not None else None
     base_held = logs.holdout_scores
-    candidate_held = _chunked(candidate.predict, held_logs.X)
+    candidate_held = chunked(candidate.predict, held_logs.X)
     before, after = (
         log_metrics(held, scores, cost=cost, config=config, threshold=threshold)
         for scores in (base_held, candidate_held)
     )
-    comparison, seed_scores = _seed_comparison(seed, base.estimator, candidate)
-    logs.notes.extend(_overlap_notes(base.manifest, held_logs))
+    comparison, seed_scores = seed_comparison(seed, base.estimator, candidate)
+    logs.notes.extend(overlap_notes(base.manifest, held_logs))
     gate = decide(
         base_version=base.manifest.version,
         candidate_version=version,
@@ -399,8 +270,8 @@ def _publish(
     models_dir: Path,
     version: str,
     candidate: DifficultyEstimator,
-    base: _Base,
-    logs: _Logs,
+    base: BaseVersion,
+    logs: TrainingLogs,
     seed: SeedSplit | None,
     fitted: npt.NDArray[np.intp],
     judged: _Judgement,
@@ -439,231 +310,15 @@ def _publish(
     )
 
 
-def split_by_time(
-    times: npt.ArrayLike, holdout_share: float
-) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-    """(training, held out) row indices: the newest ``holdout_share`` of rows are held out."""
-    stamps = np.asarray(times, dtype=np.float64)
-    order = np.argsort(stamps, kind="stable")
-    held = math.ceil(holdout_share * stamps.size)
-    cut = stamps.size - held
-    return np.sort(order[:cut]), np.sort(order[cut:])
-
-
 def default_version(logs_sha: str) -> str:
     return f"logs-{datetime.now(UTC):%Y%m%d-%H%M%S}-{logs_sha[:8]}"
-
-
-# --- seed data -------------------------------------------------------------------------------
-
-
-class LazyEncoder:
-    """The packaged encoder, loaded on the first ``encode``: a warm cache never loads torch."""
-
-    def __init__(self, spec: EncoderSpec) -> None:
-        self._spec = spec
-        self._encoder: TextEncoder | None = None
-
-    @property
-    def name(self) -> str:
-        return self._spec.name
-
-    @property
-    def dimension(self) -> int:
-        return self._spec.dimension
-
-    @property
-    def files_sha256(self) -> str | None:
-        return self._spec.files_sha256
-
-    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        if self._encoder is None:
-            from classifiers.encoder import Encoder
-
-            encoder = Encoder.load(cache_size=0)
-            check_encoder("the base version", self._spec, EncoderSpec.of(encoder))
-            self._encoder = encoder
-        return self._encoder.encode(texts)
-
-
-def load_seed(
-    path: Path,
-    encoder: TextEncoder,
-    *,
-    cache_dir: Path | None = None,
-    step: Progress | None = None,
-) -> SeedSplit:
-    """The seed file embedded (through the on-disk cache ``train_seed`` shares) and split."""
-    rows = list(read_seed_rows(path))
-    if not rows:
-        raise DataError(f"{path}: no seed rows")
-    sha = file_sha256(path)
-    cache = None if cache_dir is None else embedding_cache_file(cache_dir, encoder.name, sha)
-    prompts = [row.prompt for row in rows]
-    report = step or _quiet
-    embeddings = embed(
-        encoder, prompts, cache_file=cache, progress=lambda d, t: report("embedding seed", d, t)
-    )
-    X = build_features(prompts, embeddings)
-    y = targets(rows)
-    held = np.array([is_validation(row.id) for row in rows])
-    return SeedSplit(
-        X_train=X[~held],
-        y_train=y[~held],
-        X_val=X[held],
-        val_rows=tuple(row for row, h in zip(rows, held, strict=True) if h),
-        summary={
-            "file": path.name,
-            "sha256": sha,
-            "rows": len(rows),
-            "train_rows": int((~held).sum()),
-            "validation_rows": int(held.sum()),
-            "validation_rule": f"sha256(id) bucket < {VALIDATION_SHARE:.0%}",
-        },
-    )
-
-
-def _seed_comparison(
-    seed: SeedSplit | None, base: DifficultyEstimator, candidate: DifficultyEstimator
-) -> tuple[SeedComparison | None, npt.NDArray[np.float64] | None]:
-    if seed is None or not seed.val_rows:
-        return None, None
-    texts = [row.prompt for row in seed.val_rows]
-    candidate_scores = candidate.predict_text(texts, seed.X_val)
-    comparison = SeedComparison(
-        base=evaluate(seed.val_rows, base.predict_text(texts, seed.X_val)),
-        candidate=evaluate(seed.val_rows, candidate_scores),
-    )
-    return comparison, candidate_scores
 
 
 # --- pieces ----------------------------------------------------------------------------------
 
 
-def _base_estimator(version_dir: Path, manifest: Manifest) -> DifficultyEstimator:
-    spec = manifest.encoder
-    loaded = load_artifact(
-        version_dir,
-        encoder_name=spec.name,
-        encoder_dimension=spec.dimension,
-        encoder_files_sha256=spec.files_sha256,
-    )
-    estimator = loaded.estimator
-    if not isinstance(estimator, DifficultyEstimator):
-        raise ArtifactMismatchError(
-            version_dir,
-            f"holds a {type(estimator).__name__}; retraining from logs needs a"
-            " DifficultyEstimator (its gate assigns logged prompts to groups)",
-        )
-    if tuple(manifest.feature_names) != FEATURE_NAMES:
-        raise ArtifactMismatchError(
-            version_dir,
-            f"fitted on features {list(manifest.feature_names)}; logged rows carry the"
-            f" embedding and {list(FEATURE_NAMES)}",
-        )
-    return estimator
-
-
-def _hyperparameters(manifest: Manifest, base: DifficultyEstimator) -> dict[str, Any]:
-    """The base manifest's estimator parameters; the base's own, or today's defaults, for any
-    parameter it predates (an estimator unpickled from an older version lacks the attribute)."""
-    recorded = manifest.metrics.get("estimator", {})
-    return {
-        name: recorded.get(name, getattr(base, name, default))
-        for name, default in DifficultyEstimator().get_params().items()
-    }
-
-
-def _sample(
-    index: npt.NDArray[np.intp], limit: int | None, notes: list[str]
-) -> npt.NDArray[np.intp]:
-    if limit is None or index.size <= limit:
-        return index
-    notes.append(
-        f"fitted on a uniform sample of {limit:,} of the {index.size:,} training rows with"
-        " feedback (max_log_rows)"
-    )
-    rng = np.random.default_rng(SAMPLE_SEED)
-    return np.sort(rng.choice(index, size=limit, replace=False))
-
-
-def _training_set(
-    seed: SeedSplit | None,
-    X_log: npt.NDArray[np.float32],
-    y_log: npt.NDArray[np.float64],
-    w_log: npt.NDArray[np.float64],
-) -> tuple[npt.NDArray[Any], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Seed rows (weight 1), then logged rows."""
-    if seed is None:
-        return X_log, y_log, w_log
-    return (
-        np.vstack([seed.X_train, X_log]),
-        np.vstack([seed.y_train, y_log]),
-        np.concatenate([np.ones(len(seed.y_train)), w_log]),
-    )
-
-
-def _enough_outcomes(
-    seed: SeedSplit | None, groups: npt.NDArray[np.int64], minimum: int
-) -> tuple[npt.NDArray[np.intp], dict[int, int]]:
-    """Which logged rows (by their ``groups``) are in groups with at least ``minimum`` rows with
-    outcomes, counting the seed's; and how many rows of each other group were set aside.
-
-    Logged rows train a group through its outcome expert, which ``DifficultyEstimator`` fits on
-    the group's outcome rows alone. Below ``minimum`` such rows that expert would rest on a
-    handful of prompts (often ones the gate misplaced, like an algebra question from MMLU in the
-    math group); and as 0/1 gain targets beside the seed's prior-labelled rows they would only
-    add noise to the group's ridge expert. So they wait until there are enough of them. (The
-    general group, chat, has no outcome expert: its ridge learns every row's gain target, so
-    its logged rows, once there are enough, teach it through their soft 0/1 targets.)
-    """
-    set_aside: dict[int, int] = {}
-    for group in np.unique(groups).tolist():
-        seed_rows = 0
-        if seed is not None:
-            y = seed.y_train
-            with_outcome = (y[:, GROUP_COLUMN] == group) & ~np.isnan(y[:, OUTCOME_COLUMN])
-            seed_rows = int(with_outcome.sum())
-        count = int(np.sum(groups == group))
-        if seed_rows + count < minimum:
-            set_aside[int(group)] = count
-    return np.flatnonzero(~np.isin(groups, list(set_aside))), set_aside
-
-
-def _logged_version_notes(models_dir: Path, summary: LogSummary, spec: EncoderSpec) -> list[str]:
-    """Refuse logs embedded by another encoder; note versions this registry does not hold."""
-    held = set(list_versions(models_dir))
-    for name in summary.classifier_versions:
-        if name not in held:
-            continue
-        logged = read_manifest(models_dir / name).encoder
-        if logged != spec:
-            raise ArtifactMismatchError(
-                models_dir / name,
-                f"logged rows were embedded for {logged.name} ({logged.dimension} dimensions);"
-                f" the base uses {spec.name} ({spec.dimension}): their embeddings do not mix",
-            )
-    unknown = sorted(set(summary.classifier_versions) - held)
-    if unknown:
-        return [f"rows scored by versions not in {models_dir}: {', '.join(unknown)}"]
-    return []
-
-
-def _overlap_notes(base: Manifest, held: LabelledLogs) -> list[str]:
-    trained_until = (base.training_data.get("logs") or {}).get("trained_until")
-    if not trained_until or len(held) == 0:
-        return []
-    held_from = datetime.fromtimestamp(float(held.time.min()), UTC).isoformat(timespec="seconds")
-    if trained_until >= held_from:
-        return [
-            f"the base was trained on logs up to {trained_until}, overlapping the held-out"
-            f" slice (from {held_from}): its held-out figures are optimistic"
-        ]
-    return []
-
-
 def _training_summary(
-    base: Manifest, logs: _Logs, fitted: npt.NDArray[np.intp], seed: SeedSplit | None
+    base: Manifest, logs: TrainingLogs, fitted: npt.NDArray[np.intp], seed: SeedSplit | None
 ) -> dict[str, Any]:
     held = len(logs.holdout)
     share = held / (logs.train_rows + held)
@@ -719,19 +374,5 @@ def _current(models_dir: Path) -> str | None:
         return None
 
 
-def _chunked(predict: Callable[[Any], npt.NDArray[Any]], X: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    """``predict`` over ``X`` a block of rows at a time: the estimator copies its input to
-    float64 and standardises it, which on a million logged rows would take 6 GB at once."""
-    if len(X) <= PREDICT_CHUNK:
-        return predict(X)
-    return np.concatenate(
-        [predict(X[start : start + PREDICT_CHUNK]) for start in range(0, len(X), PREDICT_CHUNK)]
-    )
-
-
 def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(float(timestamp), UTC).isoformat(timespec="seconds")
-
-
-def _quiet(step: str, done: int, total: int | None) -> None:
-    pass

@@ -20,14 +20,16 @@ from typing import Any
 import numpy as np
 from sklearn.base import clone
 
-from classifiers.artifacts import Manifest, save_artifact
+from classifiers.artifacts.manifest import Manifest
+from classifiers.artifacts.store import save_artifact
 from classifiers.difficulty import DifficultyEstimator
 from classifiers.encoder import TextEncoder
 from classifiers.features import FEATURE_NAMES, build_features
 from classifiers.files import atomic_binary
 from training.crossval import cross_validate
 from training.datasets import SeedRow, file_sha256, read_seed_rows
-from training.evaluate import EvaluationReport, evaluate, write_report
+from training.evaluate import EvaluationReport, evaluate
+from training.evaluate_report import write_report
 from training.labels import seed_target, target_matrix
 from training.model_card import write_model_card
 

@@ -8,7 +8,7 @@
 ``models_app`` is a typer sub-app for ``router.cli.main`` to mount (``app.add_typer(models_app,
 name="models")``); ``train_from_logs`` is the body of ``router train --logs``, returning its exit
 code. Commands take settings from ``ctx.obj.settings`` when the context carries one (as
-``router.cli.main.CliDeps`` does), else from ``get_settings()``; they only read settings.
+``router.cli.deps.CliDeps`` does), else from ``get_settings()``; they only read settings.
 
 A running service follows CURRENT by itself (``router.service.reloader``, every
 ``ROUTER_RELOAD_INTERVAL_S``); with ``redis_url`` set, ``promote``, ``rollback`` and a promoting
@@ -33,9 +33,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from classifiers.artifacts import EncoderSpec
-from classifiers.encoder import TextEncoder
-from classifiers.registry import (
+from classifiers.artifacts.manifest import EncoderSpec
+from classifiers.artifacts.registry import (
     VersionDetails,
     VersionSummary,
     describe,
@@ -43,8 +42,9 @@ from classifiers.registry import (
     rollback,
     switch_current,
 )
+from classifiers.encoder import TextEncoder
 from router.cli.output import EXIT_ERROR, err, exit_on_router_error, out, settings_or_exit
-from router.decision.policy import load_policy
+from router.decision.policy_file import load_policy
 from router.errors import RouterError
 from router.service.reload_bus import announce_reload
 from router.settings import Settings, get_settings
@@ -126,8 +126,10 @@ def show(
 
 
 def _print_details(details: VersionDetails) -> None:
-    from training.evaluate import EvaluationReport, render_table
-    from training.gate import GateDecision, render_gate_table
+    from training.evaluate import EvaluationReport
+    from training.evaluate_report import render_table
+    from training.gate import GateDecision
+    from training.gate_report import render_gate_table
 
     manifest = details.manifest
     facts = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
@@ -230,7 +232,7 @@ def train_from_logs(
     Fits a candidate on the export's logged outcomes (and the seed data), gates it against the
     base (CURRENT by default), publishes it, and makes it CURRENT if the gate passes.
     """
-    from training.gate import render_gate_table
+    from training.gate_report import render_gate_table
     from training.retrain import TierLayout, retrain
 
     try:

@@ -32,51 +32,39 @@ Bands are listed in order, touch end to start and cover [0, 1] exactly. A score 
 goes to the higher tier, so every band is half-open ``[low, high)`` except the last, which
 also takes 1.0.
 
-String values may use ``${NAME}`` or ``${NAME:-default}`` (the default also replaces an empty
-value); an unset variable without a default is an error naming it. There is no escape for a
-literal ``${``.
-
-Every problem with a file is a ``PolicyError`` naming the file, the tier and the field.
-``load_policy`` is the only function here that does I/O; ``Policy.choose`` is on the request
-path and does one bisection over a precomputed tuple.
+Every problem with a file is a ``PolicyError`` naming the file, the tier and the field
+(``router.decision.policy_file.load_policy`` reads one). Nothing here does I/O;
+``Policy.choose`` is on the request path and does one bisection over a precomputed tuple.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from bisect import bisect_right
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Sequence
 from datetime import date
 from itertools import pairwise
-from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
-    ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic_core import ErrorDetails
 
 from records import Budget, Price, Strategy
 from router.decision.budgets import ReasoningControl, control_of, steers
-from router.errors import PolicyError, UnknownModelError
+from router.errors import UnknownModelError
 
-__all__ = ["Policy", "Tier", "load_policy"]
+__all__ = ["Policy", "Tier", "TierProblem"]
 
 RESERVED_TIER_NAMES = frozenset({"auto"})
 
 _TIER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-Loc = tuple[str | int, ...]
 
 
 class Tier(BaseModel):
@@ -149,7 +137,7 @@ class Tier(BaseModel):
     @model_validator(mode="after")
     def _fallbacks_differ(self) -> Tier:
         if self.model in self.fallbacks:
-            raise _TierProblem(self.name, "fallbacks", f"lists the tier's own model {self.model}")
+            raise TierProblem(self.name, "fallbacks", f"lists the tier's own model {self.model}")
         return self
 
     @property
@@ -197,7 +185,7 @@ class Policy(BaseModel):
     @model_validator(mode="after")
     def _tiers_cover_scores(self) -> Policy:
         if not self.tiers:
-            raise _TierProblem(None, "tiers", "no tiers: a policy needs tiers covering [0, 1]")
+            raise TierProblem(None, "tiers", "no tiers: a policy needs tiers covering [0, 1]")
         _check_unique_names(self.tiers)
         _check_order(self.tiers)
         _check_coverage(self.tiers)
@@ -250,7 +238,7 @@ class Policy(BaseModel):
         return f"[{tier.band[0]:g}, {tier.band[1]:g}{close}"
 
 
-class _TierProblem(ValueError):
+class TierProblem(ValueError):
     """A validation problem that knows its tier and field, for a precise ``PolicyError``."""
 
     def __init__(self, tier: str | None, field: str, problem: str) -> None:
@@ -275,14 +263,14 @@ def _check_unique_names(tiers: Sequence[Tier]) -> None:
     seen: set[str] = set()
     for tier in tiers:
         if tier.name in seen:
-            raise _TierProblem(tier.name, "name", "duplicate tier name")
+            raise TierProblem(tier.name, "name", "duplicate tier name")
         seen.add(tier.name)
 
 
 def _check_order(tiers: Sequence[Tier]) -> None:
     for previous, tier in pairwise(tiers):
         if tier.band[0] < previous.band[0]:
-            raise _TierProblem(
+            raise TierProblem(
                 tier.name,
                 "band",
                 f"band {_pair(tier.band)} is listed after tier '{previous.name}' "
@@ -294,7 +282,7 @@ def _check_order(tiers: Sequence[Tier]) -> None:
 def _check_coverage(tiers: Sequence[Tier]) -> None:
     first, last = tiers[0], tiers[-1]
     if first.band[0] != 0.0:
-        raise _TierProblem(
+        raise TierProblem(
             first.name,
             "band",
             f"scores in [0, {first.band[0]:g}) have no tier: the first band must start at 0",
@@ -302,7 +290,7 @@ def _check_coverage(tiers: Sequence[Tier]) -> None:
     for previous, tier in pairwise(tiers):
         _check_adjacent(previous, tier)
     if last.band[1] != 1.0:
-        raise _TierProblem(
+        raise TierProblem(
             last.name,
             "band",
             f"scores in ({last.band[1]:g}, 1] have no tier: the last band must end at 1",
@@ -312,201 +300,16 @@ def _check_coverage(tiers: Sequence[Tier]) -> None:
 def _check_adjacent(previous: Tier, tier: Tier) -> None:
     end, start = previous.band[1], tier.band[0]
     if start < end:
-        raise _TierProblem(
+        raise TierProblem(
             tier.name,
             "band",
             f"band {_pair(tier.band)} overlaps tier '{previous.name}' {_pair(previous.band)} "
             f"on [{start:g}, {min(end, tier.band[1]):g}): it must start at {end:g}",
         )
     if start > end:
-        raise _TierProblem(
+        raise TierProblem(
             tier.name,
             "band",
             f"scores in [{end:g}, {start:g}) have no tier: band {_pair(tier.band)} "
             f"must start where tier '{previous.name}' ends ({end:g})",
         )
-
-
-# --- loading --------------------------------------------------------------------------------
-
-
-def load_policy(path: Path | str, env: Mapping[str, str] | None = None) -> Policy:
-    """Read, substitute and validate the policy at ``path``; ``env`` defaults to ``os.environ``."""
-    source = Path(path)
-    raw = _read_yaml(source)
-    _refuse_inline_keys(source, raw)
-    data = _substitute(source, raw, raw, (), os.environ if env is None else env)
-    try:
-        return Policy.model_validate(data)
-    except ValidationError as exc:
-        raise _policy_error(source, data, exc) from exc
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """``SafeLoader`` that refuses a key written twice in one mapping (PyYAML keeps the last)."""
-
-
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
-    seen: set[Hashable] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if isinstance(key, Hashable) and key in seen:
-            raise yaml.constructor.ConstructorError(
-                "while reading a mapping",
-                node.start_mark,
-                f"found duplicate key {key!r}",
-                key_node.start_mark,
-            )
-        if isinstance(key, Hashable):
-            seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def _read_yaml(source: Path) -> dict[str, Any]:
-    try:
-        text = source.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise PolicyError(source, "file not found") from exc
-    except UnicodeDecodeError as exc:
-        raise PolicyError(source, f"not UTF-8 text (byte {exc.start})") from exc
-    except OSError as exc:
-        raise PolicyError(source, f"cannot read: {exc.strerror}") from exc
-    try:
-        raw = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        raise PolicyError(source, _yaml_problem(exc)) from exc
-    except yaml.YAMLError as exc:
-        raise PolicyError(source, f"invalid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise PolicyError(source, "expected a mapping with 'version' and 'tiers'")
-    return raw
-
-
-def _yaml_problem(exc: yaml.MarkedYAMLError) -> str:
-    mark = exc.problem_mark or exc.context_mark
-    where = "" if mark is None else f" at line {mark.line + 1}, column {mark.column + 1}"
-    return f"invalid YAML{where}: {exc.problem or exc.context}"
-
-
-def _refuse_inline_keys(source: Path, raw: Mapping[str, Any]) -> None:
-    tiers = raw.get("tiers")
-    if not isinstance(tiers, list):
-        return
-    for index, tier in enumerate(tiers):
-        if not isinstance(tier, dict):
-            continue
-        if "api_key" in tier:
-            raise PolicyError(
-                source,
-                "keys must not be written in the policy: put the key in an environment "
-                "variable and name that variable in api_key_env",
-                tier=_tier_label(raw, index),
-                field="api_key",
-            )
-        if "${" in str(tier.get("api_key_env", "")):
-            raise PolicyError(
-                source,
-                "write the variable's name (like OPENAI_API_KEY), not ${...}: "
-                "the key itself must never pass through the policy",
-                tier=_tier_label(raw, index),
-                field="api_key_env",
-            )
-
-
-def _substitute(
-    source: Path, raw: Mapping[str, Any], value: Any, loc: Loc, env: Mapping[str, str]
-) -> Any:
-    if isinstance(value, dict):
-        return {k: _substitute(source, raw, v, (*loc, k), env) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_substitute(source, raw, v, (*loc, i), env) for i, v in enumerate(value)]
-    if isinstance(value, str) and "${" in value:
-        return _substitute_text(source, raw, value, loc, env)
-    return value
-
-
-def _substitute_text(
-    source: Path, raw: Mapping[str, Any], text: str, loc: Loc, env: Mapping[str, str]
-) -> str:
-    def fail(problem: str) -> PolicyError:
-        tier, field = _locate(raw, loc)
-        return PolicyError(source, problem, tier=tier, field=field)
-
-    if "${" in _ENV_REF.sub("", text):
-        raise fail(f"malformed reference in {text!r}: write ${{NAME}} or ${{NAME:-default}}")
-
-    def replace(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
-        value = env.get(name)
-        if value:
-            return value
-        if default is not None:
-            return default
-        if value is None:
-            raise fail(
-                f"environment variable {name} is not set (write ${{{name}:-default}} for a default)"
-            )
-        return value
-
-    return _ENV_REF.sub(replace, text)
-
-
-def _policy_error(source: Path, data: Mapping[str, Any], exc: ValidationError) -> PolicyError:
-    errors = exc.errors(include_url=False)
-    first = errors[0]
-    more = "" if len(errors) == 1 else f" (and {len(errors) - 1} more problem(s))"
-    cause = first.get("ctx", {}).get("error")
-    if isinstance(cause, _TierProblem):
-        return PolicyError(source, cause.problem + more, tier=cause.tier, field=cause.field)
-    tier, field = _locate(data, first["loc"])
-    return PolicyError(source, _describe(first) + more, tier=tier, field=field)
-
-
-def _locate(raw: Mapping[str, Any], loc: Loc) -> tuple[str | None, str | None]:
-    """(tier label, dotted field path) for a location in the policy data."""
-    if len(loc) >= 2 and loc[0] == "tiers" and isinstance(loc[1], int):
-        return _tier_label(raw, loc[1]), _field_path(loc[2:])
-    return None, _field_path(loc)
-
-
-def _tier_label(raw: Mapping[str, Any], index: int) -> str:
-    tiers = raw.get("tiers")
-    tier = tiers[index] if isinstance(tiers, list) and index < len(tiers) else None
-    name = tier.get("name") if isinstance(tier, dict) else None
-    return name if isinstance(name, str) and name else f"#{index + 1}"
-
-
-def _field_path(loc: Loc) -> str | None:
-    path = ""
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return path.lstrip(".") or None
-
-
-def _describe(error: ErrorDetails) -> str:
-    loc = error["loc"]
-    if error["type"] == "extra_forbidden":
-        return f"unknown key (known keys: {', '.join(_known_keys(loc[:-1]))})"
-    if error["type"] == "missing":
-        return "required key is missing"
-    message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "value_error" or ", not " in message or "api_key_env" in loc:
-        return message
-    shown = repr(error["input"])
-    shown = shown if len(shown) <= 60 else shown[:57] + "..."
-    return f"{message.replace('Input should be', 'must be', 1)}, not {shown}"
-
-
-def _known_keys(parent: Loc) -> list[str]:
-    model: type[BaseModel] = Policy
-    if len(parent) >= 2 and parent[0] == "tiers":
-        model = Tier
-    if len(parent) >= 3 and parent[2] == "budget":
-        model = Budget
-    if len(parent) >= 3 and parent[2] == "strategy":
-        model = Strategy
-    return list(model.model_fields)

@@ -35,7 +35,7 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Final
+from typing import Final, Protocol
 
 from records import DecisionRecord, Feedback, FeedbackOutcome, Verifier, request_age_s
 from router.errors import (
@@ -47,7 +47,6 @@ from router.errors import (
 from router.log.store import open_store
 from router.log.store.base import BatchSink, DecisionSink, DecisionStore, Known, OverflowSink
 from router.log.store.spool import Spool, SpoolingSink
-from router.service.metrics import ServiceMetrics
 from router.settings import Settings
 
 __all__ = [
@@ -55,6 +54,7 @@ __all__ = [
     "DecisionLog",
     "DecisionRecorder",
     "DecisionSink",
+    "LogMetrics",
     "LoggingSink",
     "open_decision_log",
 ]
@@ -325,8 +325,17 @@ def _not_found(request_id: str) -> RouterError:
     )
 
 
+class LogMetrics(Protocol):
+    """Where the log reports its queue, spool and losses (``router.service.metrics`` fits)."""
+
+    def count_dropped_record(self) -> None: ...
+    def count_overflow(self) -> None: ...
+    def watch_queue(self, queued: Callable[[], int]) -> None: ...
+    def watch_spool(self, backlog: Callable[[], int]) -> None: ...
+
+
 def open_decision_log(
-    settings: Settings, metrics: ServiceMetrics, sink: DecisionSink | None = None
+    settings: Settings, metrics: LogMetrics, sink: DecisionSink | None = None
 ) -> DecisionLog:
     """The log the settings describe; ``sink`` replaces the spooling sink (tests, tools), the
     store still serving feedback and lookups."""

@@ -43,7 +43,8 @@ from router.service.metrics import NO_DECISION, ServiceMetrics
 from router.service.middleware import Exchange
 from router.service.model_store import Snapshot
 from router.service.openai_schema import AUTO, ChatCompletionRequest
-from router.upstream.client import UpstreamResult, UpstreamStream, Usage, spent
+from router.upstream.results import UpstreamResult, Usage, spent
+from router.upstream.streaming import UpstreamStream
 
 __all__ = [
     "EventStreamResponse",

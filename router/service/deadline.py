@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from router.errors import UpstreamTimeoutError
-from router.upstream.client import UpstreamTarget
+from router.upstream.targets import UpstreamTarget
 
 __all__ = ["within_deadline"]
 

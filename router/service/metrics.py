@@ -28,7 +28,7 @@ from typing import Final
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
-from router.upstream.client import Usage
+from router.upstream.results import Usage
 
 __all__ = ["CONTENT_TYPE", "NO_DECISION", "ServiceMetrics"]
 

@@ -27,14 +27,16 @@ from typing import TYPE_CHECKING
 from classifiers.encoder import TextEncoder
 from router.decision.batching import DecisionBatcher
 from router.decision.decider import BatchScorer, Decider
-from router.decision.policy import Policy, load_policy
+from router.decision.policy import Policy
+from router.decision.policy_file import load_policy
 from router.errors import RouterError, ServiceNotReadyError
 from router.service.redaction import configured_secrets, install_masking
 from router.settings import Settings
-from router.upstream.client import Upstream, UpstreamTarget
+from router.upstream.client import Upstream
+from router.upstream.targets import UpstreamTarget
 
 if TYPE_CHECKING:
-    from classifiers.artifacts import Manifest
+    from classifiers.artifacts.manifest import Manifest
     from classifiers.scorer import FeatureFn
 
 __all__ = ["EncoderLoader", "ModelStore", "Snapshot", "load_encoder", "load_scorer"]
@@ -55,7 +57,8 @@ def load_encoder(settings: Settings) -> TextEncoder:
 
 def load_scorer(settings: Settings, encoder: TextEncoder | None = None) -> BatchScorer:
     """The active (or pinned) artifact version over ``encoder`` (default: the packaged one)."""
-    from classifiers.artifacts import load_artifact, resolve_version
+    from classifiers.artifacts.store import load_artifact
+    from classifiers.artifacts.versions import resolve_version
     from classifiers.scorer import Scorer
 
     encoder = load_encoder(settings) if encoder is None else encoder

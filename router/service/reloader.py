@@ -19,7 +19,7 @@ from pathlib import Path
 
 import anyio
 
-from classifiers.artifacts import read_current
+from classifiers.artifacts.versions import read_current
 from router.errors import RouterError
 from router.service.model_store import ModelStore
 

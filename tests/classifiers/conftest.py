@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from sklearn.linear_model import Ridge
 
-from classifiers.artifacts import Manifest, save_artifact
+from classifiers.artifacts.manifest import Manifest
+from classifiers.artifacts.store import save_artifact
 from classifiers.encoder import Embeddings, Encoder, HashingEncoder
 
 EASY_TEMPLATES = (

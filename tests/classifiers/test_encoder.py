@@ -11,9 +11,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from classifiers.artifacts import list_versions, read_manifest
-from classifiers.encoder import MODEL_NAME, Encoder, HashingEncoder, model_files_sha256
+from classifiers.artifacts.manifest import read_manifest
+from classifiers.artifacts.versions import list_versions
+from classifiers.encoder import Encoder, HashingEncoder
 from classifiers.errors import ClassifierError, EncoderUnavailableError
+from classifiers.packaged_model import MODEL_NAME, model_files_sha256
 from tests.classifiers.conftest import CountingModel
 
 SHIPPED_MODELS = Path(__file__).resolve().parents[2] / "models"
@@ -152,7 +154,7 @@ def test_missing_model_files_ask_for_a_reinstall(
 
 def test_importing_the_classifier_modules_does_not_import_torch() -> None:
     code = (
-        "import sys, classifiers.encoder, classifiers.scorer, classifiers.artifacts;"
+        "import sys, classifiers.encoder, classifiers.scorer, classifiers.artifacts.registry;"
         "print(sorted({'torch', 'sentence_transformers', 'transformers'} & set(sys.modules)))"
     )
     result = subprocess.run(

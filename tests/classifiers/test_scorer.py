@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LinearRegression, Ridge
 
-from classifiers.artifacts import load_artifact
+from classifiers.artifacts.store import load_artifact
 from classifiers.encoder import Encoder, HashingEncoder
 from classifiers.errors import ClassifierError
 from classifiers.scorer import Scorer

@@ -14,8 +14,9 @@ import pytest
 import yaml
 
 from records import Budget, DecisionRecord, ScoredPrompt, Strategy
-from router.cli.main import CliDeps
-from router.decision.policy import Policy, load_policy
+from router.cli.deps import CliDeps
+from router.decision.policy import Policy
+from router.decision.policy_file import load_policy
 from router.settings import Settings
 
 WritePolicy = Callable[..., Path]

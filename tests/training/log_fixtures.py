@@ -18,11 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from classifiers.artifacts import save_artifact, write_current
+from classifiers.artifacts.store import save_artifact
+from classifiers.artifacts.versions import write_current
 from classifiers.difficulty import DifficultyEstimator
 from classifiers.encoder import HashingEncoder
 from classifiers.features import FEATURE_NAMES
-from training.logs import encode_embedding
+from records import encode_embedding
 
 DIMENSION = 16
 ENCODER_NAME = HashingEncoder(DIMENSION).name  # seed prompts in tests embed with it

@@ -10,14 +10,11 @@ import pytest
 from rich.console import Console
 
 from training.datasets import SeedRow
-from training.evaluate import (
+from training.evaluate import STRONG_MODEL, WEAK_MODEL, EvaluationReport, evaluate
+from training.evaluate_report import (
     DOMAIN_PLOT,
     QUALITY_PLOT,
     REPORT_FILE,
-    STRONG_MODEL,
-    WEAK_MODEL,
-    EvaluationReport,
-    evaluate,
     render_table,
     write_report,
 )

@@ -11,21 +11,12 @@ from rich.console import Console
 
 from training import metrics
 from training.evaluate import EvaluationReport, Metric
-from training.gate import (
-    AUROC,
-    ECE,
+from training.gate import AUROC, ECE, GateDecision, _SortedScores, auroc_win_share, decide
+from training.gate_metrics import EscalationCost, GateConfig, HeldOut, LogMetrics, log_metrics
+from training.gate_report import (
     GATE_FILE,
     RELIABILITY_PLOT,
     ROC_PLOT,
-    EscalationCost,
-    GateConfig,
-    GateDecision,
-    HeldOut,
-    LogMetrics,
-    _SortedScores,
-    auroc_win_share,
-    decide,
-    log_metrics,
     render_gate_table,
     write_gate_report,
 )

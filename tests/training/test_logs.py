@@ -8,31 +8,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from classifiers.difficulty import (
-    GAIN_COLUMN,
-    GROUP_COLUMN,
-    OUTCOME_COLUMN,
-    TOPIC_COLUMN,
-    DifficultyEstimator,
-)
 from classifiers.errors import DataError, RowError
 from classifiers.features import text_features
-from tests.training.log_fixtures import DIMENSION, START, World, logged_row, write_export
-from training import metrics
-from training.logs import (
-    CENSORED_WEIGHT,
-    MAX_PROPENSITY_WEIGHT,
-    FeedbackEvent,
-    LabelledLogs,
-    LoggedDecision,
-    decode_embedding,
-    encode_embedding,
-    gate_groups,
-    log_targets,
-    observed_outcome,
-    read_logs,
-    require_rows,
-)
+from records import ExportRow, FeedbackEvent, embedding_bytes, encode_embedding
+from tests.training.log_fixtures import DIMENSION, START, logged_row, write_export
+from training.logs import decode_embedding, observed_outcome, read_logs, require_rows
 
 RNG = np.random.default_rng(0)
 
@@ -95,10 +75,10 @@ def test_ratings_count_by_sign_and_a_zero_rating_says_nothing() -> None:
 # --- reading an export ----------------------------------------------------------------------
 
 
-def test_embeddings_round_trip_through_float16_base64() -> None:
+def test_embeddings_round_trip_through_float16() -> None:
     vector = unit(3)
 
-    decoded = decode_embedding(encode_embedding(vector), DIMENSION)
+    decoded = decode_embedding(embedding_bytes(vector), DIMENSION)
 
     assert decoded.dtype == np.float32
     assert np.allclose(decoded, vector, atol=1e-3)
@@ -186,7 +166,7 @@ def test_skip_mode_reports_every_bad_row_and_reads_the_rest(tmp_path: Path) -> N
 def test_a_naive_time_is_read_as_utc() -> None:
     data = {**row(0), "time": "2026-11-01T10:00:00"}
 
-    assert LoggedDecision.model_validate(data).time.utcoffset() == timedelta(0)
+    assert ExportRow.model_validate(data).time.utcoffset() == timedelta(0)
 
 
 def test_an_export_without_outcomes_cannot_train(tmp_path: Path) -> None:
@@ -195,79 +175,3 @@ def test_an_export_without_outcomes_cannot_train(tmp_path: Path) -> None:
 
     with pytest.raises(DataError, match="none of the 2 logged decisions"):
         require_rows(data, export)
-
-
-# --- labels --------------------------------------------------------------------------------
-
-
-def labelled(tiers: list[int], success: list[bool], probability: list[float]) -> LabelledLogs:
-    n = len(tiers)
-    return LabelledLogs(
-        X=np.arange(n, dtype=np.float32)[:, None] * np.ones((1, 3), dtype=np.float32),
-        time=np.arange(n, dtype=np.float64),
-        tier_index=np.array(tiers),
-        choice_probability=np.array(probability),
-        success=np.array(success),
-        logged_score=np.zeros(n),
-        request_ids=tuple(str(i) for i in range(n)),
-    )
-
-
-def test_labels_follow_the_censoring_table() -> None:
-    # cheap success, cheap failure, mid-tier failure, top-tier failure, mid-tier success
-    logs = labelled([0, 0, 1, 3, 2], [True, False, False, False, True], [1.0] * 5)
-
-    X, y, weight = log_targets(
-        logs, base_scores=[0.9, 0.9, 0.9, 0.9, 0.3], groups=[1] * 5, top_tier=3
-    )
-
-    scale = 5 / (4 + CENSORED_WEIGHT)  # weights average 1 over the five logged rows
-    by_row: dict[int, list[tuple[float, float]]] = {}
-    for x, target, w in zip(X[:, 0].astype(int), y, weight / scale, strict=True):
-        by_row.setdefault(int(x), []).append((float(target[OUTCOME_COLUMN]), float(w)))
-    assert by_row[0] == [(0.0, 1.0)]  # the cheap tier was enough: no gain
-    assert by_row[1] == [(1.0, 1.0)]  # the cheap tier failed: escalation pays
-    assert by_row[2] == [(1.0, 1.0)]  # above the cheap tier and still failed: cheap failed too
-    assert by_row[3] == [(0.0, 1.0)]  # the strongest tier failed: nothing recovers it
-    censored = sorted(by_row[4])  # the base's 0.3 as a soft label, at half weight
-    assert [c for c, _ in censored] == [0.0, 1.0]
-    assert [w for _, w in censored] == pytest.approx([CENSORED_WEIGHT * 0.7, CENSORED_WEIGHT * 0.3])
-    assert weight.sum() == pytest.approx(5.0)
-    assert np.array_equal(y[:, GAIN_COLUMN], y[:, OUTCOME_COLUMN])
-    assert (y[:, GROUP_COLUMN] == 1).all() and np.isnan(y[:, TOPIC_COLUMN]).all()
-
-
-def test_explored_rows_weigh_their_inverse_propensity_clipped() -> None:
-    logs = labelled([0, 0, 0], [True, False, True], [1.0, 0.25, 0.01])
-
-    X, _, weight = log_targets(logs, base_scores=[0.1] * 3, groups=[0] * 3)
-
-    by_row = dict(zip(X[:, 0].astype(int).tolist(), weight.tolist(), strict=True))
-    relative = {row: w / by_row[0] for row, w in by_row.items()}
-    assert relative == pytest.approx({0: 1.0, 1: 4.0, 2: MAX_PROPENSITY_WEIGHT})
-    assert weight.mean() == pytest.approx(1.0)
-
-
-def test_log_targets_need_one_base_score_and_group_per_row() -> None:
-    with pytest.raises(ValueError, match="one base score and one group per row"):
-        log_targets(labelled([0], [True], [1.0]), base_scores=[0.1, 0.2], groups=[0])
-
-
-def test_logged_labels_teach_an_estimator_the_hidden_difficulty(tmp_path: Path) -> None:
-    world = World(seed=1)
-    base = world.fit_base(tmp_path / "models")
-    export = write_export(tmp_path / "e.jsonl", world.traffic(base, 500, exploration=0.3))
-    logs = read_logs(export, dimension=DIMENSION).labelled
-
-    X, y, weight = log_targets(
-        logs, base_scores=base.predict(logs.X), groups=gate_groups(base, logs.X), top_tier=3
-    )
-    fitted = DifficultyEstimator(**base.get_params()).fit(X, y, sample_weight=weight)
-
-    emb, features = world.prompts(400)
-    fails = world.rng.random(400) < world.cheap_fail_probability(emb)
-    fresh = np.hstack([emb, features])
-    before = metrics.auroc(fails, base.predict(fresh))
-    after = metrics.auroc(fails, fitted.predict(fresh))
-    print(f"AUROC for cheap-tier failure on fresh prompts: base {before:.3f}, refit {after:.3f}")
-    assert after > 0.65 and after > before + 0.15

@@ -9,20 +9,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from classifiers.artifacts import (
-    list_versions,
-    load_artifact,
-    read_current,
-    read_manifest,
-    save_artifact,
-    write_current,
-)
+from classifiers.artifacts.manifest import read_manifest
+from classifiers.artifacts.registry import read_history
+from classifiers.artifacts.store import load_artifact, save_artifact
+from classifiers.artifacts.versions import list_versions, read_current, write_current
 from classifiers.difficulty import DifficultyEstimator
-from classifiers.encoder import MODEL_NAME, HashingEncoder
+from classifiers.encoder import HashingEncoder
 from classifiers.errors import ArtifactError, ArtifactMismatchError, DataError
 from classifiers.features import FEATURE_NAMES, build_features, text_features
-from classifiers.registry import read_history
-from router.decision.policy import load_policy
+from classifiers.packaged_model import MODEL_NAME
+from router.decision.policy_file import load_policy
 from router.settings import SHIPPED_POLICY, Settings
 from tests.training.log_fixtures import (
     DIMENSION,
@@ -38,7 +34,9 @@ from training import gate as gate_module
 from training.datasets import SeedRow, file_sha256, read_seed_rows
 from training.labels import STRONG_MODEL, WEAK_MODEL
 from training.model_card import CARD_FILE
-from training.retrain import TierLayout, load_seed, retrain, split_by_time
+from training.retrain import TierLayout, retrain
+from training.retrain_logs import split_by_time
+from training.retrain_seed import load_seed
 from training.train import embedding_cache_file, is_validation
 
 SEED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "train.jsonl"

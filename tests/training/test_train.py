@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from classifiers.artifacts import load_artifact, resolve_version
+from classifiers.artifacts.store import load_artifact
+from classifiers.artifacts.versions import resolve_version
 from classifiers.difficulty import GROUPS, DifficultyEstimator
 from classifiers.encoder import Encoder, HashingEncoder
 from training.labels import STRONG_MODEL, WEAK_MODEL

@@ -1,8 +1,9 @@
 """The rows of ``router logs export``: one JSON line per decision, with its feedback.
 
-A row holds exactly the fields ``training.logs.LoggedDecision`` reads, in JSON: the embedding as
-base64 of its float16 bytes, the ten text features as a list, times in ISO 8601 (UTC), and
-``feedback`` as a list of ``{outcome, rating, verifier, source, time}``, oldest first.
+A row is a ``records.ExportRow`` in JSON (the schema ``training.logs`` reads): the record's
+``EXPORT_FIELDS``, the embedding as base64 of its float16 bytes, the ten text features as a
+list, times in ISO 8601 (UTC), and ``feedback`` as a list of the events' ``FEEDBACK_FIELDS``
+(``{time, outcome, rating, verifier, source}``), oldest first.
 
     summary = export_logs(store, Path("logs.jsonl"), since=..., until=...)
 
@@ -16,39 +17,13 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from classifiers.files import atomic_text
+from records import EXPORT_FIELDS, FEEDBACK_FIELDS
 from router.log.store.base import DecisionStore, Logged
 
-__all__ = ["EXPORT_FIELDS", "FEEDBACK_FIELDS", "ExportSummary", "export_logs", "export_row"]
-
-EXPORT_FIELDS: Final = frozenset(
-    {
-        "request_id",
-        "key_id",
-        "time",
-        "prompt_hash",
-        "prompt",
-        "embedding",
-        "features",
-        "score",
-        "tier",
-        "tier_index",
-        "model",
-        "upstream_model",
-        "choice_probability",
-        "classifier_version",
-        "policy_version",
-        "prompt_tokens",
-        "completion_tokens",
-        "reasoning_tokens",
-        "cost_usd",
-        "latency_ms",
-        "status",
-    }
-)
-FEEDBACK_FIELDS: Final = frozenset({"outcome", "rating", "verifier", "source", "time"})
+__all__ = ["ExportSummary", "export_logs", "export_row"]
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner, Result
 
-from records import Feedback, Verifier
-from router.cli.main import CliDeps, app
+from records import EXPORT_FIELDS, ExportRow, Feedback, FeedbackEvent, Verifier
+from router.cli.deps import CliDeps
+from router.cli.main import app
 from router.log.store import open_store
-from router.log.store.export import EXPORT_FIELDS
 from router.settings import Settings
 from tests.redis_fixtures import RedisServer
 from tests.router.conftest import RECORD_START, decision_record
-from training.logs import FeedbackEvent, LoggedDecision, read_logs
+from training.logs import read_logs, row_outcome, row_vector
 
 Export = Callable[..., Result]
 
@@ -78,20 +78,20 @@ def test_every_decision_is_one_row_in_the_training_format(export: Export, tmp_pa
     exported = rows(tmp_path / "logs.jsonl")
     assert [row["request_id"] for row in exported] == [f"req_{n}" for n in range(10)]
     for row in exported:
-        assert set(row) == set(LoggedDecision.model_fields)
+        assert set(row) == set(ExportRow.model_fields)
         assert set(row) == EXPORT_FIELDS | {"feedback"}
-        LoggedDecision.model_validate(row)
+        ExportRow.model_validate(row)
 
 
 def test_a_row_carries_the_record_as_logged(export: Export, tmp_path: Path) -> None:
     export()
 
-    row = LoggedDecision.model_validate(rows(tmp_path / "logs.jsonl")[3])
+    row = ExportRow.model_validate(rows(tmp_path / "logs.jsonl")[3])
     record = decision_record(3)
 
     expected = np.frombuffer(record.embedding, dtype="<f2").astype(np.float32)
-    assert np.array_equal(row.vector(384), expected)
-    assert row.features == list(record.features)
+    assert np.array_equal(row_vector(row, 384), expected)
+    assert row.features == record.features
     assert row.time == record.time
     assert (row.prompt, row.prompt_hash) == (record.prompt, record.prompt_hash)
     assert (row.tier, row.tier_index, row.choice_probability) == ("mid", 1, 0.9)
@@ -108,7 +108,7 @@ def test_feedback_is_joined_oldest_first(export: Export, tmp_path: Path) -> None
     assert by_id["req_2"]["feedback"][0]["verifier"] == {"name": "tests", "passed": True}
     assert set(by_id["req_2"]["feedback"][0]) == {"outcome", "rating", "verifier", "source", "time"}
     assert by_id["req_3"]["feedback"] == []
-    assert LoggedDecision.model_validate(by_id["req_1"]).outcome() is False
+    assert row_outcome(ExportRow.model_validate(by_id["req_1"])) is False
 
 
 def test_training_reads_the_export(export: Export, tmp_path: Path) -> None:

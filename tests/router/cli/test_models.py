@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from classifiers.artifacts import read_current
-from router.cli.main import CliDeps
+from classifiers.artifacts.versions import read_current
+from router.cli.deps import CliDeps
 from router.cli.models import (
     EXIT_ERROR,
     EXIT_NOT_PROMOTED,
@@ -45,7 +45,7 @@ def invoke(settings: Settings, args: list[str]) -> Result:
 
 
 def export(world: World, settings: Settings, path: Path, **traffic: Any) -> Path:
-    from classifiers.artifacts import load_artifact
+    from classifiers.artifacts.store import load_artifact
     from classifiers.difficulty import DifficultyEstimator
     from tests.training.log_fixtures import DIMENSION, ENCODER_NAME
 

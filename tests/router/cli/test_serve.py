@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from router.access.keys import Scope, issue
 from router.access.keystore import KeyFile
-from router.cli.main import CliDeps, app
+from router.cli.deps import CliDeps
+from router.cli.main import app
 from router.settings import Settings
 from tests.router.conftest import small_policy_data
 from tests.router.service.api.conftest import publish_classifier

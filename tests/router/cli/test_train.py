@@ -7,9 +7,10 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from classifiers.artifacts import read_current
+from classifiers.artifacts.versions import read_current
 from classifiers.encoder import HashingEncoder
-from router.cli.main import CliDeps, app
+from router.cli.deps import CliDeps
+from router.cli.main import app
 from router.service.model_store import load_scorer
 from router.settings import Settings
 from tests.training.test_train import synthetic_rows, write_rows

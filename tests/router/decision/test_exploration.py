@@ -9,7 +9,8 @@ import pytest
 
 from router.decision.decider import Decider
 from router.decision.exploration import Explorer
-from router.decision.policy import Policy, load_policy
+from router.decision.policy import Policy
+from router.decision.policy_file import load_policy
 from tests.router.conftest import FakeScorer, WritePolicy, small_policy_data, tier_data
 
 DRAWS = 20_000

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from router.decision.budgets import ReasoningControl
-from router.decision.policy import Policy, load_policy
+from router.decision.policy import Policy
+from router.decision.policy_file import load_policy
 from router.errors import PolicyError, UnknownModelError
 from router.settings import SHIPPED_POLICY
 from tests.router.conftest import WritePolicy, small_policy_data, tier_data

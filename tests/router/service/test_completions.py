@@ -18,7 +18,7 @@ from router.service.completions import Ledger, event_stream, pinned_tier
 from router.service.metrics import ServiceMetrics
 from router.service.middleware import Exchange
 from router.service.openai_schema import ChatCompletionRequest
-from router.upstream.client import UpstreamStream
+from router.upstream.streaming import UpstreamStream
 from tests.router.conftest import FakeScorer
 
 

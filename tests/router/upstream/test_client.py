@@ -21,7 +21,9 @@ from router.errors import (
     UpstreamRateLimitedError,
     UpstreamTimeoutError,
 )
-from router.upstream.client import Upstream, UpstreamTarget, Usage, close_clients
+from router.upstream.client import Upstream, close_clients
+from router.upstream.results import Usage
+from router.upstream.targets import UpstreamTarget
 from tests.upstream_server import PROMPT_TOKENS, UpstreamServer
 
 # litellm 1.110 trips two pydantic warnings: Router() builds adapters for TypedDicts with ReadOnly
@@ -137,8 +139,8 @@ async def test_known_model_is_priced_once_streamed_or_not(
         repriced.append(str(kwargs.get("model")))
         raise AssertionError("litellm priced this answer already")
 
-    monkeypatch.setattr("router.upstream.client.completion_cost", price_again)
-    monkeypatch.setattr("router.upstream.client.cost_per_token", price_again)
+    monkeypatch.setattr("router.upstream.cost.completion_cost", price_again)
+    monkeypatch.setattr("router.upstream.cost.cost_per_token", price_again)
     chosen = target(upstream, "openai/o3-mini", budget=Budget(effort="low", max_tokens=8192))
     client = Upstream([chosen])
     result = await client.complete(chosen, MESSAGES)

@@ -23,7 +23,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sklearn.linear_model import Ridge
 
-from classifiers.artifacts import save_artifact, write_current
+from classifiers.artifacts.store import save_artifact
+from classifiers.artifacts.versions import write_current
 from classifiers.encoder import HashingEncoder
 from records import DecisionRecord
 from router.log.decision_log import DecisionSink

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import anyio
 
-from classifiers.artifacts import write_current
+from classifiers.artifacts.versions import write_current
 from classifiers.encoder import HashingEncoder
 from router.service.model_store import ModelStore
 from router.service.reloader import CurrentWatcher

@@ -12,9 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from classifiers.artifacts import write_current
+from classifiers.artifacts.versions import write_current
 from classifiers.encoder import HashingEncoder
-from router.cli.main import CliDeps, app
+from router.cli.deps import CliDeps
+from router.cli.main import app
 from router.errors import ReloadAnnounceError
 from router.service.app import create_app
 from router.service.reload_bus import announce_reload, reload_channel

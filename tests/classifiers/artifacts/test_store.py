@@ -16,17 +16,14 @@ import pytest
 import sklearn
 from sklearn.linear_model import Ridge
 
-from classifiers.artifacts import (
+from classifiers.artifacts.manifest import MANIFEST_FILE, Manifest, read_manifest
+from classifiers.artifacts.store import (
     ESTIMATOR_FILE,
-    MANIFEST_FILE,
     STALE_STAGING_S,
-    Manifest,
-    list_versions,
     load_artifact,
-    read_manifest,
-    resolve_version,
     save_artifact,
 )
+from classifiers.artifacts.versions import list_versions, resolve_version
 from classifiers.encoder import HashingEncoder
 from classifiers.errors import (
     ArtifactError,
@@ -95,7 +92,7 @@ def test_manifest_records_encoder_libraries_and_digest(
     }
     assert data["libraries"]["scikit-learn"] == sklearn.__version__
     assert datetime.fromisoformat(manifest.created).utcoffset() == timedelta(0)
-    assert Manifest.from_dict(data) == manifest
+    assert Manifest.model_validate(data, strict=False) == manifest
 
 
 def test_numpy_values_in_metrics_are_stored_as_plain_json(
@@ -252,6 +249,15 @@ def test_a_manifest_missing_a_field_names_it(saved_v1: Path) -> None:
     del data["encoder"]["dimension"]
     (saved_v1 / MANIFEST_FILE).write_text(json.dumps(data))
     with pytest.raises(ArtifactIntegrityError, match=r"missing field 'encoder\.dimension'"):
+        load(saved_v1)
+
+
+@pytest.mark.parametrize("dimension", ["384", True, 384.0])
+def test_a_mistyped_manifest_field_names_it(saved_v1: Path, dimension: object) -> None:
+    data = json.loads((saved_v1 / MANIFEST_FILE).read_text())
+    data["encoder"]["dimension"] = dimension
+    (saved_v1 / MANIFEST_FILE).write_text(json.dumps(data))
+    with pytest.raises(ArtifactIntegrityError, match=r"field 'encoder\.dimension': .*integer"):
         load(saved_v1)
 
 

@@ -8,9 +8,7 @@ from pathlib import Path
 import pytest
 from sklearn.linear_model import Ridge
 
-from classifiers.artifacts import ESTIMATOR_FILE, read_current, write_current
-from classifiers.errors import ArtifactError, ArtifactIntegrityError, ArtifactNotFoundError
-from classifiers.registry import (
+from classifiers.artifacts.registry import (
     GATE_FILE,
     HISTORY_FILE,
     REPORT_DIR,
@@ -21,6 +19,9 @@ from classifiers.registry import (
     rollback,
     switch_current,
 )
+from classifiers.artifacts.store import ESTIMATOR_FILE
+from classifiers.artifacts.versions import read_current, write_current
+from classifiers.errors import ArtifactError, ArtifactIntegrityError, ArtifactNotFoundError
 from tests.classifiers.conftest import save
 
 

@@ -1,10 +1,10 @@
 """The model registry: which versions exist, which one serves, and how CURRENT got there.
 
     models/
-      CURRENT        the serving version's name (``artifacts.write_current``: atomic)
+      CURRENT        the serving version's name (``versions.write_current``: atomic)
       HISTORY        one JSON object a line per switch of CURRENT, oldest first; append-only
       .registry.lock held (``flock``) while CURRENT and HISTORY change together
-      <version>/     an artifact (``artifacts.save_artifact``), with ``report/`` beside it
+      <version>/     an artifact (``store.save_artifact``), with ``report/`` beside it
 
 Every switch goes through ``switch_current``: it verifies the target loads (manifest, sha256,
 encoder, scikit-learn version), optionally checks that CURRENT is still what the caller compared
@@ -29,13 +29,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from classifiers.artifacts import (
-    EncoderSpec,
-    Manifest,
+from classifiers.artifacts.manifest import EncoderSpec, Manifest, read_manifest
+from classifiers.artifacts.store import load_artifact
+from classifiers.artifacts.versions import (
     list_versions,
-    load_artifact,
     read_current,
-    read_manifest,
     resolve_version,
     write_current,
 )

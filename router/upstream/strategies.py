@@ -1,0 +1,105 @@
+"""Several samples for one call (``strategy.samples = N``): N calls at once.
+
+``majority`` returns the answer most samples agree on (``router.upstream.voting``); samples that
+fail are left out of the vote, which fails only if every sample did; the vote is held only if
+at least two samples state a final answer (``voting.extractable``), else the first sample is
+taken. ``first`` returns the first sample to succeed and cancels the others. Usage and cost are
+summed over every sample that was billed: answered, failed with an empty answer, or finished
+while the others were cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+
+from router.errors import UpstreamError
+from router.upstream.results import (
+    Sample,
+    UpstreamResult,
+    Usage,
+    charged,
+    result_of,
+    total_spent,
+)
+from router.upstream.voting import extractable, majority_vote
+
+__all__ = ["first", "majority"]
+
+logger = logging.getLogger(__name__)
+
+Call = Callable[[], Awaitable[Sample]]
+
+
+async def majority(call: Call, samples: int, described: str, started: float) -> UpstreamResult:
+    """The answer most of ``samples`` calls agree on, with the vote's summary."""
+    outcomes = await asyncio.gather(*(call() for _ in range(samples)), return_exceptions=True)
+    usage, cost = total_spent(outcomes)
+    answered = [outcome for outcome in outcomes if isinstance(outcome, Sample)]
+    failures = _failures(outcomes, described, usage, cost)
+    if sum(extractable(sample.text) for sample in answered) < 2:
+        failed = f", {len(failures)} failed" if failures else ""
+        summary = f"{samples} samples{failed}: no final answers to vote on, first taken"
+        return result_of(answered[0], usage, cost, started, samples, summary)
+    vote = majority_vote([sample.text for sample in answered], failed=len(failures))
+    return result_of(answered[vote.winner], usage, cost, started, samples, vote.summary())
+
+
+async def first(call: Call, samples: int, started: float) -> UpstreamResult:
+    """The first of ``samples`` calls to succeed; the others are cancelled."""
+    tasks = [asyncio.ensure_future(call()) for _ in range(samples)]
+    try:
+        for next_done in asyncio.as_completed(tasks):
+            try:
+                sample = await next_done
+            except Exception:
+                continue
+            break
+        else:
+            errors = _task_errors(tasks)
+            error = errors[0]
+            if isinstance(error, UpstreamError):
+                raise charged(error, *total_spent(errors))
+            raise error
+    finally:
+        for task in tasks:
+            task.cancel()
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    failed = len(_task_errors(tasks))
+    summary = f"first of {samples} samples" + (f" ({failed} failed)" if failed else "")
+    usage, cost = total_spent(outcomes)  # samples that finished meanwhile are billed too
+    return result_of(sample, usage, cost, started, samples, summary)
+
+
+def _task_errors(tasks: Iterable[asyncio.Future[Sample]]) -> list[BaseException]:
+    """The errors of the tasks that have failed so far, in task order."""
+    done = [task for task in tasks if task.done() and not task.cancelled()]
+    return [error for task in done if (error := task.exception()) is not None]
+
+
+def _failures(
+    outcomes: Sequence[object], described: str, usage: Usage, cost: float
+) -> list[Exception]:
+    """The samples' errors; raises the first (charged with every sample's cost) if no sample
+    succeeded, or any cancellation."""
+    errors: list[Exception] = []
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
+            raise outcome
+        if isinstance(outcome, Exception):
+            errors.append(outcome)
+    if len(errors) == len(outcomes):
+        first_error = errors[0]
+        if isinstance(first_error, UpstreamError):
+            raise charged(first_error, usage, cost)
+        raise first_error
+    if errors:
+        logger.warning(
+            "%d of %d samples from %s failed, the vote goes on without them: %s",
+            len(errors),
+            len(outcomes),
+            described,
+            ", ".join(type(error).__name__ for error in errors),
+        )
+    return errors

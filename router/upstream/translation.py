@@ -1,0 +1,103 @@
+"""litellm's exceptions as ``router.errors`` classes, with the litellm exception as the cause:
+
+    litellm exception                       raised as
+    Timeout                                 UpstreamTimeoutError        504
+    RouterRateLimitError (all cooling down) UpstreamCoolingDownError    503 (Retry-After; not
+                                                                        this request's failure)
+    RateLimitError                          UpstreamRateLimitedError    429
+    AuthenticationError                     MissingProviderKeyError     502 (names the key's
+                                                                        variable)
+    BadRequestError (and its subclasses)    RequestError                400
+    any other OpenAIError (5xx, network)    UpstreamError               502
+
+A provider's message is cut to its first line and stripped of every key the Upstream holds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Final
+
+import openai
+from litellm.exceptions import (
+    AuthenticationError,
+    BadRequestError,
+    RateLimitError,
+    Timeout,
+)
+from litellm.types.router import RouterRateLimitError
+
+from router.errors import (
+    MissingProviderKeyError,
+    RequestError,
+    UpstreamCoolingDownError,
+    UpstreamError,
+    UpstreamRateLimitedError,
+    UpstreamTimeoutError,
+)
+
+__all__ = ["Route", "translated"]
+
+_ERROR_DETAIL_CHARS: Final = 300
+
+
+@dataclass(frozen=True)
+class Route:
+    """A target as the Router knows it."""
+
+    group: str
+    model: str
+    described: str
+    missing_key: str | None
+    key_env: str | None = None
+    fallbacks: tuple[tuple[str, str], ...] = ()
+    """(group, model) of each fallback, in order: tried again on an empty answer."""
+
+
+def _redacted(text: str, secrets: Collection[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def _detail(exc: BaseException, secrets: Collection[str]) -> str:
+    """The first line of a provider's error message, short and without keys."""
+    message = str(getattr(exc, "message", None) or exc)
+    first_line = message.strip().splitlines()[0] if message.strip() else type(exc).__name__
+    return _redacted(first_line, secrets)[:_ERROR_DETAIL_CHARS]
+
+
+@contextmanager
+def translated(route: Route, secrets: Collection[str]) -> Iterator[None]:
+    """Raise litellm's exceptions as ``router.errors`` ones, keeping the cause."""
+    said, model = route.described, route.model
+    try:
+        yield
+    except Timeout as exc:
+        raise UpstreamTimeoutError(f"{said} did not answer in time", model=model) from exc
+    except RouterRateLimitError as exc:
+        # Not this request's failure: earlier ones put every deployment left to try to rest.
+        wait_s = max(1, math.ceil(exc.cooldown_time))
+        message = (
+            f"{said} was not called: every deployment left to try is resting for up to"
+            f" {wait_s} s after recent failures of other requests; retry after that"
+        )
+        headers = {"Retry-After": str(wait_s)}
+        raise UpstreamCoolingDownError(message, model=model, headers=headers) from exc
+    except RateLimitError as exc:
+        message = f"{said} answered 429 (rate limited) to this request and the retries ran out"
+        raise UpstreamRateLimitedError(message, model=model) from exc
+    except AuthenticationError as exc:
+        where = f" (set in {route.key_env})" if route.key_env else ""
+        message = f"{said}: the provider refused the router's API key{where}"
+        raise MissingProviderKeyError(message, model=model) from exc
+    except BadRequestError as exc:
+        raise RequestError(f"{said} refused the request: {_detail(exc, secrets)}") from exc
+    except openai.OpenAIError as exc:
+        status = getattr(exc, "status_code", None)
+        code = f" (HTTP {status})" if isinstance(status, int) else ""
+        message = f"{said} failed: {type(exc).__name__}{code}"
+        raise UpstreamError(message, model=model) from exc
