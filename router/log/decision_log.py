@@ -14,8 +14,9 @@ when ``ROUTER_REDIS_URL`` is set): records the store cannot take wait in a local
 are replayed in order once it is back (``router.log.store.spool``).
 
 **A full queue drops nothing.** When the store falls behind and the queue fills, ``submit``
-writes the record straight to the spool, on the request's own thread (a local SQLite insert,
-well under a millisecond), and counts it in ``router_decision_log_overflow_total``. Only a
+hands the record to an overflow thread, which writes it straight to the spool (a local SQLite
+insert, which may wait for the spool's replay to release its lock: the request's thread, the
+event loop, never waits) and counts it in ``router_decision_log_overflow_total``. Only a
 record the spool cannot take either (the disk is full) is lost; it is counted in
 ``router_decision_records_dropped_total`` and logged.
 
@@ -33,6 +34,7 @@ import logging
 import queue
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Final, Protocol
@@ -108,17 +110,33 @@ class DecisionRecorder:
         self._dropped = 0
         self._stop_seen = False
         self._worker = threading.Thread(target=self._drain, name="decision-recorder", daemon=True)
+        # Records the full queue had no room for, on their way to the sink's overflow (the
+        # spool) on a thread of their own: the spool may wait on a lock its replay holds, and
+        # the event loop that submits must never wait with it.
+        self._spilling: deque[DecisionRecord] = deque()
+        self._spill_wake = threading.Event()
+        self._closing = False
+        self._spiller = threading.Thread(
+            target=self._drain_overflow, name="decision-overflow", daemon=True
+        )
 
     def start(self) -> None:
         self._worker.start()
+        if isinstance(self.sink, OverflowSink):
+            self._spiller.start()
 
     def submit(self, record: DecisionRecord) -> bool:
-        """Queue ``record`` for the sink; when the queue is full, give it to the sink's
-        ``overflow`` at once. False (and counted as dropped) only if that fails too."""
+        """Queue ``record`` for the sink; when the queue is full, hand it to the overflow thread,
+        which gives it to the sink's ``overflow`` (counted as dropped if that fails). False
+        (and counted as dropped) only if the sink has no overflow."""
         self._in_flight[record.request_id] = record.key_id
         try:
             self._queue.put_nowait(record)
         except queue.Full:
+            if self._spiller.is_alive() and not self._closing:
+                self._spilling.append(record)
+                self._spill_wake.set()
+                return True
             self._in_flight.pop(record.request_id, None)
             return self._overflow(record)
         return True
@@ -139,7 +157,13 @@ class DecisionRecorder:
             return None
 
     def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
-        """Write what is queued (for up to ``timeout_s``), then close the sink."""
+        """Write what is queued and overflowing (for up to ``timeout_s``), then close the sink."""
+        self._closing = True
+        self._spill_wake.set()
+        if self._spiller.is_alive():
+            self._spiller.join(timeout_s)
+        while self._spilling and not self._spiller.is_alive():  # submitted as it stopped
+            self._overflow(self._spilling.popleft())
         if self._worker.is_alive():
             with contextlib.suppress(queue.Full):
                 self._queue.put(_STOP, timeout=timeout_s)
@@ -154,6 +178,17 @@ class DecisionRecorder:
             )
             return
         self.sink.close()
+
+    def _drain_overflow(self) -> None:
+        while True:
+            self._spill_wake.wait()
+            self._spill_wake.clear()
+            while self._spilling:
+                record = self._spilling.popleft()
+                self._overflow(record)
+                self._in_flight.pop(record.request_id, None)
+            if self._closing:
+                return
 
     def _overflow(self, record: DecisionRecord) -> bool:
         if isinstance(self.sink, OverflowSink):
