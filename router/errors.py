@@ -15,6 +15,7 @@
     ├── ReloadAnnounceError                 503    reload_announce_failed (Redis unreachable;
     │                                              CURRENT moved anyway; cause kept)
     ├── ServiceNotReadyError                503    service_unavailable (nothing loaded yet)
+    ├── ServiceShuttingDownError            503    a stream still open when the drain ended
     ├── AccessError                                (router.access: who may call, how often)
     │   ├── UnauthenticatedError            401    authentication_error (no key, unknown or revoked)
     │   ├── PermissionDeniedError           403    permission_error   (names the missing scope)
@@ -87,6 +88,7 @@ __all__ = [
     "RouterError",
     "RowError",
     "ServiceNotReadyError",
+    "ServiceShuttingDownError",
     "UnauthenticatedError",
     "UnknownKeyError",
     "UnknownModelError",
@@ -119,6 +121,11 @@ class PolicyError(RouterError):
 
 
 class ServiceNotReadyError(RouterError):
+    status_code = 503
+    error_type = "service_unavailable"
+
+
+class ServiceShuttingDownError(RouterError):
     status_code = 503
     error_type = "service_unavailable"
 

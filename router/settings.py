@@ -54,6 +54,12 @@ class Settings(BaseSettings):
         default=False,
         description="Serve without API keys on a non-loopback address (keys, once created, win).",
     )
+    shutdown_drain_s: float = Field(
+        default=20.0,
+        ge=0.0,
+        le=600.0,
+        description="On SIGTERM, how long open streams may finish before they end with an error.",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     # Longer than any client's idle-connection expiry (httpx's and so the openai SDK's: 5 s, as

@@ -34,13 +34,17 @@ def serve(
     unless --policy or ROUTER_POLICY_PATH says otherwise. Provider keys come from the variables
     the policy names in api_key_env.
 
-    Exit codes: 0 stopped; 2 unusable settings, policy or classifier version.
+    On SIGTERM open streams get ROUTER_SHUTDOWN_DRAIN_S to finish, then end with an error event.
+
+    Exit codes: 0 stopped (SIGTERM included); 2 unusable settings, policy or classifier version,
+    or a public address without API keys and without ROUTER_OPEN_ACCESS=true.
     """
     import logging
 
     import uvicorn
 
     from router.service.app import create_app
+    from router.service.shutdown import GRACE_S, GracefulServer
 
     deps = deps_of(ctx)
     with exit_on_router_error():
@@ -51,14 +55,16 @@ def serve(
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    uvicorn.run(
-        create_app(settings),
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
         timeout_keep_alive=settings.keep_alive_s,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=int(settings.shutdown_drain_s + GRACE_S),
     )
+    GracefulServer(config, app.state.shutdown).run()
 
 
 def _check_servable(settings: Settings) -> None:

@@ -57,6 +57,7 @@ from router.service.openapi import document
 from router.service.redaction import without_password
 from router.service.reload_bus import listen_for_reloads
 from router.service.reloader import CurrentWatcher
+from router.service.shutdown import Shutdown
 from router.settings import Settings
 from router.upstream.client import close_clients
 
@@ -81,14 +82,16 @@ def create_app(
     seeded generator for exploration."""
     metrics = ServiceMetrics()
     explorer = Explorer(settings.exploration_rate, rng)
+    shutdown = Shutdown(settings.shutdown_drain_s)
     app = FastAPI(
         title="difficulty-router",
         summary="Routes each LLM request to the cheapest model and thinking budget that will"
         " answer it well.",
-        lifespan=_lifespan(settings, encoder_loader, sink, metrics, explorer),
+        lifespan=_lifespan(settings, encoder_loader, sink, metrics, explorer, shutdown),
         strict_content_type=False,  # a JSON body without a Content-Type is still read
     )
     app.state.settings = settings
+    app.state.shutdown = shutdown
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ExchangeMiddleware, metrics=metrics)  # the outermost: sees every response
     for error in (RouterError, RequestValidationError, HTTPException):
@@ -104,9 +107,11 @@ def _lifespan(
     sink: DecisionSink | None,
     metrics: ServiceMetrics,
     explorer: Explorer,
+    shutdown: Shutdown,
 ) -> Lifespan:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        shutdown.bind()
         store = ModelStore(settings, encoder_loader)
         await _first_load(store)
         log = await anyio.to_thread.run_sync(_open_log, settings, metrics, sink)

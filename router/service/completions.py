@@ -19,7 +19,6 @@ cancels the upstream call, and the stream is settled as it closes.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import suppress
@@ -27,8 +26,6 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import anyio
-from starlette.responses import StreamingResponse
-from starlette.types import Receive, Scope, Send
 
 from records import Decision, DecisionRecord, ScoredPrompt
 from router.access.guard import Caller, Guard
@@ -39,6 +36,7 @@ from router.decision.policy import Policy, Tier
 from router.errors import RouterError, UnknownModelError, UpstreamError, error_body
 from router.log.decision_log import DecisionRecorder
 from router.service.deadline import within_deadline
+from router.service.event_stream import SHUTTING_DOWN, EventStreamResponse, event
 from router.service.metrics import NO_DECISION, ServiceMetrics
 from router.service.middleware import Exchange
 from router.service.model_store import Snapshot
@@ -285,7 +283,11 @@ async def complete(
 
 
 async def stream(
-    snapshot: Snapshot, body: ChatCompletionRequest, exchange: Exchange, ledger: Ledger
+    snapshot: Snapshot,
+    body: ChatCompletionRequest,
+    exchange: Exchange,
+    ledger: Ledger,
+    stopping: asyncio.Event | None = None,
 ) -> EventStreamResponse:
     """An SSE response streaming the decided tier's answer; errors before its first chunk
     raise here, so they get an ordinary error response."""
@@ -297,15 +299,16 @@ async def stream(
         ledger.settle(exchange, body, Outcome.failed(exc))
         raise
     exchange.vote = source.vote
-    return EventStreamResponse(event_stream(source, exchange, body, ledger))
-
-
-def _event(payload: dict[str, Any]) -> str:
-    return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n"
+    events = event_stream(source, exchange, body, ledger, stopping)
+    return EventStreamResponse(events, stopping)
 
 
 async def event_stream(
-    source: UpstreamStream, exchange: Exchange, body: ChatCompletionRequest, ledger: Ledger
+    source: UpstreamStream,
+    exchange: Exchange,
+    body: ChatCompletionRequest,
+    ledger: Ledger,
+    stopping: asyncio.Event | None = None,
 ) -> AsyncGenerator[str, None]:
     """``data: {chunk}`` events, then ``data: [DONE]``; an error mid-stream (any error: the
     connection to the upstream broke, litellm raised) is sent as a ``data: {"error": ...}``
@@ -313,41 +316,25 @@ async def event_stream(
     status: str | None = CANCELLED
     try:
         async for chunk in source:
-            yield _event(chunk)
+            yield event(chunk)
         ledger.settle(exchange, body, Outcome.streamed(OK, source))
         status = None  # settled: the answer is complete, whatever happens to [DONE]
         yield DONE_EVENT
     except RouterError as exc:
         status = status_of(exc)
-        yield _event(error_body(exc))
+        yield event(error_body(exc))
     except Exception as exc:
         logger.exception("the stream of %s broke", exchange.request_id)
         error = UpstreamError(f"the answer broke off: {type(exc).__name__}", model=source.model)
         status = status_of(error)
-        yield _event(error_body(error))
+        yield event(error_body(error))
     except BaseException as exc:
         status = status_of(exc) if status is not None else None
         raise
     finally:
         with anyio.CancelScope(shield=True):
             await source.aclose()
+        if status == CANCELLED and stopping is not None and stopping.is_set():
+            status = status_of(SHUTTING_DOWN)  # cut by the shutdown, not by the client
         if status is not None:
             ledger.settle(exchange, body, Outcome.streamed(status, source))
-
-
-class EventStreamResponse(StreamingResponse):
-    """A ``text/event-stream`` response that always closes its events, so a client that
-    disconnects cancels the upstream call at once rather than when the generator is collected."""
-
-    media_type = "text/event-stream"
-
-    def __init__(self, events: AsyncGenerator[str, None]) -> None:
-        super().__init__(events, headers={"cache-control": "no-cache"})
-        self.events = events
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await self.events.aclose()

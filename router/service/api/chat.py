@@ -7,7 +7,14 @@ from starlette.responses import JSONResponse, Response
 
 from router.service import completions
 from router.service.api.callers import ChatCaller
-from router.service.api.deps import ActiveSnapshot, ExchangeDep, ExplorerDep, GuardDep, LedgerDep
+from router.service.api.deps import (
+    ActiveSnapshot,
+    ExchangeDep,
+    ExplorerDep,
+    GuardDep,
+    LedgerDep,
+    ShutdownDep,
+)
 from router.service.openai_schema import ChatCompletionRequest
 
 router = APIRouter()
@@ -22,10 +29,11 @@ async def chat_completions(
     exchange: ExchangeDep,
     ledger: LedgerDep,
     explorer: ExplorerDep,
+    shutdown: ShutdownDep,
 ) -> Response:
     """Score the prompt, pick the tier (or take the pinned one), and answer from its model."""
     completions.check_pin(guard, caller, body.model)
     await completions.decide(snapshot, body.model, body.messages, exchange, explorer)
     if body.stream:
-        return await completions.stream(snapshot, body, exchange, ledger)
+        return await completions.stream(snapshot, body, exchange, ledger, shutdown.stopping)
     return JSONResponse(await completions.complete(snapshot, body, exchange, ledger))

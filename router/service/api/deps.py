@@ -18,6 +18,7 @@ from router.service.completions import Ledger
 from router.service.metrics import ServiceMetrics
 from router.service.middleware import Exchange, exchange_of
 from router.service.model_store import ModelStore, Snapshot
+from router.service.shutdown import Shutdown
 
 __all__ = [
     "ActiveSnapshot",
@@ -27,6 +28,7 @@ __all__ = [
     "GuardDep",
     "LedgerDep",
     "MetricsDep",
+    "ShutdownDep",
     "StoreDep",
     "lifespan_state",
 ]
@@ -84,6 +86,11 @@ async def _explorer(request: Request) -> Explorer:
     return explorer
 
 
+async def _shutdown(request: Request) -> Shutdown:
+    shutdown: Shutdown = request.app.state.shutdown
+    return shutdown
+
+
 async def _guard(request: Request) -> Guard:
     guard: Guard = request.state.guard
     return guard
@@ -98,3 +105,4 @@ ExchangeDep = Annotated[Exchange, Depends(_exchange)]
 DecisionLogDep = Annotated[DecisionLog, Depends(_decision_log)]
 ExplorerDep = Annotated[Explorer, Depends(_explorer)]
 GuardDep = Annotated[Guard, Depends(_guard)]
+ShutdownDep = Annotated[Shutdown, Depends(_shutdown)]

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 import yaml
 from fastapi import FastAPI
 from typer.testing import CliRunner
@@ -15,6 +14,7 @@ from router.access.keys import Scope, issue
 from router.access.keystore import KeyFile
 from router.cli.deps import CliDeps
 from router.cli.main import app
+from router.service.shutdown import GracefulServer
 from router.settings import Settings
 from tests.router.conftest import small_policy_data
 from tests.router.service.api.conftest import publish_classifier
@@ -22,12 +22,23 @@ from tests.router.service.api.conftest import publish_classifier
 
 @pytest.fixture
 def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """What ``router serve`` would have served, instead of serving it."""
     calls: list[dict[str, Any]] = []
 
-    def run(application: Any, **options: Any) -> None:
-        calls.append({"app": application, **options})
+    def run(server: GracefulServer, sockets: Any = None) -> None:
+        config = server.config
+        calls.append(
+            {
+                "app": config.app,
+                "host": config.host,
+                "port": config.port,
+                "timeout_keep_alive": config.timeout_keep_alive,
+                "timeout_graceful_shutdown": config.timeout_graceful_shutdown,
+                "shutdown": server.draining,
+            }
+        )
 
-    monkeypatch.setattr(uvicorn, "run", run)
+    monkeypatch.setattr(GracefulServer, "run", run)
     return calls
 
 
@@ -55,6 +66,8 @@ def test_serve_runs_the_app_on_the_configured_address(
     assert (call["host"], call["port"]) == ("127.0.0.1", 9123)
     assert call["app"].state.settings == settings
     assert call["timeout_keep_alive"] == 75, "idle connections outlive clients' own 5 s expiry"
+    assert call["shutdown"] is call["app"].state.shutdown
+    assert call["timeout_graceful_shutdown"] == 25, "the 20 s drain, then 5 s for error events"
 
 
 def test_the_keep_alive_setting_reaches_uvicorn(
