@@ -81,10 +81,12 @@ def translated(route: Route, secrets: Collection[str]) -> Iterator[None]:
     except RouterRateLimitError as exc:
         # Not this request's failure: earlier ones put every deployment left to try to rest.
         wait_s = max(1, math.ceil(exc.cooldown_time))
-        message = (
-            f"{said} was not called: every deployment left to try is resting for up to"
-            f" {wait_s} s after recent failures of other requests; retry after that"
+        rest = (
+            f"model '{model}' is resting for up to {wait_s} s after recent failures of other"
+            " requests (not of this one)"
         )
+        fallbacks = ", and no fallback answered this request" if route.fallbacks else ""
+        message = f"{rest}{fallbacks}; retry after that"
         headers = {"Retry-After": str(wait_s)}
         raise UpstreamCoolingDownError(message, model=model, headers=headers) from exc
     except RateLimitError as exc:

@@ -17,6 +17,7 @@ from router.decision.budgets import ReasoningControl
 from router.errors import (
     MissingProviderKeyError,
     RequestError,
+    UpstreamCoolingDownError,
     UpstreamError,
     UpstreamRateLimitedError,
     UpstreamTimeoutError,
@@ -634,3 +635,24 @@ async def test_cancelling_a_completion_closes_the_upstream_connection(
         await call
 
     assert await upstream.wait_for_abandoned() == ["slow"]
+
+
+async def test_a_deployment_cooling_down_after_anothers_failure_is_a_503_saying_so(
+    upstream: UpstreamServer,
+) -> None:
+    upstream.script("fragile", failures=[401])
+    upstream.script("spare", failures=[500, 500])
+    spare = target(upstream, "openai/spare")
+    chosen = target(upstream, "openai/fragile", fallbacks=["openai/spare"])
+    client = Upstream([chosen, spare], num_retries=0, cooldown_s=30)
+    with pytest.raises(UpstreamError):
+        await client.complete(chosen, MESSAGES)  # someone else's request: the key is refused
+
+    with pytest.raises(UpstreamCoolingDownError) as raised:
+        await client.complete(chosen, MESSAGES)  # ours: the primary rests, the spare fails
+
+    assert raised.value.status_code == 503
+    assert "failures of other requests (not of this one)" in raised.value.message
+    assert "no fallback answered this request" in raised.value.message
+    assert 1 <= int(raised.value.headers["Retry-After"]) <= 30
+    assert [request.model for request in upstream.requests] == ["fragile", "spare", "spare"]
