@@ -12,6 +12,11 @@
     ├── DecisionLogError                    503    decision_log_unavailable (store unreachable;
     │                                              cause kept as __cause__)
     ├── PolicyError                         500    policy_error      (file, tier, field, problem)
+    ├── AdminAuthError                      401    authentication_error (admin API without token)
+    ├── PolicyChangeError                          a change of the serving policy refused
+    │   ├── PolicyRejectedError             422    policy_rejected   (names the problem)
+    │   ├── PreconditionRequiredError       428    precondition_required (no If-Match)
+    │   └── PreconditionFailedError         412    precondition_failed (stale If-Match)
     ├── ReloadAnnounceError                 503    reload_announce_failed (Redis unreachable;
     │                                              CURRENT moved anyway; cause kept)
     ├── ServiceNotReadyError                503    service_unavailable (nothing loaded yet)
@@ -27,6 +32,7 @@
     │   ├── ForbiddenFieldError                    client tried to steer the upstream (api_base...)
     │   ├── UnknownModelError               404    not "auto", a tier or a model the policy knows
     │   ├── PayloadTooLargeError            413
+    │   ├── SimulationError                        a simulation or tuning its input cannot support
     │   └── FeedbackError                          feedback the log cannot take
     │       ├── UnknownRequestError         404    no logged request has that id
     │       ├── RequestNotLoggedYetError    503    a recent id not visible yet (Retry-After)
@@ -63,6 +69,7 @@ from classifiers.errors import (
 
 __all__ = [
     "AccessError",
+    "AdminAuthError",
     "ArtifactError",
     "ArtifactIntegrityError",
     "ArtifactMismatchError",
@@ -80,7 +87,11 @@ __all__ = [
     "MissingProviderKeyError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
+    "PolicyChangeError",
     "PolicyError",
+    "PolicyRejectedError",
+    "PreconditionFailedError",
+    "PreconditionRequiredError",
     "RateLimitedError",
     "ReloadAnnounceError",
     "RequestError",
@@ -89,6 +100,7 @@ __all__ = [
     "RowError",
     "ServiceNotReadyError",
     "ServiceShuttingDownError",
+    "SimulationError",
     "UnauthenticatedError",
     "UnknownKeyError",
     "UnknownModelError",
@@ -118,6 +130,33 @@ class PolicyError(RouterError):
         self.tier = tier
         self.field = field
         self.problem = problem
+
+
+class AdminAuthError(RouterError):
+    """The admin API without a valid admin token (the token itself is never echoed)."""
+
+    status_code = 401
+    error_type = "authentication_error"
+
+
+class PolicyChangeError(RouterError):
+    status_code = 409
+    error_type = "policy_change_refused"
+
+
+class PolicyRejectedError(PolicyChangeError):
+    status_code = 422
+    error_type = "policy_rejected"
+
+
+class PreconditionRequiredError(PolicyChangeError):
+    status_code = 428
+    error_type = "precondition_required"
+
+
+class PreconditionFailedError(PolicyChangeError):
+    status_code = 412
+    error_type = "precondition_failed"
 
 
 class ServiceNotReadyError(RouterError):
@@ -197,6 +236,10 @@ class UnknownModelError(RequestError):
 
 class PayloadTooLargeError(RequestError):
     status_code = 413
+
+
+class SimulationError(RequestError):
+    """A what-if simulation or a tuning target that the policy or the traffic cannot meet."""
 
 
 class FeedbackError(RequestError):

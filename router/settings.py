@@ -11,7 +11,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     # How often a running service checks models_dir/CURRENT for a new version; 0 turns it off.
     reload_interval_s: float = Field(default=2.0, ge=0.0, le=3600.0)
     exploration_rate: float = Field(default=0.0, ge=0.0, le=0.5)
+    # The admin API (/admin/..., /ui) answers 401 unless a request carries this token.
+    admin_token: SecretStr | None = Field(default=None, min_length=16)
+    # Embedded mode: how often a replica looks at the policy file for a change (with Redis,
+    # replicas hear of a change on the <prefix>:policy channel at once).
+    policy_watch_interval_s: float = Field(default=0.25, gt=0.0, le=60.0)
     log_level: str = "INFO"
 
     @field_validator("models_dir", "policy_path")

@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("router.core",),  # router/__init__.py, router/settings.py, router/errors.py
     ("router.decision", "router.access"),
     ("router.upstream", "router.log"),
+    ("router.ops",),  # simulation, tuning, admin actions and audit, shadow policy
     ("router.service",),
     ("router.cli",),
 )

@@ -7,7 +7,8 @@ sent. Point OpenAI-style and Gemini targets at ``.url`` and Anthropic ones at ``
 
 Each model name follows a ``Script`` (unscripted models answer ``"ok"``): fail the first calls
 with given status codes (with a retry-after), wait before answering, hang until the client gives
-up, stream slowly, report reasoning tokens, answer from a list (one entry per answered call). The
+up, stream slowly, report reasoning tokens, answer from a list (one entry per answered call) or
+from a function of the request body (``reply``, for outcomes that depend on the prompt). The
 server records every request (path, headers, JSON body) and every stream or hang the client
 abandoned, so tests assert on what litellm actually sent and on what a cancellation did.
 
@@ -55,6 +56,7 @@ class Script:
     """Answer HTTP 200 with ``"choices": []`` (a stream: only ``[DONE]``)."""
     break_after: int | None = None
     """Streams drop the connection after this many content chunks."""
+    reply: Callable[[dict[str, Any]], str] | None = None  # answer from the request body
 
     def delay_s(self, call: int) -> float:
         """How long call number ``call`` waits before answering."""
@@ -309,10 +311,11 @@ def _endpoint(server: UpstreamServer, reply: Reply) -> Callable[[Request], Await
         if await _client_left(request, call.script.delay_s(call.number)):
             server._record_abandoned(model)
             return Response(status_code=499)
+        answer = call.answer if call.script.reply is None else call.script.reply(body)
         if body.get("stream"):
             usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            return _stream(server, model, call.answer, call.script, usage)
-        return JSONResponse(reply(model, call.answer, call.script))
+            return _stream(server, model, answer, call.script, usage)
+        return JSONResponse(reply(model, answer, call.script))
 
     return handle
 

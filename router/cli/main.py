@@ -4,6 +4,7 @@
     train.py    train, embed             a classifier from seed data or from logged outcomes
     serve.py    serve                    the HTTP service
     policy.py   policy validate          check a policy file
+    policy_ops.py  policy simulate|tune  what a policy would cost and deliver; edges for a target
     models.py   models list|show|promote|rollback
     logs.py     logs export
     deps.py     CliDeps and the options the commands share; output.py: consoles and errors
@@ -28,7 +29,7 @@ from router.cli import route, serve, train
 from router.cli.keys import keys_app
 from router.cli.logs import logs_app
 from router.cli.models import models_app
-from router.cli.policy import policy_app
+from router.cli.policy_ops import policy_app  # with simulate and tune registered
 
 __all__ = ["app"]
 

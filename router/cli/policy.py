@@ -20,7 +20,7 @@ __all__ = ["policy_app"]
 EXIT_INVALID_POLICY = 1
 
 policy_app = typer.Typer(
-    help="Check policy files.", no_args_is_help=True, rich_markup_mode="markdown"
+    help="Check, simulate and tune policy files.", no_args_is_help=True, rich_markup_mode="markdown"
 )
 
 

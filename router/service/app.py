@@ -26,6 +26,7 @@ import logging
 import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import timedelta
 from typing import Any, Final
 
 import anyio
@@ -45,6 +46,12 @@ from router.errors import (
     error_body,
 )
 from router.log.decision_log import DecisionLog, DecisionSink, open_decision_log
+from router.ops.admin import PolicyAdmin
+from router.ops.audit import open_audit
+from router.ops.operations import Operations
+from router.ops.policy_home import PolicyHome, open_policy_home
+from router.ops.recent import RecentTraffic
+from router.ops.shadow import ShadowSlot
 from router.service import api
 from router.service.access import open_guard
 from router.service.api.deps import lifespan_state
@@ -54,6 +61,7 @@ from router.service.middleware import BodyLimitMiddleware, ExchangeMiddleware
 from router.service.model_store import EncoderLoader, ModelStore, load_encoder
 from router.service.openai_schema import FORBIDDEN_FIELD
 from router.service.openapi import document
+from router.service.policy_sync import PolicyFileWatcher, PolicyFollower, listen_for_policies
 from router.service.redaction import without_password
 from router.service.reload_bus import listen_for_reloads
 from router.service.reloader import CurrentWatcher
@@ -67,6 +75,9 @@ logger = logging.getLogger(__name__)
 
 _WHOLE_BODY: Final = ("body",)
 _NOT_AN_OBJECT: Final = frozenset({"model_attributes_type", "dict_type", "model_type"})
+RECENT_WINDOW: Final = timedelta(days=7)
+POLICY_POLL_WITH_REDIS_S: Final = 5.0
+SHADOW_PROJECTION_S: Final = 30.0
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Any]]]
 
@@ -81,13 +92,14 @@ def create_app(
     """The service for ``settings``; tests pass a stand-in encoder loader, their own sink and a
     seeded generator for exploration."""
     metrics = ServiceMetrics()
+    shadow = ShadowSlot(metrics.registry)
     explorer = Explorer(settings.exploration_rate, rng)
     shutdown = Shutdown(settings.shutdown_drain_s)
     app = FastAPI(
         title="difficulty-router",
         summary="Routes each LLM request to the cheapest model and thinking budget that will"
         " answer it well.",
-        lifespan=_lifespan(settings, encoder_loader, sink, metrics, explorer, shutdown),
+        lifespan=_lifespan(settings, encoder_loader, sink, metrics, explorer, shadow, shutdown),
         strict_content_type=False,  # a JSON body without a Content-Type is still read
     )
     app.state.settings = settings
@@ -107,6 +119,7 @@ def _lifespan(
     sink: DecisionSink | None,
     metrics: ServiceMetrics,
     explorer: Explorer,
+    shadow: ShadowSlot,
     shutdown: Shutdown,
 ) -> Lifespan:
     @asynccontextmanager
@@ -118,8 +131,18 @@ def _lifespan(
         guard = await open_guard(settings)
         ledger = Ledger(log.recorder, metrics, keep_prompt=settings.store_prompt_text, guard=guard)
         watching = _watch_current(settings, store, metrics)
+        home = open_policy_home(settings)
+        audit = await anyio.to_thread.run_sync(open_audit, settings)
+        ops = Operations(
+            PolicyAdmin(home, store, audit),
+            shadow,
+            RecentTraffic(log.store, RECENT_WINDOW),
+            serving=lambda: store.active.policy,
+        )
+        watching += await _follow_policy(settings, store, home)
+        watching.append(asyncio.get_running_loop().create_task(_project_shadow(ops)))
         try:
-            yield lifespan_state(store, ledger, metrics, log, explorer, guard)
+            yield lifespan_state(store, ledger, metrics, log, explorer, guard, ops)
         finally:
             await guard.aclose()
             for task in watching:
@@ -127,6 +150,8 @@ def _lifespan(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await anyio.to_thread.run_sync(log.close)
+            await anyio.to_thread.run_sync(audit.close)
+            home.close()
             await close_clients()
 
     return lifespan
@@ -151,6 +176,36 @@ def _watch_current(
         listening = listen_for_reloads(settings, watcher.nudge)
         tasks.append(loop.create_task(listening, name="reload-listener"))
     return tasks
+
+
+async def _project_shadow(ops: Operations) -> None:
+    """Keep the shadow policy's projected cost and quality on /metrics fresh while attached."""
+    while True:
+        await asyncio.sleep(SHADOW_PROJECTION_S)
+        if ops.shadow.shadow is None:
+            continue
+        try:
+            await anyio.to_thread.run_sync(ops.shadow_report)
+        except RouterError as exc:
+            logger.warning("shadow projection skipped: %s", exc.message)
+
+
+async def _follow_policy(
+    settings: Settings, store: ModelStore, home: PolicyHome
+) -> list[asyncio.Task[None]]:
+    """Serve the fleet's policy now, then follow it: the file (embedded) or Redis."""
+    follower = PolicyFollower(store, home)
+    await follower.check()
+    loop = asyncio.get_running_loop()
+    if settings.redis_url is None:
+        watcher = PolicyFileWatcher(
+            follower, settings.policy_path, settings.policy_watch_interval_s
+        )
+        return [loop.create_task(watcher.run(), name="policy-file-watcher")]
+    return [
+        loop.create_task(follower.run(POLICY_POLL_WITH_REDIS_S), name="policy-follower"),
+        loop.create_task(listen_for_policies(settings, follower.nudge), name="policy-listener"),
+    ]
 
 
 def _open_log(

@@ -8,6 +8,7 @@ and only its contents change):
 
     store = ModelStore(settings)
     store.reload()              # build a new snapshot, then swap it in with one assignment
+    store.use_policy(document)  # the same classifier with another policy (the admin API)
     snapshot = store.active     # what a request uses from start to end, even across a reload
 
 A reload that fails keeps the snapshot that was serving; until one succeeds the store is not
@@ -28,8 +29,8 @@ from classifiers.encoder import TextEncoder
 from router.decision.batching import DecisionBatcher
 from router.decision.decider import BatchScorer, Decider
 from router.decision.policy import Policy
-from router.decision.policy_file import load_policy
 from router.errors import RouterError, ServiceNotReadyError
+from router.ops.policy_file import PolicyDocument, read_document
 from router.service.redaction import configured_secrets, install_masking
 from router.settings import Settings
 from router.upstream.client import Upstream
@@ -97,12 +98,20 @@ class Snapshot:
     targets: Mapping[str, UpstreamTarget]
     batcher: DecisionBatcher
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    document: PolicyDocument | None = None  # the policy's text, when it came from one
 
     @classmethod
-    def build(cls, scorer: BatchScorer, policy: Policy, settings: Settings) -> Snapshot:
+    def build(
+        cls,
+        scorer: BatchScorer,
+        policy: Policy,
+        settings: Settings,
+        document: PolicyDocument | None = None,
+    ) -> Snapshot:
         targets = {tier.name: UpstreamTarget.of(tier) for tier in policy.tiers}
         named = [tier.api_key_env for tier in policy.tiers]
-        install_masking().add(*configured_secrets(named, [settings.redis_url]))
+        admin = settings.admin_token.get_secret_value() if settings.admin_token else None
+        install_masking().add(admin, *configured_secrets(named, [settings.redis_url]))
         upstream = Upstream(
             targets.values(),
             num_retries=settings.upstream_retries,
@@ -111,7 +120,7 @@ class Snapshot:
         )
         decider = Decider(scorer, policy)
         batcher = DecisionBatcher(decider, max_batch=settings.encoder_batch_size)
-        return cls(decider, upstream, targets, batcher)
+        return cls(decider, upstream, targets, batcher, document=document)
 
     @property
     def policy(self) -> Policy:
@@ -140,6 +149,7 @@ class ModelStore:
         self._active: Snapshot | None = None
         self._problem: str | None = "not loaded yet"
         self._reloading = threading.Lock()
+        self._document: PolicyDocument | None = None  # set by use_policy; else the file
 
     @property
     def active(self) -> Snapshot:
@@ -170,9 +180,18 @@ class ModelStore:
             self._active, self._problem = snapshot, None
             return snapshot
 
+    def use_policy(self, document: PolicyDocument) -> Snapshot:
+        """Serve ``document``'s policy with the serving classifier, from now on (a classifier
+        reload keeps it); blocking. Requests in flight finish on the snapshot they hold."""
+        with self._reloading:
+            scorer = self.active.decider.scorer
+            snapshot = Snapshot.build(scorer, document.policy, self.settings, document)
+            self._active, self._document = snapshot, document
+            return snapshot
+
     def _build(self) -> Snapshot:
-        policy = load_policy(self.settings.policy_path)
+        document = self._document or read_document(self.settings.policy_path)
         if self._encoder is None:
             self._encoder = self.encoder_loader(self.settings)
         scorer = load_scorer(self.settings, self._encoder)
-        return Snapshot.build(scorer, policy, self.settings)
+        return Snapshot.build(scorer, document.policy, self.settings, document)

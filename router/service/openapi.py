@@ -39,7 +39,10 @@ _MEANING: Final = {
     403: "The key lacks the scope this needs (named in the message).",
     404: "No such model, tier, request or path.",
     405: "Method not allowed.",
-    409: "The Idempotency-Key came before with other content.",
+    409: "A conflict: the Idempotency-Key came before with other content, or a policy change.",
+    412: "The If-Match names a policy version that no longer serves.",
+    422: "The policy was refused (the message names the problem).",
+    428: "A policy change needs If-Match.",
     413: "The body is over ROUTER_MAX_BODY_BYTES.",
     429: "Over the key's rate limit, or the provider's (Retry-After).",
     500: "A bug: quote the x-router-request-id.",
@@ -50,6 +53,7 @@ _MEANING: Final = {
 _KEYED: Final = (401, 403, 429)
 _COMMON: Final = (400, 404, 405, 413, 500)
 _UPSTREAM: Final = (502, 503, 504)
+_ADMIN: Final = (*_COMMON, *_KEYED, 409, 412, 422, 428, 503)
 _STATUSES: Final[dict[tuple[str, str], tuple[int, ...]]] = {
     ("/v1/chat/completions", "post"): (*_COMMON, *_KEYED, *_UPSTREAM),
     ("/v1/route", "post"): (*_COMMON, *_KEYED, 503),
@@ -81,8 +85,9 @@ def document(app: FastAPI) -> None:
 
 def _correct(path: str, method: str, operation: dict[str, Any]) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
-    responses.pop("422", None)
-    for status in _STATUSES.get((path, method), _COMMON):
+    responses.pop("422", None)  # validation errors are 400s; a refused policy's 422 is added
+    statuses = _ADMIN if path.startswith("/admin/") else _STATUSES.get((path, method), _COMMON)
+    for status in statuses:
         entry: dict[str, Any] = {
             "description": _MEANING[status],
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
@@ -99,6 +104,19 @@ def _correct(path: str, method: str, operation: dict[str, Any]) -> None:
         responses["200"] = {
             "description": "Prometheus text exposition.",
             "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    if path == "/ui":
+        responses["200"] = {
+            "description": "The ops page.",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        }
+    if path == "/ui/{name}":
+        responses["200"] = {
+            "description": "A script or stylesheet of the ops page.",
+            "content": {
+                "text/javascript": {"schema": {"type": "string"}},
+                "text/css": {"schema": {"type": "string"}},
+            },
         }
     if path == "/readyz":
         responses["503"] = {

@@ -10,13 +10,35 @@ target's ``price`` (the policy's) is handed to litellm as the deployment's own p
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
+import litellm
 from litellm.cost_calculator import completion_cost, cost_per_token
 
+from records import Price
 from router.upstream.results import Usage
 
-__all__ = ["answering_model", "response_cost", "stream_cost"]
+__all__ = ["answering_model", "list_price", "response_cost", "stream_cost"]
+
+PER_MILLION = 1e6
+
+
+@cache
+def list_price(model: str) -> Price | None:
+    """``model``'s price in litellm's bundled price map (offline), or None when it has none;
+    what ``router policy simulate`` prices a tier with when the policy sets no ``price``."""
+    try:
+        info = litellm.get_model_info(model)
+    except Exception:  # litellm raises several types for a model it does not know
+        return None
+    prompt, completion = info.get("input_cost_per_token"), info.get("output_cost_per_token")
+    if prompt is None or completion is None:
+        return None
+    return Price(
+        input_per_mtok=float(prompt) * PER_MILLION,
+        output_per_mtok=float(completion) * PER_MILLION,
+    )
 
 
 def _hidden_params(response: object) -> Mapping[str, Any]:

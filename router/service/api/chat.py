@@ -13,9 +13,10 @@ from router.service.api.deps import (
     ExplorerDep,
     GuardDep,
     LedgerDep,
+    OperationsDep,
     ShutdownDep,
 )
-from router.service.openai_schema import ChatCompletionRequest
+from router.service.openai_schema import AUTO, ChatCompletionRequest
 
 router = APIRouter()
 
@@ -29,11 +30,14 @@ async def chat_completions(
     exchange: ExchangeDep,
     ledger: LedgerDep,
     explorer: ExplorerDep,
+    ops: OperationsDep,
     shutdown: ShutdownDep,
 ) -> Response:
     """Score the prompt, pick the tier (or take the pinned one), and answer from its model."""
     completions.check_pin(guard, caller, body.model)
-    await completions.decide(snapshot, body.model, body.messages, exchange, explorer)
+    decision = await completions.decide(snapshot, body.model, body.messages, exchange, explorer)
+    if body.model == AUTO:
+        ops.shadow.observe(decision.score, snapshot.policy.choose(decision.score).name)
     if body.stream:
         return await completions.stream(snapshot, body, exchange, ledger, shutdown.stopping)
     return JSONResponse(await completions.complete(snapshot, body, exchange, ledger))

@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 from router.access.guard import Guard
 from router.decision.exploration import Explorer
 from router.log.decision_log import DecisionLog
+from router.ops.operations import Operations
 from router.service.completions import Ledger
 from router.service.metrics import ServiceMetrics
 from router.service.middleware import Exchange, exchange_of
@@ -28,6 +29,7 @@ __all__ = [
     "GuardDep",
     "LedgerDep",
     "MetricsDep",
+    "OperationsDep",
     "ShutdownDep",
     "StoreDep",
     "lifespan_state",
@@ -41,6 +43,7 @@ def lifespan_state(
     decision_log: DecisionLog,
     explorer: Explorer,
     guard: Guard,
+    ops: Operations,
 ) -> dict[str, Any]:
     """The lifespan state the dependencies below read."""
     return {
@@ -50,6 +53,7 @@ def lifespan_state(
         "metrics": metrics,
         "decision_log": decision_log,
         "explorer": explorer,
+        "ops": ops,
     }
 
 
@@ -96,6 +100,11 @@ async def _guard(request: Request) -> Guard:
     return guard
 
 
+async def _operations(request: Request) -> Operations:
+    ops: Operations = request.state.ops
+    return ops
+
+
 StoreDep = Annotated[ModelStore, Depends(_store)]
 ActiveSnapshot = Annotated[Snapshot, Depends(_active)]
 """The serving snapshot for the whole request; 503 while the store is not ready."""
@@ -106,3 +115,4 @@ DecisionLogDep = Annotated[DecisionLog, Depends(_decision_log)]
 ExplorerDep = Annotated[Explorer, Depends(_explorer)]
 GuardDep = Annotated[Guard, Depends(_guard)]
 ShutdownDep = Annotated[Shutdown, Depends(_shutdown)]
+OperationsDep = Annotated[Operations, Depends(_operations)]

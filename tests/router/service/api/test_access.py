@@ -191,3 +191,18 @@ def test_feedback_on_a_recent_unknown_request_is_a_503_to_retry(
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
     assert error_of(response)["code"] == "RequestNotLoggedYetError"
+
+
+def test_an_admin_key_opens_the_admin_api_and_a_chat_key_does_not(
+    client: TestClient, keys: Keys
+) -> None:
+    _, admin = keys.create(Scope.ADMIN)
+    _, chatter = keys.create(Scope.CHAT)
+
+    allowed = client.get("/admin/policy", headers={"Authorization": f"Bearer {admin}"})
+    refused = client.get("/admin/policy", headers={"Authorization": f"Bearer {chatter}"})
+
+    assert allowed.status_code == 200, allowed.text
+    assert refused.status_code == 403
+    assert "'admin' scope" in error_of(refused)["message"]
+    assert client.get("/admin/policy").status_code == 401
