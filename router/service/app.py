@@ -62,7 +62,7 @@ from router.service.model_store import EncoderLoader, ModelStore, load_encoder
 from router.service.openai_schema import FORBIDDEN_FIELD
 from router.service.openapi import document
 from router.service.policy_sync import PolicyFileWatcher, PolicyFollower, listen_for_policies
-from router.service.redaction import without_password
+from router.service.redaction import configured_secrets, install_masking, without_password
 from router.service.reload_bus import listen_for_reloads
 from router.service.reloader import CurrentWatcher
 from router.service.shutdown import Shutdown
@@ -92,6 +92,8 @@ def create_app(
     """The service for ``settings``; tests pass a stand-in encoder loader, their own sink and a
     seeded generator for exploration."""
     metrics = ServiceMetrics()
+    admin = settings.admin_token.get_secret_value() if settings.admin_token else None
+    install_masking().add(admin, *configured_secrets([], [settings.redis_url]))
     shadow = ShadowSlot(metrics.registry)
     explorer = Explorer(settings.exploration_rate, rng)
     shutdown = Shutdown(settings.shutdown_drain_s)
