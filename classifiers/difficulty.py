@@ -101,6 +101,8 @@ def linear_proba(model: LogisticRegression, Z: FloatArray) -> FloatArray:
     Scoring one prompt goes through five fitted linear models; their input checks cost ten times
     the arithmetic (0.7 ms against 0.07 ms), and ``predict`` has already validated ``X`` once.
     """
+    if len(model.classes_) == 1:
+        return np.ones((len(Z), 1))
     return linear_softmax(Z @ model.coef_.T + model.intercept_)
 
 
@@ -156,8 +158,7 @@ class DifficultyEstimator(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         self.scaler_ = StandardScaler().fit(X)
         Z = self.scaler_.transform(X)
         groups = y[:, GROUP_COLUMN].astype(int)
-        self.gate_ = LogisticRegression(C=self.gate_c, max_iter=3000)
-        self.gate_.fit(Z, groups, sample_weight=weights)
+        self.gate_ = self._fit_gate(Z, groups, weights)
         self.experts_: dict[int, Expert] = {
             int(g): self._fit_expert(int(g), groups, Z, y, weights) for g in self.gate_.classes_
         }
@@ -211,6 +212,21 @@ class DifficultyEstimator(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         if not np.isfinite(X).all():
             raise ValueError("X contains NaN or infinity")
         return np.asarray((X - self.scaler_.mean_) / self.scaler_.scale_, dtype=np.float64)
+
+    def _fit_gate(
+        self, Z: FloatArray, groups: NDArray[np.int_], weights: FloatArray
+    ) -> LogisticRegression:
+        """P(group | x); data of one group (a user's rows without domains) gets a gate that
+        always answers that group, which ``linear_proba`` reads as probability 1."""
+        gate = LogisticRegression(C=self.gate_c, max_iter=3000)
+        present = np.unique(groups)
+        if len(present) > 1:
+            return gate.fit(Z, groups, sample_weight=weights)
+        gate.classes_ = present
+        gate.coef_ = np.zeros((1, Z.shape[1]))
+        gate.intercept_ = np.zeros(1)
+        gate.n_features_in_ = Z.shape[1]
+        return gate
 
     def _fit_expert(
         self,

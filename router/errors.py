@@ -38,6 +38,8 @@
     │       ├── RequestNotLoggedYetError    503    a recent id not visible yet (Retry-After)
     │       └── IdempotencyKeyReusedError   409    the key came before with other content
     └── UpstreamError                       502    upstream_error     (cause kept as __cause__)
+        ├── UpstreamUnreachableError        502    refused, DNS, TLS, connect timeout (names tier,
+        │                                              address and cause)
         ├── MissingProviderKeyError         502    provider_key_error (names the env var: the
         │                                          router's key is missing or was refused)
         ├── EmptyAnswerError                502    HTTP 200 without an answer (no choices, an
@@ -109,6 +111,7 @@ __all__ = [
     "UpstreamError",
     "UpstreamRateLimitedError",
     "UpstreamTimeoutError",
+    "UpstreamUnreachableError",
     "error_body",
 ]
 
@@ -290,6 +293,27 @@ class UpstreamError(RouterError):
         # and reasoning tokens, and US dollars; set by router.upstream.
         self.spent_tokens: tuple[int, int, int] = (0, 0, 0)
         self.spent_cost_usd = 0.0
+
+
+class UpstreamUnreachableError(UpstreamError):
+    """No connection to the upstream: refused, DNS, TLS or connect timeout (``address`` and
+    ``cause`` say which); the message names the tier once the service knows it."""
+
+    def __init__(
+        self, message: str, *, model: str | None = None, address: str | None, cause: str
+    ) -> None:
+        super().__init__(message, model=model)
+        self.address = address
+        self.cause = cause
+
+    def for_tier(self, tier: str) -> UpstreamUnreachableError:
+        """The same error, its message starting with the tier that was asked."""
+        return UpstreamUnreachableError(
+            f"tier '{tier}': {self.message}",
+            model=self.model,
+            address=self.address,
+            cause=self.cause,
+        )
 
 
 class MissingProviderKeyError(UpstreamError):

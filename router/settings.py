@@ -79,8 +79,19 @@ class Settings(BaseSettings):
     # latency collapse whenever anything else runs (bench/decision_latency.py).
     encoder_threads: int = Field(default=1, ge=1, le=64)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    upstream_connect_timeout_s: float = Field(
+        default=3.0,
+        gt=0.0,
+        le=60.0,
+        description="How long a connection to an upstream may take before the call fails (a"
+        " tier's timeout_s bounds the whole call).",
+    )
     upstream_retries: int = Field(
-        default=2, ge=0, le=10, description="Retries of a 429 or 5xx before the fallbacks."
+        default=2,
+        ge=0,
+        le=10,
+        description="Retries of a 429 or 503 before the fallbacks (a 500 or a failed connection"
+        " goes to them at once).",
     )
     upstream_cooldown_s: float | None = Field(
         default=None, ge=0.0, le=3600.0, description="How long a failing deployment rests."

@@ -24,6 +24,7 @@ from scipy import stats
 
 from training import metrics
 from training.datasets import SeedRow
+from training.labels import OUTCOME_LABEL, outcome_gain
 from training.metrics import FloatArray
 
 if TYPE_CHECKING:
@@ -121,6 +122,7 @@ def evaluate(rows: Sequence[SeedRow], scores: npt.ArrayLike, *, seed: int = 0) -
             *(m for group, idx in groups for m in _routing_metrics(rows, group, idx, candidates)),
             _level_spearman(rows, candidates),
             _rb11_spearman(rows, candidates),
+            *_user_outcome_metrics(rows, candidates),
             *_domain_separations(rows, candidates),
             *_domain_means(rows, candidates),
         ),
@@ -255,6 +257,32 @@ def _rb11_spearman(rows: Sequence[SeedRow], candidates: Mapping[str, FloatArray]
         return metrics.spearman(fail_share, scores)
 
     return _metric("spearman_rb11_fail_share", idx, measure, candidates, fail_share)
+
+
+def _user_outcome_metrics(
+    rows: Sequence[SeedRow], candidates: Mapping[str, FloatArray]
+) -> list[Metric]:
+    """On a user's outcome rows: Spearman against the gain label, and on the true/false ones the
+    AUROC for "the weak setting fails and the strong one succeeds"."""
+    idx = _where(rows, lambda row: isinstance(row.labels.get(OUTCOME_LABEL), Mapping))
+    pairs = [rows[i].labels[OUTCOME_LABEL] for i in idx]
+    gain = np.array([outcome_gain(p["weak"], p["strong"]) for p in pairs], dtype=np.float64)
+    binary = np.array([_is_binary(p) for p in pairs], dtype=bool)
+
+    def spearman(scores: FloatArray) -> float:
+        return metrics.spearman(gain, scores)
+
+    def auroc(scores: FloatArray) -> float:
+        return metrics.auroc(gain[binary], scores)
+
+    return [
+        _metric("spearman_outcome_gain[user]", idx, spearman, candidates, gain),
+        _metric("auroc_outcome_gain[user]", idx[binary], auroc, candidates, gain[binary]),
+    ]
+
+
+def _is_binary(pair: Mapping[str, Any]) -> bool:
+    return isinstance(pair["weak"], bool) and isinstance(pair["strong"], bool)
 
 
 def _domain_separations(

@@ -19,6 +19,11 @@ Where a row carries per-model outcomes the target comes from them:
   chat models (about 0.75 at level 1 down to 0.15 at level 5) against reasoning models (0.98 to
   0.88).
 
+- ``outcome`` (a user's own rows, ``training.user_data``): ``outcome_gain(weak, strong)``, the
+  probability that the weak setting fails and the strong one succeeds, ``(1 - weak) * strong``,
+  each a true/false outcome or a graded score in [0, 1]. When both are true/false the row also
+  has its net outcome class ``strong - weak``, as the MMLU rows do.
+
 - GSM8K (no outcomes): ``word_problem_gain``, the domain prior 0.30 spread by the number of
   quantities and words in the problem (a stand-in for the number of solution steps), clipped to
   [0.1, 0.6].
@@ -44,6 +49,7 @@ WEAK_MODEL = "mistralai/Mixtral-8x7B-Instruct-v0.1"
 STRONG_MODEL = "gpt-4-1106-preview"
 RB_STRONG_MODEL = "gpt-4-1106-preview"
 UNSOLVED_DISCOUNT = 0.5
+OUTCOME_LABEL = "outcome"  # labels[OUTCOME_LABEL] = {"weak": bool | float, "strong": bool | float}
 
 MATH_LEVEL_GAIN: Mapping[int, float] = {1: 0.25, 2: 0.37, 3: 0.5, 4: 0.62, 5: 0.75}
 
@@ -119,9 +125,15 @@ def seed_target(source: str, domain: str, labels: Mapping[str, Any], prompt: str
     has_topic = "subject" in labels and not math.isnan(outcome)
     topic = f"{source}/{labels['subject']}" if has_topic else None
     gain = _gain(source, domain, labels, outcome)
-    if domain == "grade_school_math" and math.isnan(outcome):
+    if domain == "grade_school_math" and math.isnan(outcome) and OUTCOME_LABEL not in labels:
         gain = word_problem_gain(prompt)
     return RowTarget(group, gain, outcome, topic)
+
+
+def outcome_gain(weak: float, strong: float) -> float:
+    """The gain label of one observed (weak, strong) outcome pair, each in [0, 1] (true = 1):
+    the probability that the weak setting fails and the strong one gets it right."""
+    return (1.0 - float(weak)) * float(strong)
 
 
 def word_problem_gain(prompt: str) -> float:
@@ -154,6 +166,12 @@ def target_matrix(targets: Sequence[RowTarget]) -> np.ndarray:
 
 
 def _outcome_class(labels: Mapping[str, Any]) -> float:
+    pair = labels.get(OUTCOME_LABEL)
+    if isinstance(pair, Mapping):
+        weak, strong = pair.get("weak"), pair.get("strong")
+        if isinstance(weak, bool) and isinstance(strong, bool):
+            return float(int(strong) - int(weak))
+        return math.nan
     correct = labels.get("correct")
     if not isinstance(correct, Mapping) or WEAK_MODEL not in correct or STRONG_MODEL not in correct:
         return math.nan
@@ -161,6 +179,9 @@ def _outcome_class(labels: Mapping[str, Any]) -> float:
 
 
 def _gain(source: str, domain: str, labels: Mapping[str, Any], outcome: float) -> float:
+    pair = labels.get(OUTCOME_LABEL)
+    if isinstance(pair, Mapping):
+        return outcome_gain(pair["weak"], pair["strong"])
     if not math.isnan(outcome):
         return max(outcome, 0.0)
     if isinstance(labels.get("rb11_correct"), Mapping):

@@ -113,6 +113,9 @@ def _data_section(data: Mapping[str, Any]) -> str:
         "|---|---|",
         *(f"| {source} | {count} |" for source, count in by_source.items()),
     ]
+    notes = data.get("notes") or []
+    if notes:
+        lines += ["", "Too few rows for parts of the estimator:", *(f"- {note}" for note in notes)]
     return "\n".join(lines)
 
 

@@ -1,6 +1,7 @@
 """Fit a difficulty estimator on labelled prompts, evaluate it and publish it as a version.
 
-Seed training (``train_seed``) reads the seed JSONL, splits off a validation share by a hash of
+Seed training (``train_seed``) reads the seed JSONL (or a user's own file in the format of
+``training.user_data``, told apart by its first row), splits off a validation share by a hash of
 each row's id (stable across runs and machines), embeds the prompts (cached on disk by the data
 file's sha256, so a re-run does not re-embed 36k prompts), fits ``DifficultyEstimator`` on the
 training share and evaluates it on the validation share. The published artifact is exactly the
@@ -22,21 +23,24 @@ from sklearn.base import clone
 
 from classifiers.artifacts.manifest import Manifest
 from classifiers.artifacts.store import save_artifact
-from classifiers.difficulty import DifficultyEstimator
+from classifiers.difficulty import GROUP_COLUMN, GROUPS, OUTCOME_COLUMN, DifficultyEstimator
 from classifiers.encoder import TextEncoder
+from classifiers.errors import DataError
 from classifiers.features import FEATURE_NAMES, build_features
 from classifiers.files import atomic_binary
 from training.crossval import cross_validate
-from training.datasets import SeedRow, file_sha256, read_seed_rows
+from training.datasets import SeedRow, file_sha256
 from training.evaluate import EvaluationReport, evaluate
 from training.evaluate_report import write_report
 from training.labels import seed_target, target_matrix
 from training.model_card import write_model_card
+from training.user_data import read_training_file
 
 VALIDATION_SHARE = 0.15
 EMBED_CHUNK = 256
 
 Progress = Callable[[int, int], None]
+Stage = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class TrainedVersion:
     manifest: Manifest
     report: EvaluationReport
     version_dir: Path
+    notes: tuple[str, ...] = ()  # what the data was too thin for, in words
 
 
 def is_validation(row_id: str, share: float = VALIDATION_SHARE) -> bool:
@@ -91,12 +96,16 @@ def train_seed(
     estimator: DifficultyEstimator | None = None,
     progress: Progress | None = None,
     cv_folds: int = 0,
+    stage: Stage | None = None,
 ) -> TrainedVersion:
     """Fit on the training share, evaluate on the held-out share, publish; see the module doc.
 
     ``cv_folds`` > 1 also cross-validates on the training share and records the fold means.
+    ``stage`` hears the name of each step after embedding ("fitting", "evaluating", ...).
     """
-    rows = list(read_seed_rows(data_path))
+    say = stage or (lambda _: None)
+    data = read_training_file(data_path)
+    rows = list(data.rows)
     data_sha = file_sha256(data_path)
     cache_file = embedding_cache_file(cache_dir, encoder.name, data_sha)
     texts = [r.prompt for r in rows]
@@ -105,17 +114,23 @@ def train_seed(
     held_out = np.array([is_validation(r.id) for r in rows])
     y = targets(rows)
     estimator = estimator or DifficultyEstimator()
+    _check_enough(data_path, held_out, estimator.min_group_rows)
+    notes = (*data.notes, *expert_notes(y[~held_out], estimator))
     metrics: dict[str, Any] = {}
     if cv_folds > 1:
+        say(f"cross-validating ({cv_folds} folds)")
         train_rows = [r for r, v in zip(rows, held_out, strict=True) if not v]
         folds = cross_validate(estimator, train_rows, X[~held_out], y[~held_out], folds=cv_folds)
         metrics["cross_validation"] = folds.to_dict()
+    say(f"fitting on {int((~held_out).sum())} rows")
     train_texts = [t for t, v in zip(texts, held_out, strict=True) if not v]
     fitted = clone(estimator).fit(X[~held_out], y[~held_out], texts=train_texts)
+    say(f"evaluating on {int(held_out.sum())} held-out rows")
     val_rows = [r for r, v in zip(rows, held_out, strict=True) if v]
     val_scores = fitted.predict_text([r.prompt for r in val_rows], X[held_out])
     report = evaluate(val_rows, val_scores)
     version = version or default_version(data_sha)
+    say(f"publishing {version}")
     manifest = save_artifact(
         models_dir,
         version,
@@ -124,11 +139,46 @@ def train_seed(
         encoder_dimension=encoder.dimension,
         encoder_files_sha256=encoder.files_sha256,
         feature_names=FEATURE_NAMES,
-        training_data=_data_summary(data_path, data_sha, rows, held_out),
+        training_data={
+            **_data_summary(data_path, data_sha, rows, held_out),
+            "format": data.format,
+            "notes": list(notes),
+        },
         metrics={"validation": report.to_dict(), "estimator": _params(fitted), **metrics},
         attach=lambda folder, manifest: _attach(folder, manifest, report, val_rows, val_scores),
     )
-    return TrainedVersion(manifest, report, models_dir / version)
+    return TrainedVersion(manifest, report, models_dir / version, notes)
+
+
+def expert_notes(y: np.ndarray, estimator: DifficultyEstimator) -> list[str]:
+    """Each expert the training rows are too few to fit as designed, and what it does instead."""
+    least = estimator.min_group_rows
+    groups = y[:, GROUP_COLUMN].astype(int)
+    notes = []
+    for group in np.unique(groups):
+        name, rows = GROUPS[group], groups == group
+        count = int(rows.sum()) if name != estimator.general_group else len(y)
+        outcomes = int((rows & ~np.isnan(y[:, OUTCOME_COLUMN])).sum())
+        if count < least:
+            notes.append(
+                f"expert '{name}': {count} training rows, fewer than {least}: it predicts their"
+                " mean gain for every prompt instead of fitting one"
+            )
+        elif 0 < outcomes < least and name != estimator.general_group:
+            notes.append(
+                f"expert '{name}': {outcomes} rows with true/false outcomes, fewer than {least}"
+                " to fit its outcome classifier: it fits a ridge regression on the gain instead"
+            )
+    return notes
+
+
+def _check_enough(path: Path, held_out: np.ndarray, least: int) -> None:
+    train, validation = int((~held_out).sum()), int(held_out.sum())
+    if train < least or validation == 0:
+        raise DataError(
+            f"{path}: too few rows to train: {train} for training and {validation} for"
+            f" validation ({VALIDATION_SHARE:.0%} of rows, by id); need at least {least} and 1"
+        )
 
 
 def _attach(

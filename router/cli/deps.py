@@ -6,7 +6,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -32,6 +33,7 @@ __all__ = [
     "PolicyOption",
     "deps_of",
     "input_file",
+    "loading",
     "policy_of",
     "progress_bar",
     "settings_of",
@@ -69,7 +71,7 @@ class OnError(StrEnum):
 
 def input_file(flag: str, help: str) -> Any:
     """The typer option for an existing, readable file."""
-    return typer.Option(flag, help=help, exists=True, dir_okay=False, readable=True)
+    return typer.Option(flag, help=help, exists=True, dir_okay=False, readable=True, metavar="FILE")
 
 
 def deps_of(ctx: typer.Context) -> CliDeps:
@@ -90,8 +92,19 @@ PolicyOption = Annotated[
         "--policy",
         help="Policy YAML file. [default: ROUTER_POLICY_PATH or the shipped policy]",
         dir_okay=False,
+        metavar="FILE",
     ),
 ]
+
+
+@contextmanager
+def loading(what: str) -> Iterator[None]:
+    """A spinner on stderr naming what is loading (the encoder takes seconds), on a terminal."""
+    if not err.is_terminal:
+        yield
+        return
+    with err.status(f"loading {what}..."):
+        yield
 
 
 def progress_bar() -> Progress:

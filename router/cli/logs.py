@@ -30,7 +30,7 @@ __all__ = ["logs_app", "parse_time"]
 logs_app = typer.Typer(
     help="Export the decision log for retraining.",
     no_args_is_help=True,
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,
 )
 
 
@@ -51,15 +51,24 @@ def export(
     ctx: typer.Context,
     out_path: Annotated[
         Path,
-        typer.Option("--out", help="The JSONL file to write (replaced whole).", dir_okay=False),
+        typer.Option(
+            "--out",
+            help="The JSONL file to write (replaced whole).",
+            dir_okay=False,
+            metavar="FILE",
+        ),
     ],
     since: Annotated[
         str | None,
-        typer.Option("--since", help="Only decisions at or after this time (ISO 8601, UTC)."),
+        typer.Option(
+            "--since", help="Only decisions at or after this time (ISO 8601, UTC).", metavar="TIME"
+        ),
     ] = None,
     until: Annotated[
         str | None,
-        typer.Option("--until", help="Only decisions before this time (ISO 8601, UTC)."),
+        typer.Option(
+            "--until", help="Only decisions before this time (ISO 8601, UTC).", metavar="TIME"
+        ),
     ] = None,
 ) -> None:
     """Write every logged decision, joined with its feedback, one JSON line each.

@@ -7,6 +7,8 @@
     policy_ops.py  policy simulate|tune  what a policy would cost and deliver; edges for a target
     models.py   models list|show|promote|rollback
     logs.py     logs export
+    data.py     data build               a seed file from the public sources' raw files
+    doctor.py   doctor                   what a deployment serves with, and what is in its way
     deps.py     CliDeps and the options the commands share; output.py: consoles and errors
 
 Each command is a short function over the same pieces the service uses (``Policy``, ``Decider``,
@@ -26,9 +28,12 @@ from __future__ import annotations
 import typer
 
 from router.cli import route, serve, train
+from router.cli.data import data_app
+from router.cli.doctor import doctor
 from router.cli.keys import keys_app
 from router.cli.logs import logs_app
 from router.cli.models import models_app
+from router.cli.output import UsageCommand
 from router.cli.policy_ops import policy_app  # with simulate and tune registered
 
 __all__ = ["app"]
@@ -37,10 +42,10 @@ app = typer.Typer(
     name="router",
     help="Route LLM requests to the cheapest model and thinking budget that will answer well.",
     no_args_is_help=True,
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,
     pretty_exceptions_show_locals=False,  # locals can hold provider keys
 )
-app.command()(route.route)
+app.command(cls=UsageCommand)(route.route)
 app.command()(route.score)
 app.command("eval")(route.eval_)
 app.command()(train.train)
@@ -50,3 +55,5 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(logs_app, name="logs")
 app.add_typer(models_app, name="models")
 app.add_typer(keys_app, name="keys")
+app.command()(doctor)
+app.add_typer(data_app, name="data")

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -43,7 +44,15 @@ from classifiers.artifacts.registry import (
     switch_current,
 )
 from classifiers.encoder import TextEncoder
-from router.cli.output import EXIT_ERROR, err, exit_on_router_error, out, settings_or_exit
+from router.cli.output import (
+    EXIT_ERROR,
+    UsageCommand,
+    err,
+    exit_on_router_error,
+    fitted,
+    out,
+    settings_or_exit,
+)
 from router.decision.policy_file import load_policy
 from router.errors import RouterError
 from router.service.reload_bus import announce_reload
@@ -57,7 +66,7 @@ EXIT_NOT_PROMOTED = 1
 models_app = typer.Typer(
     help="List, inspect, promote and roll back classifier versions.",
     no_args_is_help=True,
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,
 )
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
@@ -91,29 +100,29 @@ def list_versions(ctx: typer.Context, as_json: JsonOption = False) -> None:
         err.print(Text(f"{broken.version}: {broken.problem}", style="yellow"), soft_wrap=True)
 
 
-def _versions_table(summaries: list[VersionSummary]) -> Table:
-    table = Table(title="Classifier versions (* = CURRENT)")
-    for column in ("", "version", "created", "base", "gate"):
-        table.add_column(column)
+def _versions_table(summaries: list[VersionSummary]) -> RenderableType:
+    """A table when it fits the terminal with every version name whole, else a block each."""
     names = sorted({name for s in summaries for name in s.metrics})
-    for name in names:
-        table.add_column(name, justify="right")
-    for s in summaries:
-        table.add_row(
-            "*" if s.current else "",
-            s.version,
+    headers = ["version", "created", "base", "gate", *names]
+    rows = [
+        [
+            s.version + (" *" if s.current else ""),
             s.created,
             s.base_version or "-",
             s.gate or ("unreadable" if s.problem else "-"),
             *(_number(s.metrics.get(name)) for name in names),
-        )
-    return table
+        ]
+        for s in summaries
+    ]
+    return fitted(
+        headers, rows, console=out, title="Classifier versions (* = CURRENT)", right=names
+    )
 
 
-@models_app.command()
+@models_app.command(cls=UsageCommand)
 def show(
     ctx: typer.Context,
-    version: Annotated[str, typer.Argument(help="The version to describe.")],
+    version: Annotated[str, typer.Argument(help="The version to describe.", metavar="VERSION")],
     as_json: JsonOption = False,
 ) -> None:
     """Show a version: what it was trained on, its metrics, its gate report and its switches."""
@@ -173,10 +182,10 @@ def _trained_on(data: Mapping[str, Any]) -> str:
 # --- promote / rollback ------------------------------------------------------------------------
 
 
-@models_app.command()
+@models_app.command(cls=UsageCommand)
 def promote(
     ctx: typer.Context,
-    version: Annotated[str, typer.Argument(help="The version to make CURRENT.")],
+    version: Annotated[str, typer.Argument(help="The version to make CURRENT.", metavar="VERSION")],
 ) -> None:
     """Verify VERSION loads (manifest, sha256, encoder), then make it CURRENT."""
     with exit_on_router_error():

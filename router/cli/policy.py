@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.box import SIMPLE_HEAD
-from rich.console import Group
-from rich.table import Table
+from rich.console import Group, RenderableType
 from rich.text import Text
 
-from router.cli.output import err, exit_on_router_error, out
+from router.cli.output import (
+    UsageCommand,
+    as_blocks,
+    err,
+    exit_on_router_error,
+    fits,
+    fitted,
+    out,
+)
 from router.decision.policy import Policy
 from router.decision.policy_file import load_policy
 
@@ -20,15 +26,17 @@ __all__ = ["policy_app"]
 EXIT_INVALID_POLICY = 1
 
 policy_app = typer.Typer(
-    help="Check, simulate and tune policy files.", no_args_is_help=True, rich_markup_mode="markdown"
+    help="Check, simulate and tune policy files.", no_args_is_help=True, rich_markup_mode=None
 )
 
 
-@policy_app.command("validate")
+@policy_app.command("validate", cls=UsageCommand)
 def validate(
     file: Annotated[
         Path,
-        typer.Argument(help="Policy YAML file.", exists=True, dir_okay=False, readable=True),
+        typer.Argument(
+            help="Policy YAML file.", exists=True, dir_okay=False, readable=True, metavar="FILE"
+        ),
     ],
 ) -> None:
     """Check a policy file and show its tiers.
@@ -45,41 +53,47 @@ def validate(
         err.print(Text(f"warning: {file}: {warning}", style="yellow"), soft_wrap=True)
 
 
-_PLAIN: dict[str, Any] = {"box": SIMPLE_HEAD, "show_edge": False, "padding": (0, 1, 0, 0)}
+def _policy_tables(policy: Policy, file: Path) -> RenderableType:
+    """Two tables when they fit the terminal with every id whole, else one block per tier."""
+    title = f"{file}  version {policy.version}"
+    routing, connection = _routing_rows(policy), _connection_rows(policy)
+    if fits(*routing, out) and fits(*connection, out):
+        return Group(
+            fitted(*routing, console=out, title=title), Text(""), fitted(*connection, console=out)
+        )
+    headers = [*routing[0], *connection[0][1:]]
+    rows = [[*a, *b[1:]] for a, b in zip(routing[1], connection[1], strict=True)]
+    return as_blocks(headers, rows, title=title)
 
 
-def _policy_tables(policy: Policy, file: Path) -> Group:
-    return Group(_routing_table(policy, file), _connection_table(policy))
-
-
-def _routing_table(policy: Policy, file: Path) -> Table:
-    table = Table(title=f"{file}  version {policy.version}", title_justify="left", **_PLAIN)
-    for column in ("tier", "band"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("model", overflow="fold")
-    table.add_column("budget", overflow="fold")
-    table.add_column("strategy", overflow="fold")
-    for tier in policy.tiers:
-        table.add_row(
+def _routing_rows(policy: Policy) -> tuple[list[str], list[list[str]]]:
+    headers = ["tier", "band", "model", "budget", "strategy"]
+    rows = [
+        [
             tier.name,
             policy.band_text(tier),
             tier.model,
             tier.budget.label(),
             f"{tier.strategy.samples} x {tier.strategy.select}",
-        )
-    return table
+        ]
+        for tier in policy.tiers
+    ]
+    return headers, rows
 
 
-def _connection_table(policy: Policy) -> Table:
-    table = Table(**_PLAIN)
-    for column in ("tier", "timeout"):
-        table.add_column(column, no_wrap=True)
-    for column in ("budget sent as", "key env", "api_base", "fallbacks"):
-        table.add_column(column, overflow="fold")
+def _connection_rows(policy: Policy) -> tuple[list[str], list[list[str]]]:
+    headers = ["tier", "timeout", "budget sent as", "key env", "api_base", "fallbacks"]
+    rows = []
     for tier in policy.tiers:
-        fallbacks = "\n".join(tier.fallbacks) or "-"
-        timeout = f"{tier.timeout_s:g}s"
         control = tier.control.value + (" (by id)" if tier.reasoning is None else "")
-        row = (tier.api_key_env or "-", tier.api_base or "-", fallbacks)
-        table.add_row(tier.name, timeout, control, *row)
-    return table
+        rows.append(
+            [
+                tier.name,
+                f"{tier.timeout_s:g}s",
+                control,
+                tier.api_key_env or "-",
+                tier.api_base or "-",
+                "\n".join(tier.fallbacks) or "-",
+            ]
+        )
+    return headers, rows

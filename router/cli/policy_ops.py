@@ -25,7 +25,7 @@ import typer
 from rich.box import SIMPLE_HEAD
 from rich.table import Table
 
-from router.cli.output import exit_on_router_error, fail, out, settings_or_exit
+from router.cli.output import UsageCommand, exit_on_router_error, fail, out, settings_or_exit
 from router.cli.policy import policy_app
 from router.decision.decider import BatchScorer
 from router.decision.policy import Policy
@@ -47,7 +47,13 @@ FORMATS = {"quality": "{:.3f}", "cost_per_1k": "{:.4g}", "reasoning_tokens_per_1
 
 LogsOption = Annotated[
     Path | None,
-    typer.Option("--logs", help="An export (router logs export).", exists=True, dir_okay=False),
+    typer.Option(
+        "--logs",
+        help="An export (router logs export).",
+        exists=True,
+        dir_okay=False,
+        metavar="FILE",
+    ),
 ]
 DataOption = Annotated[
     Path | None,
@@ -56,6 +62,7 @@ DataOption = Annotated[
         help="A labelled JSONL file (seed format, with labels.correct).",
         exists=True,
         dir_okay=False,
+        metavar="FILE",
     ),
 ]
 AgainstOption = Annotated[
@@ -65,6 +72,7 @@ AgainstOption = Annotated[
         help="The current policy. [default: ROUTER_POLICY_PATH or the shipped policy]",
         exists=True,
         dir_okay=False,
+        metavar="FILE",
     ),
 ]
 
@@ -94,11 +102,14 @@ def _score_fn(ctx: typer.Context, settings: Settings) -> Rescore:
     return score
 
 
-@policy_app.command("simulate")
+@policy_app.command("simulate", cls=UsageCommand)
 def simulate_command(
     ctx: typer.Context,
     candidate_path: Annotated[
-        Path, typer.Argument(help="The candidate policy file.", exists=True, dir_okay=False)
+        Path,
+        typer.Argument(
+            help="The candidate policy file.", exists=True, dir_okay=False, metavar="FILE"
+        ),
     ],
     against: AgainstOption = None,
     logs: LogsOption = None,
@@ -109,7 +120,12 @@ def simulate_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     plot: Annotated[
         Path | None,
-        typer.Option("--plot", help="Write the cost-quality curve as a PNG here.", dir_okay=False),
+        typer.Option(
+            "--plot",
+            help="Write the cost-quality curve as a PNG here.",
+            dir_okay=False,
+            metavar="FILE",
+        ),
     ] = None,
 ) -> None:
     """Re-apply CANDIDATE and the current policy to logged or labelled traffic, side by side.
@@ -197,25 +213,36 @@ def _ms(value: float) -> str:
 def tune_command(
     ctx: typer.Context,
     out_path: Annotated[
-        Path, typer.Option("--out", help="The candidate policy file to write.", dir_okay=False)
+        Path,
+        typer.Option(
+            "--out", help="The candidate policy file to write.", dir_okay=False, metavar="FILE"
+        ),
     ],
     logs: LogsOption = None,
     data: DataOption = None,
     share: Annotated[
         str | None,
-        typer.Option("--share", help="Target share per tier: fast=0.5,standard=0.3,..."),
+        typer.Option(
+            "--share",
+            help="Target share per tier: fast=0.5,standard=0.3,...",
+            metavar="TIER=SHARE,...",
+        ),
     ] = None,
     max_cost: Annotated[
         float | None,
-        typer.Option("--max-cost", min=0.0, help="Most cost per 1,000 requests (USD)."),
+        typer.Option(
+            "--max-cost", min=0.0, help="Most cost per 1,000 requests (USD).", metavar="USD"
+        ),
     ] = None,
     min_quality: Annotated[
         float | None,
-        typer.Option("--min-quality", min=0.0, max=1.0, help="Least expected quality."),
+        typer.Option(
+            "--min-quality", min=0.0, max=1.0, help="Least expected quality.", metavar="Q"
+        ),
     ] = None,
     against: AgainstOption = None,
     version: Annotated[
-        str | None, typer.Option("--version", help="The new policy's version.")
+        str | None, typer.Option("--version", help="The new policy's version.", metavar="NAME")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:

@@ -25,6 +25,7 @@ from router.cli.deps import (
     PolicyOption,
     deps_of,
     input_file,
+    loading,
     policy_of,
     progress_bar,
     settings_of,
@@ -41,7 +42,9 @@ __all__ = ["eval_", "route", "score"]
 
 def route(
     ctx: typer.Context,
-    text: Annotated[str, typer.Argument(help="The prompt to route, scored as it is.")],
+    text: Annotated[
+        str, typer.Argument(help="The prompt to route, scored as it is.", metavar="TEXT")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the decision as JSON.")] = False,
     policy_path: PolicyOption = None,
 ) -> None:
@@ -54,7 +57,9 @@ def route(
         require_text(text)
         settings = settings_of(deps)
         policy = policy_of(settings, policy_path)
-        decision = Decider(deps.scorer(settings), policy).decide_text(text)
+        with loading("the encoder and classifier"):
+            scorer = deps.scorer(settings)
+        decision = Decider(scorer, policy).decide_text(text)
     if as_json:
         typer.echo(decision.model_dump_json(indent=2))
     else:
@@ -99,13 +104,15 @@ def score(
             "--output",
             help="JSONL file to write, in place only once every row is done.",
             dir_okay=False,
+            metavar="FILE",
         ),
     ],
     on_error: Annotated[
         OnError, typer.Option("--on-error", help="What a malformed row does.")
     ] = OnError.stop,
     batch_size: Annotated[
-        int, typer.Option("--batch-size", min=1, max=100_000, help="Rows per scorer call.")
+        int,
+        typer.Option("--batch-size", min=1, max=100_000, help="Rows per scorer call.", metavar="N"),
     ] = 256,
     policy_path: PolicyOption = None,
 ) -> None:
@@ -123,9 +130,9 @@ def score(
         _check_paths(input_path, output_path)
         total = count_rows(input_path)
         settings = settings_of(deps)
-        job = _ScoreJob(
-            deps.scorer(settings), policy_of(settings, policy_path), on_error, batch_size
-        )
+        with loading("the encoder and classifier"):
+            scorer = deps.scorer(settings)
+        job = _ScoreJob(scorer, policy_of(settings, policy_path), on_error, batch_size)
         skipped = _score_file(input_path, output_path, job, total)
     _report(output_path, total, skipped)
     raise typer.Exit(EXIT_ROWS_SKIPPED if skipped else EXIT_OK)
@@ -228,7 +235,12 @@ def eval_(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     report_dir: Annotated[
         Path | None,
-        typer.Option("--report", help="Folder for report.json and the PNG plots.", file_okay=False),
+        typer.Option(
+            "--report",
+            help="Folder for report.json and the PNG plots.",
+            file_okay=False,
+            metavar="DIR",
+        ),
     ] = None,
     on_error: Annotated[
         OnError, typer.Option("--on-error", help="What a malformed row does.")
@@ -248,7 +260,8 @@ def eval_(
         rows = list(read_seed_rows(data, on_error=on_error.value, on_skip=skipped.append))
         if not rows:
             raise DataError(f"{data}: no rows to evaluate")
-        scorer = deps.scorer(settings_of(deps))
+        with loading("the encoder and classifier"):
+            scorer = deps.scorer(settings_of(deps))
         scores = _score_texts(scorer, [row.prompt for row in rows])
         report = evaluate(rows, scores)
         if report_dir is not None:

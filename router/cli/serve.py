@@ -7,7 +7,9 @@ from typing import Annotated
 import typer
 
 from router.cli.deps import PolicyOption, deps_of, settings_of
-from router.cli.output import exit_on_router_error, fail
+from router.cli.diagnosis import diagnose
+from router.cli.doctor import render
+from router.cli.output import err, exit_on_router_error, fail
 from router.decision.policy_file import load_policy
 from router.settings import Settings
 
@@ -18,12 +20,20 @@ def serve(
     ctx: typer.Context,
     host: Annotated[
         str | None,
-        typer.Option("--host", help="Address to listen on. [default: ROUTER_HOST or 127.0.0.1]"),
+        typer.Option(
+            "--host",
+            help="Address to listen on. [default: ROUTER_HOST or 127.0.0.1]",
+            metavar="HOST",
+        ),
     ] = None,
     port: Annotated[
         int | None,
         typer.Option(
-            "--port", min=1, max=65535, help="Port to listen on. [default: ROUTER_PORT or 8080]"
+            "--port",
+            min=1,
+            max=65535,
+            help="Port to listen on. [default: ROUTER_PORT or 8080]",
+            metavar="PORT",
         ),
     ] = None,
     policy_path: PolicyOption = None,
@@ -52,6 +62,7 @@ def serve(
         chosen = {"host": host, "port": port, "policy_path": policy_path}
         settings = settings.model_copy(update={k: v for k, v in chosen.items() if v is not None})
         _check_servable(settings)
+    render(diagnose(settings), err)
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

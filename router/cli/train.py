@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
-from router.cli.deps import CliDeps, deps_of, input_file, progress_bar, settings_of
+from router.cli.deps import CliDeps, deps_of, input_file, loading, progress_bar, settings_of
 from router.cli.models import train_from_logs
-from router.cli.output import exit_on_router_error, fail, out
+from router.cli.output import err, exit_on_router_error, fail, out
 
 __all__ = ["embed", "train"]
 
@@ -20,7 +21,7 @@ def train(
         Path | None,
         input_file(
             "--data",
-            "Seed JSONL (e.g. ../shared/data/train.jsonl); read, never copied.",
+            "Labelled JSONL: your own rows (docs/data.md) or the seed file; read, never copied.",
         ),
     ] = None,
     logs: Annotated[
@@ -35,23 +36,29 @@ def train(
         input_file("--seed-data", "With --logs: seed JSONL to train on beside the logs."),
     ] = None,
     base: Annotated[
-        str | None, typer.Option("--base", help="With --logs: the version to improve on.")
+        str | None,
+        typer.Option("--base", help="With --logs: the version to improve on.", metavar="VERSION"),
     ] = None,
     version: Annotated[
-        str | None, typer.Option("--version", help="Name of the new version.")
+        str | None, typer.Option("--version", help="Name of the new version.", metavar="NAME")
     ] = None,
     make_current: Annotated[
         bool,
         typer.Option("--make-current/--no-make-current", help="With --data: point CURRENT at it."),
     ] = True,
     cv_folds: Annotated[
-        int, typer.Option("--cv-folds", min=0, max=20, help="Also cross-validate (0: off).")
+        int,
+        typer.Option(
+            "--cv-folds", min=0, max=20, help="Also cross-validate (0: off).", metavar="K"
+        ),
     ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="With --logs: the gate as JSON.")] = False,
 ) -> None:
     """Train a classifier: on seed data (--data), or from logged outcomes (--logs).
 
-    --data fits on a hash split of the rows, evaluates on the rest and publishes a version.
+    --data fits on a hash split of the rows, evaluates on the rest and publishes a version;
+    the file is your own labelled prompts (docs/data.md) or the seed data, told apart by its
+    first row, and a malformed row stops it with its line and field.
     --logs fits a candidate on the export's outcomes (and --seed-data), compares it with the
     base on the newest logs and the seed validation rows, publishes it, and promotes it only if
     the promotion gate passes.
@@ -89,7 +96,8 @@ def _train_seed(
 
     with exit_on_router_error():
         settings = settings_of(deps)
-        encoder = deps.encoder(settings)
+        with loading("the encoder"):
+            encoder = deps.encoder(settings)
         with progress_bar() as progress:
             task = progress.add_task("embedding", total=None)
             trained = train_seed(
@@ -100,6 +108,7 @@ def _train_seed(
                 version=version,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
                 cv_folds=cv_folds,
+                stage=lambda name: progress.update(task, description=name),
             )
         if make_current:
             switch_current(
@@ -110,6 +119,8 @@ def _train_seed(
                 encoder=EncoderSpec.of(encoder),
             )
     out.print(render_table(trained.report))
+    for note in trained.notes:
+        err.print(Text(f"warning: {note}", style="yellow"), soft_wrap=True)
     current = " (now CURRENT)" if make_current else ""
     out.print(f"published {trained.version_dir}{current}")
 

@@ -33,7 +33,13 @@ from router.access.keys import Scope as KeyScope
 from router.decision.decider import Assessment, retarget
 from router.decision.exploration import Explorer
 from router.decision.policy import Policy, Tier
-from router.errors import RouterError, UnknownModelError, UpstreamError, error_body
+from router.errors import (
+    RouterError,
+    UnknownModelError,
+    UpstreamError,
+    UpstreamUnreachableError,
+    error_body,
+)
 from router.log.decision_log import DecisionRecorder
 from router.service.deadline import within_deadline
 from router.service.event_stream import SHUTTING_DOWN, EventStreamResponse, event
@@ -270,10 +276,14 @@ async def complete(
     snapshot: Snapshot, body: ChatCompletionRequest, exchange: Exchange, ledger: Ledger
 ) -> dict[str, Any]:
     """The OpenAI chat completion from the decided tier."""
-    target = snapshot.target(decision_of(exchange).tier)
+    tier = decision_of(exchange).tier
+    target = snapshot.target(tier)
     try:
         async with within_deadline(target):
             result = await snapshot.upstream.complete(target, body.messages, body.upstream_params())
+    except UpstreamUnreachableError as exc:
+        ledger.settle(exchange, body, Outcome.failed(exc))
+        raise exc.for_tier(tier) from exc.__cause__
     except BaseException as exc:
         ledger.settle(exchange, body, Outcome.failed(exc))
         raise
@@ -291,10 +301,14 @@ async def stream(
 ) -> EventStreamResponse:
     """An SSE response streaming the decided tier's answer; errors before its first chunk
     raise here, so they get an ordinary error response."""
-    target = snapshot.target(decision_of(exchange).tier)
+    tier = decision_of(exchange).tier
+    target = snapshot.target(tier)
     try:
         async with within_deadline(target):
             source = await snapshot.upstream.stream(target, body.messages, body.upstream_params())
+    except UpstreamUnreachableError as exc:
+        ledger.settle(exchange, body, Outcome.failed(exc))
+        raise exc.for_tier(tier) from exc.__cause__
     except BaseException as exc:
         ledger.settle(exchange, body, Outcome.failed(exc))
         raise

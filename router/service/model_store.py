@@ -117,6 +117,7 @@ class Snapshot:
             num_retries=settings.upstream_retries,
             cooldown_s=settings.upstream_cooldown_s,
             allowed_fails=settings.upstream_allowed_fails,
+            connect_timeout_s=settings.upstream_connect_timeout_s,
         )
         decider = Decider(scorer, policy)
         batcher = DecisionBatcher(decider, max_batch=settings.encoder_batch_size)

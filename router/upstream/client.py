@@ -24,8 +24,17 @@ first to answer). Prices come from ``cost``, keys from ``targets``, and errors l
 without an answer (``answers``) is a failure: the fallbacks not tried yet are asked, and if none
 answers it is an ``EmptyAnswerError`` (502).
 
-Logs: importing this module sets litellm's loggers to WARNING (their INFO lines come two per
-call), unless ``LITELLM_LOG`` is set.
+Logs: importing this module silences litellm's loggers (their INFO lines come two per call, and a
+failed call logs multi-line ERROR blocks, once per retry and fallback) unless ``LITELLM_LOG`` is
+set: every failure leaves this module as one ``router.errors`` exception, which the service logs
+as one line.
+
+Connecting: each deployment has a connect timeout (``connect_timeout_s``, a few seconds) apart
+from its tier's ``timeout_s``, so an upstream that is down fails fast, with
+``UpstreamUnreachableError`` naming the address and the cause (``translation``). A 500 answer or
+a failure to connect is not retried within a model group (retrying a refused connection only
+waits out litellm's backoff to be refused again); it goes to the fallbacks. 429 and 503 are
+retried.
 """
 
 from __future__ import annotations
@@ -36,6 +45,8 @@ import time
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
+import httpx
+import litellm
 from litellm.llms.custom_httpx.async_client_cleanup import close_litellm_async_clients
 from litellm.router import Router
 from litellm.types.router import RetryPolicy
@@ -87,17 +98,20 @@ DECIDED_PARAMS: Final = frozenset(
     }
 )
 _LITELLM_LOGGERS: Final = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
+DEFAULT_CONNECT_TIMEOUT_S: Final = 3.0
 
 
 def _quiet_litellm_logs() -> None:
-    """Keep litellm's per-call INFO lines out of the log, unless LITELLM_LOG asks for them.
+    """Keep litellm's lines out of the log, unless LITELLM_LOG asks for them.
 
     litellm logs two INFO lines per call, each printed twice once the service logs at INFO (by its
-    own stderr handler, then by the root logger's); its warnings and errors still come through.
+    own stderr handler, then by the root logger's), and a failed call several ERROR blocks (one per
+    retry and fallback); the error this module raises says what failed, once.
     """
     if os.environ.get("LITELLM_LOG") is None:
+        litellm.suppress_debug_info = True  # its "Give Feedback / Get Help" lines on stdout
         for name in _LITELLM_LOGGERS:
-            logging.getLogger(name).setLevel(logging.WARNING)
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 _quiet_litellm_logs()
@@ -113,8 +127,10 @@ class Upstream:
         num_retries: int = 2,
         cooldown_s: float | None = None,
         allowed_fails: int | None = None,
+        connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
     ) -> None:
         targets = list(targets)
+        self._connect_timeout_s = connect_timeout_s
         self._endpoints = endpoints(targets)
         self._secrets: set[str] = set()
         self._routes: dict[tuple[object, ...], Route] = {}
@@ -325,8 +341,7 @@ class Upstream:
         group = f"{model}#{len(self._model_list)}"
         params: dict[str, Any] = {
             "model": model,
-            "timeout": attempt_timeout_s(target),
-            "stream_timeout": attempt_timeout_s(target),
+            "timeout": self._timeout(target),
             **budget_params(model, target.budget, endpoint.reasoning),
         }
         if endpoint.api_base is not None:
@@ -338,6 +353,13 @@ class Upstream:
         self._model_list.append({"model_name": group, "litellm_params": params})
         self._note_unsteered(model, target.budget, endpoint.reasoning)
         return group, found
+
+    def _timeout(self, target: UpstreamTarget) -> httpx.Timeout:
+        """Each attempt's share of the tier's timeout (``attempt_timeout_s``) for each read, and
+        at most ``connect_timeout_s`` to connect (a float ``stream_timeout`` would take over for
+        streams: none is set)."""
+        attempt = attempt_timeout_s(target)
+        return httpx.Timeout(attempt, connect=min(self._connect_timeout_s, attempt))
 
     def _note_unsteered(
         self, model: str, budget: Budget, reasoning: ReasoningControl | None
@@ -368,7 +390,7 @@ def _retry_policy(num_retries: int) -> RetryPolicy:
     """Retry what may pass (429, 5xx); a timeout goes to the fallbacks; a refusal is final."""
     return RetryPolicy(
         RateLimitErrorRetries=num_retries,
-        InternalServerErrorRetries=num_retries,
+        InternalServerErrorRetries=0,  # also how litellm reports a refused connection
         ServiceUnavailableErrorRetries=num_retries,
         DefaultRetries=num_retries,
         TimeoutErrorRetries=0,

@@ -5,11 +5,14 @@
     RouterRateLimitError (all cooling down) UpstreamCoolingDownError    503 (Retry-After; not
                                                                         this request's failure)
     RateLimitError                          UpstreamRateLimitedError    429
+    a failure to connect (any type)         UpstreamUnreachableError    502
     AuthenticationError                     MissingProviderKeyError     502 (names the key's
                                                                         variable)
     BadRequestError (and its subclasses)    RequestError                400
     any other OpenAIError (5xx, network)    UpstreamError               502
 
+A failure to connect (refused, DNS, TLS, connect timeout) is recognised down the exception's chain
+(``router.upstream.failures``), whatever litellm called it, and names the address and the cause.
 A provider's message is cut to its first line and stripped of every key the Upstream holds.
 """
 
@@ -37,7 +40,9 @@ from router.errors import (
     UpstreamError,
     UpstreamRateLimitedError,
     UpstreamTimeoutError,
+    UpstreamUnreachableError,
 )
+from router.upstream.failures import unreachable
 
 __all__ = ["Route", "translated"]
 
@@ -73,6 +78,28 @@ def _detail(exc: BaseException, secrets: Collection[str]) -> str:
 @contextmanager
 def translated(route: Route, secrets: Collection[str]) -> Iterator[None]:
     """Raise litellm's exceptions as ``router.errors`` ones, keeping the cause."""
+    with _translated_errors(route, secrets), _named_unreachable(route):
+        yield
+
+
+@contextmanager
+def _named_unreachable(route: Route) -> Iterator[None]:
+    """A failure to connect, whatever litellm called it, as ``UpstreamUnreachableError``."""
+    try:
+        yield
+    except openai.OpenAIError as exc:
+        found = unreachable(exc)
+        if found is None:
+            raise
+        where = f" at {found.address}" if found.address else ""
+        message = f"{route.described} could not be reached{where}: {found.cause}"
+        raise UpstreamUnreachableError(
+            message, model=route.model, address=found.address, cause=found.cause
+        ) from exc
+
+
+@contextmanager
+def _translated_errors(route: Route, secrets: Collection[str]) -> Iterator[None]:
     said, model = route.described, route.model
     try:
         yield

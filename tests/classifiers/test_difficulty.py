@@ -202,3 +202,15 @@ def test_texts_must_match_the_rows() -> None:
     estimator = DifficultyEstimator(min_group_rows=10).fit(X, y, texts=texts)
     with pytest.raises(ValueError, match=f"2 texts for {len(X)} rows"):
         estimator.predict_text(texts[:2], X)
+
+
+def test_rows_of_a_single_group_fit_with_a_gate_that_always_names_it() -> None:
+    """A user's rows without domains all land in the chat group; a gate over one class cannot be
+    a logistic regression, so it answers that group with probability 1."""
+    X, y = grouped_data()
+    chat_only = y[:, 0] == CHAT
+    estimator = DifficultyEstimator(min_group_rows=10).fit(X[chat_only], y[chat_only])
+
+    assert list(estimator.predict_groups(X[:3]).ravel()) == [1.0, 1.0, 1.0]
+    scores = estimator.predict(X[chat_only])
+    assert np.corrcoef(scores, y[chat_only, 1])[0, 1] > 0.5, "the chat expert still fits"

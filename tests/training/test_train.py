@@ -105,7 +105,7 @@ def test_train_seed_publishes_a_loadable_version_with_card_and_report(tmp_path: 
 
 
 def test_a_failed_training_leaves_no_version(tmp_path: Path) -> None:
-    data = write_rows(tmp_path / "seed.jsonl", synthetic_rows(2))
+    data = write_rows(tmp_path / "seed.jsonl", synthetic_rows(10))
 
     with pytest.raises(ValueError):
         train_seed(
@@ -114,7 +114,7 @@ def test_a_failed_training_leaves_no_version(tmp_path: Path) -> None:
             HashingEncoder(8),
             cache_dir=tmp_path / "cache",
             version="v1",
-            estimator=DifficultyEstimator(gate_c=-1.0),
+            estimator=DifficultyEstimator(gate_c=-1.0, min_group_rows=5),
         )
     assert not (tmp_path / "models" / "v1").exists()
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from classifiers.artifacts.versions import read_current
@@ -14,9 +18,11 @@ from router.cli.main import app
 from router.service.model_store import load_scorer
 from router.settings import Settings
 from tests.training.test_train import synthetic_rows, write_rows
+from tests.training.user_rows import user_rows, write_user_file
 
 runner = CliRunner()
 ENCODER = HashingEncoder(64)
+REPO = Path(__file__).resolve().parents[3]
 
 
 def deps_for(tmp_path: Path) -> CliDeps:
@@ -126,3 +132,60 @@ def test_embed_caches_the_seed_embeddings_once(tmp_path: Path) -> None:
     assert first.exit_code == 0, first.output
     cached = list((tmp_path / "var" / "embeddings").glob("*.npy"))
     assert len(cached) == 1 and cached[0].stat().st_size > 9 * 64 * 4
+
+
+def test_train_on_a_users_own_rows_warns_of_thin_experts(tmp_path: Path) -> None:
+    rows = list(user_rows(300))
+    for row in rows[:12]:
+        row.update(domain="code", weak=False, strong=True)
+    data = write_user_file(tmp_path / "mine.jsonl", rows)
+
+    result = runner.invoke(
+        app, ["train", "--data", str(data), "--version", "mine"], obj=deps_for(tmp_path)
+    )
+
+    assert result.exit_code == 0, result.output
+    assert read_current(tmp_path / "models") == "mine"
+    assert (tmp_path / "models" / "mine" / "MODEL_CARD.md").exists()
+    assert "spearman_outcome_gain[user]" in result.stdout
+    assert "warning: expert 'reasoning':" in result.stderr and "fewer than 20" in result.stderr
+
+
+def test_train_names_the_line_and_field_of_a_malformed_user_row(tmp_path: Path) -> None:
+    rows = list(user_rows(40))
+    rows[16] = {"prompt": "What is 7 * 8?", "weak": True}
+    data = write_user_file(tmp_path / "mine.jsonl", rows)
+
+    result = runner.invoke(app, ["train", "--data", str(data)], obj=deps_for(tmp_path))
+
+    assert result.exit_code == 2
+    assert f"error: {data}:17: field 'strong' is missing" in result.stderr
+    assert not any((tmp_path / "models").iterdir())
+
+
+@pytest.mark.slow
+def test_router_train_on_a_fresh_checkout_with_the_real_encoder(tmp_path: Path) -> None:
+    """As a new user runs it: the console script's module, no ../shared, models in a tmp dir."""
+    data = write_user_file(tmp_path / "mine.jsonl", user_rows(300))
+    env = {
+        **os.environ,
+        "ROUTER_MODELS_DIR": str(tmp_path / "models"),
+        "ROUTER_DATA_DIR": str(tmp_path / "var"),
+        "PYTHONPATH": str(REPO),
+    }
+    (tmp_path / "models").mkdir()
+
+    done = subprocess.run(
+        [sys.executable, "-m", "router.cli", "train", "--data", str(data), "--version", "mine"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    card = (tmp_path / "models" / "mine" / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "spearman_outcome_gain[user]" in card
+    assert (tmp_path / "models" / "CURRENT").read_text(encoding="utf-8").strip() == "mine"

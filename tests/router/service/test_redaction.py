@@ -93,7 +93,12 @@ async def test_an_upstream_echoing_the_key_in_an_error_leaves_no_trace_in_any_lo
     for model in ("echo", "fallback"):
         upstream.script(model, failures=[500] * 5, error_message=f"bad key {KEY} for {model}")
     client = Upstream([target, fallback], num_retries=1)
-    with caplog.at_level(logging.INFO), pytest.raises(UpstreamError):
+    with (  # litellm's loggers at INFO, as with LITELLM_LOG set (else they are quietened)
+        caplog.at_level(logging.INFO),
+        caplog.at_level(logging.INFO, logger="LiteLLM"),
+        caplog.at_level(logging.INFO, logger="LiteLLM Router"),
+        pytest.raises(UpstreamError),
+    ):
         await client.complete(target, [{"role": "user", "content": "hi"}])
     written = caplog.text + capfd.readouterr().err
     assert f"bad key {MASK}" in written  # litellm did log the provider's message ...
