@@ -1,11 +1,12 @@
 """Several samples for one call (``strategy.samples = N``): N calls at once.
 
 ``majority`` returns the answer most samples agree on (``router.upstream.voting``); samples that
-fail are left out of the vote, which fails only if every sample did; the vote is held only if
-at least two samples state a final answer (``voting.extractable``), else the first sample is
-taken. ``first`` returns the first sample to succeed and cancels the others. Usage and cost are
-summed over every sample that was billed: answered, failed with an empty answer, or finished
-while the others were cancelled.
+fail are left out of the vote, which fails only if every sample did. The vote is held only where
+there is something to vote on: when the first sample to answer states no final answer
+(``voting.extractable``) the others are cancelled at once and it is returned, and when fewer
+than two samples state one the first is taken. ``first`` returns the first sample to succeed
+and cancels the others. Usage and cost are summed over every sample that was billed: answered,
+failed with an empty answer, or finished while the others were being cancelled.
 """
 
 from __future__ import annotations
@@ -33,8 +34,23 @@ Call = Callable[[], Awaitable[Sample]]
 
 
 async def majority(call: Call, samples: int, described: str, started: float) -> UpstreamResult:
-    """The answer most of ``samples`` calls agree on, with the vote's summary."""
-    outcomes = await asyncio.gather(*(call() for _ in range(samples)), return_exceptions=True)
+    """The answer most of ``samples`` calls agree on, with the vote's summary. If the first
+    sample to answer states no final answer (the prompt asks for prose: nothing to vote on),
+    the others are cancelled and it is returned."""
+    tasks = [asyncio.ensure_future(call()) for _ in range(samples)]
+    try:
+        for next_done in asyncio.as_completed(tasks):
+            try:
+                sample = await next_done
+            except Exception:
+                continue
+            if not extractable(sample.text):
+                return await _without_vote(tasks, sample, samples, started)
+            break
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        for task in tasks:
+            task.cancel()
     usage, cost = total_spent(outcomes)
     answered = [outcome for outcome in outcomes if isinstance(outcome, Sample)]
     failures = _failures(outcomes, described, usage, cost)
@@ -44,6 +60,17 @@ async def majority(call: Call, samples: int, described: str, started: float) -> 
         return result_of(answered[0], usage, cost, started, samples, summary)
     vote = majority_vote([sample.text for sample in answered], failed=len(failures))
     return result_of(answered[vote.winner], usage, cost, started, samples, vote.summary())
+
+
+async def _without_vote(
+    tasks: Sequence[asyncio.Future[Sample]], sample: Sample, samples: int, started: float
+) -> UpstreamResult:
+    for task in tasks:
+        task.cancel()
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    usage, cost = total_spent(outcomes)  # what finished before the cancel is billed
+    summary = f"{samples} samples: the first states no final answer to vote on, the rest cancelled"
+    return result_of(sample, usage, cost, started, samples, summary)
 
 
 async def first(call: Call, samples: int, started: float) -> UpstreamResult:

@@ -117,7 +117,9 @@ def test_voting_needs_final_answers_else_the_first_sample_is_taken(
     response = client.post("/v1/chat/completions", json={"model": "vote", "messages": user(HARD)})
 
     assert response.status_code == 200
-    assert "no final answers to vote on, first taken" in response.headers["x-router-vote"]
+    vote = response.headers["x-router-vote"]
+    assert vote == "3 samples: the first states no final answer to vote on, the rest cancelled"
+    assert response.json()["choices"][0]["message"]["content"] == "a poem"
 
 
 @pytest.fixture
