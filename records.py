@@ -38,7 +38,7 @@ from pydantic import (
 from classifiers.features import FEATURE_NAMES, text_features
 
 Effort = Literal["none", "low", "medium", "high"]
-Selection = Literal["first", "majority_vote"]
+Selection = Literal["first", "majority_vote", "verifier"]
 FeedbackOutcome = Literal["success", "failure"]
 
 EMBEDDING_DTYPE: Final = "<f2"  # float16, little-endian
@@ -52,9 +52,19 @@ class Budget(BaseModel):
     effort: Effort | None = None
     budget_tokens: int | None = Field(default=None, ge=0)
     max_tokens: int = Field(ge=1)
+    min_tokens: int | None = Field(default=None, ge=0)
+    """Set, the tier's budget is learned per prompt in [min_tokens, budget_tokens]
+    (``router.decision.thinking``); budget_tokens is then the cap and the fallback."""
 
     @model_validator(mode="after")
     def _budget_under_ceiling(self) -> Budget:
+        if self.min_tokens is not None and (
+            self.budget_tokens is None or self.min_tokens > self.budget_tokens
+        ):
+            raise ValueError(
+                "min_tokens needs budget_tokens at or above it: a learned budget lies in"
+                " [min_tokens, budget_tokens]"
+            )
         if self.budget_tokens is not None and self.budget_tokens >= self.max_tokens:
             raise ValueError(
                 f"budget_tokens {self.budget_tokens} must be below max_tokens {self.max_tokens}"
@@ -66,6 +76,8 @@ class Budget(BaseModel):
         """Short form for headers and tables, e.g. ``high/8192/16384``."""
         effort = self.effort or "-"
         tokens = "-" if self.budget_tokens is None else str(self.budget_tokens)
+        if self.min_tokens is not None:
+            tokens = f"{self.min_tokens}..{tokens}"
         return f"{effort}/{tokens}/{self.max_tokens}"
 
 
@@ -82,10 +94,52 @@ class Price(BaseModel):
 
 
 class Strategy(BaseModel):
+    """How a tier answers: ``samples`` calls, one answer chosen by ``select``; ``verifier``
+    names the check (``select: verifier`` picks the first sample it passes); ``cascade`` sends
+    the request on to the next tier when the verifier rejects this tier's answer."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     samples: int = Field(default=1, ge=1, le=16)
     select: Selection = "majority_vote"
+    verifier: str | None = Field(default=None, min_length=1)
+    cascade: bool = False
+
+    @model_validator(mode="after")
+    def _verifier_named(self) -> Strategy:
+        if self.select == "verifier" and self.verifier is None:
+            raise ValueError("select: verifier needs `verifier`: the name of the check")
+        if self.cascade and self.verifier is None:
+            raise ValueError("cascade needs `verifier`: the check that decides to escalate")
+        return self
+
+    def label(self) -> str:
+        """Short form for tables, e.g. ``3 x verifier(json-answer) cascade``."""
+        select = self.select if self.select != "verifier" else f"verifier({self.verifier})"
+        if self.cascade and self.select != "verifier":
+            select += f" + verifier({self.verifier})"
+        return f"{self.samples} x {select}" + (" cascade" if self.cascade else "")
+
+
+class Forecast(BaseModel):
+    """What a tier's answer is expected to cost and take, before the call.
+
+    ``source`` is ``log`` when the tier has enough observed answers (quantiles of their tokens
+    and latency), ``budget`` when it has not (tokens from the budget; latency unknown). Costs
+    are None for a model without a known price; latencies None until some are observed.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: Literal["log", "budget"]
+    observations: int = Field(ge=0)
+    prompt_tokens: int = Field(ge=0)
+    output_tokens_p50: int = Field(ge=0)
+    output_tokens_p90: int = Field(ge=0)
+    cost_usd_p50: float | None = Field(default=None, ge=0.0)
+    cost_usd_p90: float | None = Field(default=None, ge=0.0)
+    latency_ms_p50: float | None = Field(default=None, ge=0.0)
+    latency_ms_p90: float | None = Field(default=None, ge=0.0)
 
 
 class Decision(BaseModel):
@@ -106,6 +160,9 @@ class Decision(BaseModel):
     decision_ms: float = 0.0
     choice_probability: float = Field(default=1.0, gt=0.0, le=1.0)
     tier_index: int = Field(ge=0)
+    forecast: Forecast | None = None
+    control: str | None = None
+    """How the tier's model was told its budget (``router.decision.budgets.ReasoningControl``)."""
 
 
 def embedding_bytes(vector: Any) -> bytes:
@@ -193,6 +250,26 @@ def request_age_s(request_id: str) -> float | None:
     return None if match is None else time.time() - int(match.group(1), 16) / 1000.0
 
 
+class Step(BaseModel):
+    """One tier's attempt in a cascade: what it cost and what the verifier said of it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tier: str
+    model: str
+    upstream_model: str | None = None
+    prompt_tokens: int = Field(default=0, ge=0)
+    completion_tokens: int = Field(default=0, ge=0)
+    reasoning_tokens: int = Field(default=0, ge=0)
+    cost_usd: float = Field(default=0.0, ge=0.0)
+    upstream_ms: float | None = None
+    verifier: str | None = None
+    passed: bool | None = None
+    """The verifier's verdict; None when the step failed before it answered."""
+    detail: str | None = None
+    status: str = "ok"
+
+
 class LoggedFields(BaseModel):
     """What the log keeps of every decision and the export carries to training (see the two
     subclasses): the prompt's hash, embedding and features, the score and tier, what was
@@ -230,6 +307,16 @@ class LoggedFields(BaseModel):
     cost_usd: float = Field(default=0.0, ge=0.0)
     latency_ms: float = Field(ge=0.0)
     status: str
+    control: str | None = None
+    """How the model was told its budget: openai_effort, anthropic_thinking, ... (None: older
+    records); ``router logs stats`` judges obedience by it."""
+    downgrade: str | None = None
+    """How spend near a cap lowered the request (``effort (day cap at 84%)``), if it did."""
+    forecast: Forecast | None = None
+    """What the decision predicted of the chosen tier, beside the observed tokens and cost."""
+    steps: tuple[Step, ...] = ()
+    """The cascade's attempts, in order (empty without one); the record's tokens and cost are
+    their sums, and ``upstream_model`` the last step's."""
 
 
 class DecisionRecord(LoggedFields):
@@ -267,6 +354,8 @@ class FeedbackEvent(BaseModel):
     rating: float | None = Field(default=None, ge=-1.0, le=1.0)
     verifier: Verifier | None = None
     source: str | None = None
+    step: int | None = Field(default=None, ge=0)
+    """The cascade step it judges (an index into the record's ``steps``); None: the answer."""
 
 
 class Feedback(FeedbackEvent):
@@ -282,7 +371,7 @@ class Feedback(FeedbackEvent):
 
     def says_the_same_as(self, other: Feedback) -> bool:
         """Same request and same content, whatever the id and time."""
-        fields = {"request_id", "outcome", "rating", "verifier", "source"}
+        fields = {"request_id", "outcome", "rating", "verifier", "source", "step"}
         return self.model_dump(include=fields) == other.model_dump(include=fields)
 
 
@@ -294,6 +383,8 @@ class ExportRow(LoggedFields):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     features: TextFeatures | None = None
+    budget: Budget | None = None
+    """The budget sent (None in exports written before it was exported)."""
     feedback: tuple[FeedbackEvent, ...] = ()
 
 

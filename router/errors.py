@@ -32,6 +32,7 @@
     │   ├── ForbiddenFieldError                    client tried to steer the upstream (api_base...)
     │   ├── UnknownModelError               404    not "auto", a tier or a model the policy knows
     │   ├── PayloadTooLargeError            413
+    │   ├── SpendCapReachedError            429    spend_cap_reached (names the cap and its reset)
     │   ├── SimulationError                        a simulation or tuning its input cannot support
     │   └── FeedbackError                          feedback the log cannot take
     │       ├── UnknownRequestError         404    no logged request has that id
@@ -103,6 +104,7 @@ __all__ = [
     "ServiceNotReadyError",
     "ServiceShuttingDownError",
     "SimulationError",
+    "SpendCapReachedError",
     "UnauthenticatedError",
     "UnknownKeyError",
     "UnknownModelError",
@@ -239,6 +241,11 @@ class UnknownModelError(RequestError):
 
 class PayloadTooLargeError(RequestError):
     status_code = 413
+
+
+class SpendCapReachedError(RequestError):
+    status_code = 429
+    error_type = "spend_cap_reached"
 
 
 class SimulationError(RequestError):

@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import uvicorn
@@ -56,6 +56,9 @@ class Script:
     """Answer HTTP 200 with ``"choices": []`` (a stream: only ``[DONE]``)."""
     break_after: int | None = None
     """Streams drop the connection after this many content chunks."""
+    reasoning: Callable[[dict[str, Any]], int] | None = None
+    """Reasoning tokens worked out from each request's JSON body (replaces reasoning_tokens):
+    for a model whose thinking depends on the prompt or on the budget it is sent."""
     reply: Callable[[dict[str, Any]], str] | None = None  # answer from the request body
 
     def delay_s(self, call: int) -> float:
@@ -308,6 +311,9 @@ def _endpoint(server: UpstreamServer, reply: Reply) -> Callable[[Request], Await
         call = server._next_call(model)
         if call.status is not None:
             return _failure(call.status, call.script)
+        if call.script.reasoning is not None:
+            thought = call.script.reasoning(body)
+            call = replace(call, script=replace(call.script, reasoning_tokens=thought))
         if await _client_left(request, call.script.delay_s(call.number)):
             server._record_abandoned(model)
             return Response(status_code=499)

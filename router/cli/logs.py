@@ -1,6 +1,7 @@
 """``router logs export``: the decision log as JSONL for retraining.
 
     router logs export --out logs.jsonl [--since 2026-11-01] [--until 2026-12-01T00:00:00Z]
+    router logs stats [--since ...] [--until ...] [--json]
 
 Reads the store the settings select (SQLite under ``ROUTER_DATA_DIR``, or Redis when
 ``ROUTER_REDIS_URL`` is set) and writes one row per decision, with its feedback, in the format
@@ -13,7 +14,9 @@ Exit codes: 0 written; 2 nothing written: bad options or settings, or an unreach
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -21,6 +24,8 @@ from typing import Annotated
 import typer
 
 from router.cli.output import exit_on_router_error, fail, out, settings_or_exit
+from router.cli.stats_table import stats_table
+from router.log.stats import tier_stats
 from router.log.store import open_store
 from router.log.store.export import export_logs
 from router.settings import Settings, get_settings
@@ -28,7 +33,7 @@ from router.settings import Settings, get_settings
 __all__ = ["logs_app", "parse_time"]
 
 logs_app = typer.Typer(
-    help="Export the decision log for retraining.",
+    help="Export the decision log for retraining; per-tier statistics.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -101,6 +106,43 @@ def export(
         f" to {summary.path}",
         soft_wrap=True,
     )
+
+
+@logs_app.command("stats")
+def stats(
+    ctx: typer.Context,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only decisions at or after this time (ISO 8601, UTC)."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", help="Only decisions before this time (ISO 8601, UTC)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per row.")] = False,
+) -> None:
+    """Per tier and model: tokens, reasoning tokens, cost, latency percentiles, success rate,
+    control obedience and the error of the cost forecast (``router.log.stats``).
+
+    Exit codes: 0 shown; 2 bad option, settings or unreachable store.
+    """
+    try:
+        start = None if since is None else parse_time(since, "--since")
+        end = None if until is None else parse_time(until, "--until")
+    except ValueError as exc:
+        fail(str(exc))
+    settings = _settings(ctx)
+    with exit_on_router_error():
+        store = open_store(settings)
+        try:
+            rows = tier_stats(store.logged(since=start, until=end))
+        finally:
+            store.close()
+    if as_json:
+        for row in rows:
+            out.print(json.dumps(asdict(row)), soft_wrap=True)
+        return
+    out.print(stats_table(rows))
 
 
 def _settings(ctx: typer.Context) -> Settings:

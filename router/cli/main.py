@@ -28,6 +28,7 @@ from __future__ import annotations
 import typer
 
 from router.cli import route, serve, train
+from router.cli.budgets import budgets_app
 from router.cli.data import data_app
 from router.cli.doctor import doctor
 from router.cli.keys import keys_app
@@ -53,6 +54,7 @@ app.command()(train.embed)
 app.command()(serve.serve)
 app.add_typer(policy_app, name="policy")
 app.add_typer(logs_app, name="logs")
+app.add_typer(budgets_app, name="budgets")
 app.add_typer(models_app, name="models")
 app.add_typer(keys_app, name="keys")
 app.command()(doctor)

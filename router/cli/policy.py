@@ -74,7 +74,7 @@ def _routing_rows(policy: Policy) -> tuple[list[str], list[list[str]]]:
             policy.band_text(tier),
             tier.model,
             tier.budget.label(),
-            f"{tier.strategy.samples} x {tier.strategy.select}",
+            tier.strategy.label(),
         ]
         for tier in policy.tiers
     ]

@@ -77,7 +77,7 @@ def _decision_table(decision: Decision, policy: Policy) -> Table:
         ("model", decision.model),
         ("fallbacks", ", ".join(decision.fallbacks) or "-"),
         ("budget", f"{decision.budget.label()}  (effort/budget_tokens/max_tokens)"),
-        ("strategy", f"{decision.strategy.samples} x {decision.strategy.select}"),
+        ("strategy", decision.strategy.label()),
         ("timeout", f"{decision.timeout_s:g} s"),
         ("classifier", decision.classifier_version),
         ("policy", decision.policy_version),

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from itertools import pairwise
 from typing import Any
@@ -57,6 +57,8 @@ from pydantic import (
 
 from records import Budget, Price, Strategy
 from router.decision.budgets import ReasoningControl, control_of, steers
+from router.decision.spend_caps import SpendCap
+from router.decision.verifier_specs import BUILT_IN_VERIFIERS, FinalAnswerSpec, VerifierSpec
 from router.errors import UnknownModelError
 
 __all__ = ["Policy", "Tier", "TierProblem"]
@@ -165,6 +167,8 @@ class Policy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     version: str = Field(min_length=1)
+    verifiers: dict[str, VerifierSpec] = Field(default_factory=dict)
+    spend_caps: tuple[SpendCap, ...] = ()
     tiers: tuple[Tier, ...]
 
     _starts: tuple[float, ...] = PrivateAttr(default=())
@@ -189,6 +193,10 @@ class Policy(BaseModel):
         _check_unique_names(self.tiers)
         _check_order(self.tiers)
         _check_coverage(self.tiers)
+        _check_strategies(self.tiers, self.verifiers)
+        windows = [cap.window for cap in self.spend_caps]
+        if len(set(windows)) != len(windows):
+            raise TierProblem(None, "spend_caps", "a window is capped twice: one cap per window")
         return self
 
     def model_post_init(self, context: Any, /) -> None:
@@ -227,6 +235,18 @@ class Policy(BaseModel):
                 param="model",
             )
         return found
+
+    def verifier_spec(self, name: str) -> VerifierSpec:
+        """The verifier declared as ``name``, else the built-in one of that name."""
+        spec = self.verifiers.get(name) or BUILT_IN_VERIFIERS.get(name)
+        if spec is None:
+            raise KeyError(name)
+        return spec
+
+    def next_tier(self, tier: Tier) -> Tier | None:
+        """The tier above ``tier``; None for the top one."""
+        index = self._index[tier.name] + 1
+        return self.tiers[index] if index < len(self.tiers) else None
 
     def warnings(self) -> list[str]:
         """What loads but probably is not what ops meant: budgets their models cannot take."""
@@ -312,4 +332,27 @@ def _check_adjacent(previous: Tier, tier: Tier) -> None:
             "band",
             f"scores in [{end:g}, {start:g}) have no tier: band {_pair(tier.band)} "
             f"must start where tier '{previous.name}' ends ({end:g})",
+        )
+
+
+def _check_strategies(tiers: Sequence[Tier], declared: Mapping[str, VerifierSpec]) -> None:
+    for tier in tiers:
+        name = tier.strategy.verifier
+        if name is None:
+            continue
+        spec = declared.get(name) or BUILT_IN_VERIFIERS.get(name)
+        if spec is None:
+            known = ", ".join([*declared, *BUILT_IN_VERIFIERS])
+            raise TierProblem(
+                tier.name, "strategy.verifier", f"no verifier named {name!r} (known: {known})"
+            )
+        if isinstance(spec, FinalAnswerSpec) and tier.strategy.samples < 2:
+            raise TierProblem(
+                tier.name,
+                "strategy.samples",
+                f"verifier {name!r} checks that samples agree: it needs samples >= 2",
+            )
+    if tiers[-1].strategy.cascade:
+        raise TierProblem(
+            tiers[-1].name, "strategy.cascade", "the top tier has no tier to escalate to"
         )

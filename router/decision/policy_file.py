@@ -22,6 +22,7 @@ from pydantic_core import ErrorDetails
 
 from records import Budget, Strategy
 from router.decision.policy import Policy, Tier, TierProblem
+from router.decision.verifier_specs import SPEC_KINDS
 from router.errors import PolicyError
 
 __all__ = ["load_policy"]
@@ -210,4 +211,6 @@ def _known_keys(parent: Loc) -> list[str]:
         model = Budget
     if len(parent) >= 3 and parent[2] == "strategy":
         model = Strategy
-    return list(model.model_fields)
+    if len(parent) >= 3 and parent[0] == "verifiers":
+        model = SPEC_KINDS.get(str(parent[2]), model)
+    return [field.alias or name for name, field in model.model_fields.items()]

@@ -306,6 +306,7 @@ class DecisionLog:
         source: str | None = None,
         idempotency_key: str | None = None,
         check: Callable[[Known], None] | None = None,
+        step: int | None = None,
     ) -> Feedback:
         """Store one feedback event on ``request_id``, or return the one already stored with
         ``idempotency_key``; blocking. ``check`` may refuse it once the request's record is
@@ -327,6 +328,7 @@ class DecisionLog:
             verifier=verifier,
             source=source,
             idempotency_key=idempotency_key,
+            step=step,
         )
         stored = self.store.append_feedback(event)
         if stored.id != event.id and not stored.says_the_same_as(event):

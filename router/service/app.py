@@ -46,6 +46,7 @@ from router.errors import (
     error_body,
 )
 from router.log.decision_log import DecisionLog, DecisionSink, open_decision_log
+from router.log.spend import open_spend_store
 from router.ops.admin import PolicyAdmin
 from router.ops.audit import open_audit
 from router.ops.operations import Operations
@@ -56,6 +57,7 @@ from router.service import api
 from router.service.access import open_guard
 from router.service.api.deps import lifespan_state
 from router.service.completions import Ledger
+from router.service.forecasting import seed
 from router.service.metrics import ServiceMetrics
 from router.service.middleware import BodyLimitMiddleware, ExchangeMiddleware
 from router.service.model_store import EncoderLoader, ModelStore, load_encoder
@@ -66,6 +68,7 @@ from router.service.redaction import configured_secrets, install_masking, withou
 from router.service.reload_bus import listen_for_reloads
 from router.service.reloader import CurrentWatcher
 from router.service.shutdown import Shutdown
+from router.service.spending import Spending
 from router.settings import Settings
 from router.upstream.client import close_clients
 
@@ -132,6 +135,9 @@ def _lifespan(
         log = await anyio.to_thread.run_sync(_open_log, settings, metrics, sink)
         guard = await open_guard(settings)
         ledger = Ledger(log.recorder, metrics, keep_prompt=settings.store_prompt_text, guard=guard)
+        await anyio.to_thread.run_sync(seed, log.store, ledger.forecaster)
+        spend_store = await anyio.to_thread.run_sync(open_spend_store, settings)
+        ledger.spending = Spending(spend_store, ledger.compute_metrics)
         watching = _watch_current(settings, store, metrics)
         home = open_policy_home(settings)
         audit = await anyio.to_thread.run_sync(open_audit, settings)
@@ -151,6 +157,7 @@ def _lifespan(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await ledger.spending.close()
             await anyio.to_thread.run_sync(log.close)
             await anyio.to_thread.run_sync(audit.close)
             home.close()

@@ -3,11 +3,7 @@
     await decide(snapshot, body.model, body.messages, exchange)   # scored in a batch, off the loop
     answer = await complete(snapshot, body, exchange, ledger)     # or: await stream(...)
 
-``decide`` scores every request, pinned or not, so that the client always gets the decision
-headers; ``model`` picks the tier: ``auto`` the score's tier, a tier name that tier, a model id
-the cheapest tier serving it, anything else an ``UnknownModelError`` (404) before any scoring.
-Given an ``Explorer``, an ``auto`` decision may be moved to a neighbouring tier
-(``router.decision.exploration``); a pinned one never is.
+``decide`` (``router.service.deciding``, re-exported here) makes and notes the decision.
 
 ``Ledger.settle`` writes the ``DecisionRecord`` (through the recorder, off the request path) and
 the token, cost and latency metrics, once per request whatever its end: answered, failed, or
@@ -21,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator, Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -29,26 +24,23 @@ import anyio
 
 from records import Decision, DecisionRecord, ScoredPrompt
 from router.access.guard import Caller, Guard
-from router.access.keys import Scope as KeyScope
-from router.decision.decider import Assessment, retarget
-from router.decision.exploration import Explorer
-from router.decision.policy import Policy, Tier
-from router.errors import (
-    RouterError,
-    UnknownModelError,
-    UpstreamError,
-    UpstreamUnreachableError,
-    error_body,
-)
+from router.decision.forecast import Forecaster
+from router.errors import RouterError, UpstreamError, UpstreamUnreachableError, error_body
 from router.log.decision_log import DecisionRecorder
+from router.log.obedience import ObedienceMonitor, judge
+from router.service import cascade
+from router.service.compute_metrics import ComputeMetrics
 from router.service.deadline import within_deadline
+from router.service.deciding import check_pin, decide, decide_text, pinned_tier
 from router.service.event_stream import SHUTTING_DOWN, EventStreamResponse, event
+from router.service.forecasting import observations_of
 from router.service.metrics import NO_DECISION, ServiceMetrics
 from router.service.middleware import Exchange
 from router.service.model_store import Snapshot
-from router.service.openai_schema import AUTO, ChatCompletionRequest
+from router.service.openai_schema import ChatCompletionRequest
+from router.service.spending import Spending
 from router.upstream.results import UpstreamResult, Usage, spent
-from router.upstream.streaming import UpstreamStream
+from router.upstream.streaming import UpstreamStream, replayed_stream
 
 __all__ = [
     "EventStreamResponse",
@@ -72,77 +64,6 @@ INTERNAL_ERROR: Final = "internal_error"
 DONE_EVENT: Final = "data: [DONE]\n\n"
 
 Messages = Sequence[dict[str, Any]]
-
-
-# --- deciding ------------------------------------------------------------------------------
-
-
-def pinned_tier(policy: Policy, requested: str) -> Tier | None:
-    """The tier the client pinned with ``requested``; None for ``auto``."""
-    if requested == AUTO:
-        return None
-    with suppress(UnknownModelError):
-        return policy.tier(requested)
-    with suppress(UnknownModelError):
-        return policy.tier_for_model(requested)
-    tiers = ", ".join(tier.name for tier in policy.tiers)
-    models = ", ".join(dict.fromkeys(tier.model for tier in policy.tiers))
-    raise UnknownModelError(
-        f"model {requested!r} is not '{AUTO}', a tier ({tiers}) or a model of the policy"
-        f" ({models})",
-        param="model",
-    )
-
-
-def check_pin(guard: Guard, caller: Caller, requested: str) -> None:
-    """A request that chooses its tier or model needs the ``pin`` scope."""
-    if requested != AUTO:
-        guard.require(caller, KeyScope.PIN, f"choose the model {requested!r} instead of '{AUTO}'")
-
-
-def pin(policy: Policy, decision: Decision, tier: Tier, requested: str) -> Decision:
-    """``decision`` sent to ``tier`` instead, the score kept for the record."""
-    reason = f"pinned to tier '{tier.name}' by the request's model {requested!r}"
-    return retarget(decision, policy, tier, reason)
-
-
-async def decide(
-    snapshot: Snapshot,
-    requested: str,
-    messages: Messages,
-    exchange: Exchange,
-    explorer: Explorer | None = None,
-) -> Decision:
-    """The decision for chat ``messages``, also noted on ``exchange``."""
-    tier = pinned_tier(snapshot.policy, requested)
-    assessment = await snapshot.batcher.assess(snapshot.decider.prepare(messages))
-    return _noted(exchange, snapshot, assessment, requested, tier, explorer)
-
-
-async def decide_text(
-    snapshot: Snapshot, requested: str, text: str, exchange: Exchange
-) -> Decision:
-    """The decision for a bare ``text``, also noted on ``exchange``."""
-    tier = pinned_tier(snapshot.policy, requested)
-    assessment = await snapshot.batcher.assess(snapshot.decider.prepare_text(text))
-    return _noted(exchange, snapshot, assessment, requested, tier, None)
-
-
-def _noted(
-    exchange: Exchange,
-    snapshot: Snapshot,
-    assessment: Assessment,
-    requested: str,
-    tier: Tier | None,
-    explorer: Explorer | None,
-) -> Decision:
-    decision = assessment.decision
-    if tier is not None:
-        decision = pin(snapshot.policy, decision, tier, requested)
-    elif explorer is not None:
-        decision = explorer.explore(snapshot.policy, decision)
-    exchange.decided(decision, assessment.prompt)
-    return decision
 
 
 # --- accounting ----------------------------------------------------------------------------
@@ -191,11 +112,16 @@ class Ledger:
         metrics: ServiceMetrics,
         *,
         keep_prompt: bool,
+        forecaster: Forecaster | None = None,
         guard: Guard | None = None,
     ) -> None:
         self.recorder = recorder
         self.metrics = metrics
         self.keep_prompt = keep_prompt
+        self.forecaster = Forecaster() if forecaster is None else forecaster
+        self.obedience = ObedienceMonitor()
+        self.spending: Spending | None = None
+        self.compute_metrics = ComputeMetrics(metrics.registry)
         self.guard = guard
         self._charging: set[asyncio.Task[None]] = set()
 
@@ -204,7 +130,7 @@ class Ledger:
         if decision is None or prompt is None:
             return
         self.metrics.observe_decision(decision.decision_ms)
-        key = exchange.caller_id or NO_DECISION
+        key = exchange.caller_label or NO_DECISION
         if outcome.upstream_ms is not None or outcome.cost_usd or outcome.usage.total_tokens:
             upstream_ms = outcome.upstream_ms if outcome.status == OK else None
             model = outcome.model or decision.model
@@ -212,7 +138,12 @@ class Ledger:
                 decision.tier, model, outcome.usage, outcome.cost_usd, upstream_ms, key
             )
         self._charge(exchange.caller, outcome.usage.total_tokens)
-        self.recorder.submit(self._record(exchange, decision, prompt, body, outcome))
+        record = self._record(exchange, decision, prompt, body, outcome)
+        self.forecaster.observe_all(observations_of(record))
+        if self.spending is not None:
+            self.spending.settle(exchange, record.cost_usd)
+        self._judge(record)
+        self.recorder.submit(record)
 
     def _charge(self, caller: Caller | None, tokens: int) -> None:
         """Count ``tokens`` against the caller's limit, off the request's path."""
@@ -222,6 +153,15 @@ class Ledger:
         self._charging.add(task)
         task.add_done_callback(self._charging.discard)
 
+    def _judge(self, record: DecisionRecord) -> None:
+        verdict = judge(record)
+        if verdict is None:
+            return
+        self.compute_metrics.judged(verdict)
+        flag = self.obedience.observe(verdict)
+        if flag is not None:
+            self.compute_metrics.flagged(flag)
+
     def _record(
         self,
         exchange: Exchange,
@@ -230,9 +170,10 @@ class Ledger:
         body: ChatCompletionRequest,
         outcome: Outcome,
     ) -> DecisionRecord:
+        usage, cost_usd = _spent(exchange, outcome)
         return DecisionRecord(
             request_id=exchange.request_id,
-            key_id=exchange.caller_id,
+            key_id=exchange.caller_label,
             time=exchange.received_at,
             requested_model=body.model,
             stream=body.stream,
@@ -251,15 +192,31 @@ class Ledger:
             choice_probability=decision.choice_probability,
             decision_ms=decision.decision_ms,
             upstream_model=outcome.model,
-            prompt_tokens=outcome.usage.prompt_tokens,
-            completion_tokens=outcome.usage.completion_tokens,
-            reasoning_tokens=outcome.usage.reasoning_tokens,
-            cost_usd=outcome.cost_usd,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            cost_usd=cost_usd,
             upstream_ms=outcome.upstream_ms,
             latency_ms=exchange.elapsed_ms(),
             vote=exchange.vote,
             status=outcome.status,
+            forecast=decision.forecast,
+            control=decision.control,
+            downgrade=exchange.downgrade,
+            steps=tuple(exchange.steps),
         )
+
+
+def _spent(exchange: Exchange, outcome: Outcome) -> tuple[Usage, float]:
+    """Tokens and cost of the request: the outcome's, or, when a cascade failed part way, the
+    sums over the steps that answered (they were paid for all the same)."""
+    steps = exchange.steps
+    if not steps or outcome.status == OK:
+        return outcome.usage, outcome.cost_usd
+    usage = sum(
+        (Usage(s.prompt_tokens, s.completion_tokens, s.reasoning_tokens) for s in steps), Usage()
+    )
+    return usage, sum(step.cost_usd for step in steps)
 
 
 # --- answering -----------------------------------------------------------------------------
@@ -277,19 +234,35 @@ async def complete(
 ) -> dict[str, Any]:
     """The OpenAI chat completion from the decided tier."""
     tier = decision_of(exchange).tier
-    target = snapshot.target(tier)
     try:
-        async with within_deadline(target):
-            result = await snapshot.upstream.complete(target, body.messages, body.upstream_params())
+        async with within_deadline(snapshot.policy.tier(tier)):
+            result = await _answer(snapshot, body, exchange)
     except UpstreamUnreachableError as exc:
         ledger.settle(exchange, body, Outcome.failed(exc))
         raise exc.for_tier(tier) from exc.__cause__
     except BaseException as exc:
         ledger.settle(exchange, body, Outcome.failed(exc))
         raise
-    exchange.vote = result.vote
     ledger.settle(exchange, body, Outcome.answered(result))
     return result.response
+
+
+async def _answer(
+    snapshot: Snapshot, body: ChatCompletionRequest, exchange: Exchange
+) -> UpstreamResult:
+    """The decided tier's answer, through its verifier and cascade when it has them."""
+    decision = decision_of(exchange)
+    tier, budget = snapshot.policy.tier(decision.tier), decision.budget
+    if cascade.checks(tier):
+        result = await cascade.answer(
+            snapshot, tier, body.messages, body.upstream_params(), exchange, budget
+        )
+    else:
+        target = snapshot.target(tier.name, budget)
+        result = await snapshot.upstream.complete(target, body.messages, body.upstream_params())
+    exchange.vote = result.vote
+    exchange.verdict = None if result.verdict is None else result.verdict.summary()
+    return result
 
 
 async def stream(
@@ -301,14 +274,18 @@ async def stream(
 ) -> EventStreamResponse:
     """An SSE response streaming the decided tier's answer; errors before its first chunk
     raise here, so they get an ordinary error response."""
-    tier = decision_of(exchange).tier
-    target = snapshot.target(tier)
+    tier = snapshot.policy.tier(decision_of(exchange).tier)
+    params = body.upstream_params()
     try:
-        async with within_deadline(target):
-            source = await snapshot.upstream.stream(target, body.messages, body.upstream_params())
+        async with within_deadline(tier):
+            if cascade.checks(tier):
+                source = replayed_stream(await _answer(snapshot, body, exchange), params)
+            else:
+                target = snapshot.target(tier.name, decision_of(exchange).budget)
+                source = await snapshot.upstream.stream(target, body.messages, params)
     except UpstreamUnreachableError as exc:
         ledger.settle(exchange, body, Outcome.failed(exc))
-        raise exc.for_tier(tier) from exc.__cause__
+        raise exc.for_tier(tier.name) from exc.__cause__
     except BaseException as exc:
         ledger.settle(exchange, body, Outcome.failed(exc))
         raise

@@ -19,13 +19,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from router.errors import UpstreamTimeoutError
-from router.upstream.targets import UpstreamTarget
+from router.upstream.targets import TargetFields
 
 __all__ = ["within_deadline"]
 
 
 @asynccontextmanager
-async def within_deadline(target: UpstreamTarget) -> AsyncIterator[None]:
+async def within_deadline(target: TargetFields) -> AsyncIterator[None]:
     try:
         async with asyncio.timeout(target.timeout_s):
             yield

@@ -9,7 +9,17 @@ middleware adds the router's headers from the exchange and counts the response:
     x-router-tier, -model, -score,       once a decision was made (errors after it included)
     -budget, -policy-version,
     -classifier-version
+    x-router-predicted-cost-p50, -p90,   the chosen tier's forecast (``router.decision.forecast``):
+    x-router-predicted-latency-ms-p50,   USD and ms, each when known, and where it came from
+    -p90, x-router-prediction-source     (``log (N)`` or ``budget (N)``, N answers observed)
+    x-router-controls                    when the caller sent controls: them and the tier taken
+    x-router-spend                       with spend caps: the caller's spend per window so far
+    x-router-downgrade                   when spend near a cap lowered the request: the step
+                                         (``effort`` or ``tier``), the cap and its share
     x-router-vote                        when the tier sampled more than once
+    x-router-verifier                    when a verifier checked the answer: its verdict
+    x-router-cascade                     when the tier cascades: each step's tier and verdict,
+                                         e.g. ``fast:failed > strong:passed``
 
 An exception nothing else handled (a bug) still gets an OpenAI-shaped 500 with the request id
 before it is re-raised for the server to log.
@@ -32,9 +42,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from records import Decision, ScoredPrompt, new_request_id
+from records import Decision, Forecast, ScoredPrompt, Step, new_request_id
 from router.access.guard import Caller
 from router.errors import PayloadTooLargeError, error_body
+from router.log.spend import Reservation
 from router.service.metrics import NO_DECISION, ServiceMetrics
 
 __all__ = ["EXCHANGE_KEY", "BodyLimitMiddleware", "Exchange", "ExchangeMiddleware", "exchange_of"]
@@ -58,7 +69,21 @@ class Exchange:
 
     @property
     def caller_id(self) -> str | None:
+        """The API key's id; None before authentication or when the service runs open."""
+        return None if self.caller is None or self.caller.key is None else self.caller.key.id
+
+    @property
+    def caller_label(self) -> str | None:
+        """The key's id, or ``open`` without keys, for records and metrics; None before
+        authentication."""
         return None if self.caller is None else self.caller.id
+
+    verdict: str | None = None
+    controls: str | None = None
+    spend: str | None = None
+    downgrade: str | None = None
+    reservation: Reservation | None = None
+    steps: list[Step] = field(default_factory=list)
 
     def decided(self, decision: Decision, prompt: ScoredPrompt) -> None:
         self.decision = decision
@@ -80,9 +105,47 @@ class Exchange:
                 "x-router-policy-version": decision.policy_version,
                 "x-router-classifier-version": decision.classifier_version,
             }
+            if decision.forecast is not None:
+                headers |= _forecast_headers(decision.forecast)
         if self.vote is not None:
             headers["x-router-vote"] = self.vote
+        if self.spend is not None:
+            headers["x-router-spend"] = self.spend
+        if self.downgrade is not None:
+            headers["x-router-downgrade"] = self.downgrade
+        if self.controls is not None:
+            headers["x-router-controls"] = _ascii(self.controls)
+        if self.verdict is not None:
+            headers["x-router-verifier"] = _ascii(self.verdict)
+        if self.steps:
+            headers["x-router-cascade"] = " > ".join(_step_text(step) for step in self.steps)
         return headers
+
+
+def _forecast_headers(forecast: Forecast) -> dict[str, str]:
+    """The forecast as headers: costs in USD, latencies in ms, each only when known."""
+    values = {
+        "x-router-predicted-cost-p50": forecast.cost_usd_p50,
+        "x-router-predicted-cost-p90": forecast.cost_usd_p90,
+        "x-router-predicted-latency-ms-p50": forecast.latency_ms_p50,
+        "x-router-predicted-latency-ms-p90": forecast.latency_ms_p90,
+    }
+    headers = {name: f"{value:.6g}" for name, value in values.items() if value is not None}
+    headers["x-router-prediction-source"] = f"{forecast.source} ({forecast.observations})"
+    return headers
+
+
+def _step_text(step: Step) -> str:
+    """A cascade step for a header: ``fast:failed``, ``strong:passed``, ``strong:UpstreamError``."""
+    if step.passed is None:
+        return f"{step.tier}:{'unchecked' if step.status == 'ok' else step.status}"
+    return f"{step.tier}:{'passed' if step.passed else 'failed'}"
+
+
+def _ascii(text: str) -> str:
+    """``text`` fit for a header value: ASCII, one line, at most 200 characters."""
+    flat = " ".join(text.split())[:200]
+    return flat.encode("ascii", "backslashreplace").decode("ascii")
 
 
 def exchange_of(request: Request) -> Exchange:
@@ -144,7 +207,7 @@ class ExchangeMiddleware:
             NO_DECISION if decision is None else decision.tier,
             NO_DECISION if decision is None else decision.model,
             int(message["status"]),
-            exchange.caller_id or NO_DECISION,
+            exchange.caller_label or NO_DECISION,
         )
 
 

@@ -20,21 +20,27 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from classifiers.encoder import TextEncoder
+from records import Budget
 from router.decision.batching import DecisionBatcher
 from router.decision.decider import BatchScorer, Decider
+from router.decision.forecast import TokenPrice
 from router.decision.policy import Policy
-from router.errors import RouterError, ServiceNotReadyError
+from router.decision.spend_caps import budget_variants
+from router.errors import PolicyError, RouterError, ServiceNotReadyError
 from router.ops.policy_file import PolicyDocument, read_document
+from router.service.forecasting import prices_of
 from router.service.redaction import configured_secrets, install_masking
 from router.settings import Settings
 from router.upstream.client import Upstream
 from router.upstream.targets import UpstreamTarget
+from router.upstream.verifiers import Verifier
+from training.budgets import BUDGET_MODEL_FILE, BudgetModel
 
 if TYPE_CHECKING:
     from classifiers.artifacts.manifest import Manifest
@@ -97,6 +103,11 @@ class Snapshot:
     upstream: Upstream
     targets: Mapping[str, UpstreamTarget]
     batcher: DecisionBatcher
+    verifiers: Mapping[str, Verifier] = field(default_factory=dict)
+    prices: Mapping[str, TokenPrice | None] = field(default_factory=dict)
+    variants: frozenset[UpstreamTarget] = frozenset()
+    """Targets of the tiers under other budgets than their own (``budget_variants``)."""
+    budget_model: BudgetModel | None = None
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     document: PolicyDocument | None = None  # the policy's text, when it came from one
 
@@ -107,13 +118,20 @@ class Snapshot:
         policy: Policy,
         settings: Settings,
         document: PolicyDocument | None = None,
+        budget_model: BudgetModel | None = None,
     ) -> Snapshot:
         targets = {tier.name: UpstreamTarget.of(tier) for tier in policy.tiers}
         named = [tier.api_key_env for tier in policy.tiers]
         admin = settings.admin_token.get_secret_value() if settings.admin_token else None
         install_masking().add(admin, *configured_secrets(named, [settings.redis_url]))
+        variants = frozenset(
+            replace(target, budget=budget)
+            for tier in policy.tiers
+            for target in (targets[tier.name],)
+            for budget in budget_variants(tier)
+        )
         upstream = Upstream(
-            targets.values(),
+            [*targets.values(), *variants],
             num_retries=settings.upstream_retries,
             cooldown_s=settings.upstream_cooldown_s,
             allowed_fails=settings.upstream_allowed_fails,
@@ -121,7 +139,17 @@ class Snapshot:
         )
         decider = Decider(scorer, policy)
         batcher = DecisionBatcher(decider, max_batch=settings.encoder_batch_size)
-        return cls(decider, upstream, targets, batcher, document=document)
+        return cls(
+            decider,
+            upstream,
+            targets,
+            batcher,
+            _verifiers(policy),
+            prices_of(policy),
+            variants,
+            budget_model,
+            document=document,
+        )
 
     @property
     def policy(self) -> Policy:
@@ -135,9 +163,33 @@ class Snapshot:
     def policy_version(self) -> str:
         return self.policy.version
 
-    def target(self, tier: str) -> UpstreamTarget:
-        """Where a decision for ``tier`` is sent."""
-        return self.targets[tier]
+    def target(self, tier: str, budget: Budget | None = None) -> UpstreamTarget:
+        """Where a decision for ``tier`` is sent; under ``budget`` when the Upstream was built
+        with that variant, else under the tier's own budget."""
+        base = self.targets[tier]
+        if budget is None or budget == base.budget:
+            return base
+        variant = replace(base, budget=budget)
+        if variant in self.variants:
+            return variant
+        below = [
+            target
+            for target in self.variants
+            if target.model == base.model
+            and target.budget.effort == budget.effort
+            and (target.budget.budget_tokens or 0) <= (budget.budget_tokens or 0)
+        ]
+        return max(below, key=lambda t: t.budget.budget_tokens or 0, default=base)
+
+    def verifier(self, name: str) -> Verifier:
+        """The verifier a tier's strategy names (the policy checked that it exists)."""
+        return self.verifiers[name]
+
+
+def _verifiers(policy: Policy) -> dict[str, Verifier]:
+    """A ready verifier for every name the policy's tiers use."""
+    names = {tier.strategy.verifier for tier in policy.tiers} - {None}
+    return {name: Verifier(name, policy.verifier_spec(name)) for name in names if name}
 
 
 class ModelStore:
@@ -186,7 +238,13 @@ class ModelStore:
         reload keeps it); blocking. Requests in flight finish on the snapshot they hold."""
         with self._reloading:
             scorer = self.active.decider.scorer
-            snapshot = Snapshot.build(scorer, document.policy, self.settings, document)
+            snapshot = Snapshot.build(
+                scorer,
+                document.policy,
+                self.settings,
+                document,
+                budget_model=self.active.budget_model,
+            )
             self._active, self._document = snapshot, document
             return snapshot
 
@@ -195,4 +253,17 @@ class ModelStore:
         if self._encoder is None:
             self._encoder = self.encoder_loader(self.settings)
         scorer = load_scorer(self.settings, self._encoder)
-        return Snapshot.build(scorer, document.policy, self.settings, document)
+        return Snapshot.build(
+            scorer, document.policy, self.settings, document, _budget_model(self.settings)
+        )
+
+
+def _budget_model(settings: Settings) -> BudgetModel | None:
+    """The per-prompt budget model in the data dir (``router budgets fit``), if one is there."""
+    path = settings.data_dir / BUDGET_MODEL_FILE
+    if not path.is_file():
+        return None
+    try:
+        return BudgetModel.load(path)
+    except (OSError, ValueError) as exc:
+        raise PolicyError(path, f"not a budget model: {exc}") from exc

@@ -297,6 +297,9 @@ class FeedbackRequest(_EncodableText):
     )
     verifier: Verifier | None = Field(default=None, json_schema_extra=_not_null)
     source: str | None = Field(default=None, min_length=1, max_length=200)
+    # Not strict: JSON Schema counts 3.0 as an integer, so the service takes it as one too.
+    step: int | None = Field(default=None, ge=0, le=64, strict=False)
+    """The cascade step judged (0: the first tier tried); unset: the answer the client got."""
 
     @model_validator(mode="before")
     @classmethod

@@ -1,13 +1,12 @@
 """The only caller of litellm: one ``litellm.Router`` for every target the policy can choose.
 
 ``Upstream(targets)`` builds the Router once. Each target becomes a model group whose deployment
-carries the target's model, endpoint, key, per-attempt timeout (``attempt_timeout_s``: the
-tier's ``timeout_s`` shared equally by the model and its fallbacks) and thinking budget (spelled for
-the provider by ``router.decision.budgets``); each of its fallbacks becomes a group of its own
-with the same budget spelled for the fallback's provider, so a fallback to another provider still
-gets a budget it understands. The Router does the retrying (429 and 5xx, with litellm's backoff
-and the provider's retry-after; timeouts go straight to the fallbacks), the falling back and the
-cooldowns.
+carries the target's model, endpoint, key, per-attempt timeout (``attempt_timeout_s``: a share
+of ``timeout_s``) and thinking budget (spelled for the provider by ``router.decision.budgets``);
+each of its fallbacks becomes a group of its own with the same budget spelled for the fallback's
+provider, so a fallback to another provider still gets a budget it understands. The Router does
+the retrying (429 and 5xx, with litellm's backoff and the provider's retry-after; timeouts go
+straight to the fallbacks), the falling back and the cooldowns.
 
     upstream = Upstream(targets)                      # at start-up, and again on policy reload
     result = await upstream.complete(target, messages, {"temperature": 0.2})
@@ -18,11 +17,10 @@ cooldowns.
 The decision owns the budget: a client's own max_tokens, max_completion_tokens, reasoning_effort,
 thinking and extra_body are dropped (``DECIDED_PARAMS``); its other parameters pass through.
 
-A target with ``strategy.samples = N`` sends N calls at once (``strategies``: majority vote or
-first to answer). Prices come from ``cost``, keys from ``targets``, and errors leave as
-``router.errors`` classes with the litellm exception as the cause (``translation``). An HTTP 200
-without an answer (``answers``) is a failure: the fallbacks not tried yet are asked, and if none
-answers it is an ``EmptyAnswerError`` (502).
+A target with ``strategy.samples = N`` sends N calls at once (``strategies``). Prices come from
+``cost``, keys from ``targets``, errors leave as ``router.errors`` classes (``translation``). An
+HTTP 200 without an answer (``answers``) is a failure: the fallbacks not tried yet are asked, and
+if none answers it is an ``EmptyAnswerError`` (502).
 
 Logs: importing this module silences litellm's loggers (their INFO lines come two per call, and a
 failed call logs multi-line ERROR blocks, once per retry and fallback) unless ``LITELLM_LOG`` is
@@ -49,7 +47,6 @@ import httpx
 import litellm
 from litellm.llms.custom_httpx.async_client_cleanup import close_litellm_async_clients
 from litellm.router import Router
-from litellm.types.router import RetryPolicy
 
 from records import Budget
 from router.decision.budgets import ReasoningControl, budget_params, control_of, steers
@@ -76,9 +73,11 @@ from router.upstream.targets import (
     credentials,
     endpoints,
     price_params,
+    retry_policy,
     target_key,
 )
 from router.upstream.translation import Route, translated
+from router.upstream.verifiers import Verifier
 
 __all__ = ["DECIDED_PARAMS", "Upstream", "close_clients"]
 
@@ -143,7 +142,7 @@ class Upstream:
             model_list=self._model_list,
             fallbacks=self._fallbacks,
             num_retries=num_retries,
-            retry_policy=_retry_policy(num_retries),
+            retry_policy=retry_policy(num_retries),
             cooldown_time=cooldown_s,
             allowed_fails=allowed_fails,
         )
@@ -153,19 +152,26 @@ class Upstream:
         target: UpstreamTarget,
         messages: Sequence[Message],
         extra_params: Mapping[str, Any] | None = None,
+        verifier: Verifier | None = None,
     ) -> UpstreamResult:
-        """One answer for ``messages`` from ``target`` (after retries, fallbacks and voting)."""
+        """One answer for ``messages`` from ``target`` (after retries, fallbacks and voting);
+        with a ``verifier``, checked by it (and chosen by it, for ``select: verifier``)."""
         route = self._route(target)
         params = _client_params(extra_params)
         params.pop("stream_options", None)
         started = time.perf_counter()
         samples = target.strategy.samples
-        if samples == 1:
-            sample = await self._sample(route, messages, params)
-            return result_of(sample, sample.usage, sample.cost_usd, started)
 
         def call() -> Awaitable[Sample]:
             return self._sample(route, messages, params)
+
+        if verifier is not None:
+            return await strategies.verified(
+                call, target.strategy, verifier, messages, route.described, started
+            )
+        if samples == 1:
+            sample = await self._sample(route, messages, params)
+            return result_of(sample, sample.usage, sample.cost_usd, started)
 
         if target.strategy.select == "first":
             return await strategies.first(call, samples, started)
@@ -236,8 +242,7 @@ class Upstream:
     async def _sample(
         self, route: Route, messages: Sequence[Message], params: Mapping[str, Any]
     ) -> Sample:
-        """One answer: the route's (after litellm's retries and fallbacks), or, when that is
-        empty (``answers.has_answer``), the first non-empty one of a fallback not tried yet."""
+        """The route's answer, or if it is empty the first one of a fallback not tried yet."""
         sample = await self._call(route, route.group, messages, params)
         tried, empty = {sample.model}, [sample]
         for group, model in route.fallbacks:
@@ -384,21 +389,6 @@ async def close_clients() -> None:
     Upstream still calls on the same loop makes its calls fail.
     """
     await close_litellm_async_clients()  # type: ignore[no-untyped-call]  # untyped in litellm
-
-
-def _retry_policy(num_retries: int) -> RetryPolicy:
-    """Retry what may pass (429, 5xx); a timeout goes to the fallbacks; a refusal is final."""
-    return RetryPolicy(
-        RateLimitErrorRetries=num_retries,
-        InternalServerErrorRetries=0,  # also how litellm reports a refused connection
-        ServiceUnavailableErrorRetries=num_retries,
-        DefaultRetries=num_retries,
-        TimeoutErrorRetries=0,
-        BadRequestErrorRetries=0,
-        AuthenticationErrorRetries=0,
-        ContentPolicyViolationErrorRetries=0,
-        NotFoundErrorRetries=0,
-    )
 
 
 def _client_params(extra_params: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from router.errors import UpstreamError
+from router.upstream.verifiers import Verdict
 
 __all__ = [
     "Chunk",
@@ -20,6 +21,7 @@ __all__ = [
     "elapsed_ms",
     "result_of",
     "spent",
+    "text_of",
     "total_spent",
 ]
 
@@ -82,6 +84,8 @@ class UpstreamResult:
     samples: int = 1
     vote: str | None = None
     """E.g. ``3 samples: 2x'42', 1x'41'``; None for a single sample."""
+    verdict: Verdict | None = None
+    """The verifier's verdict on the answer, when the call was given one."""
 
 
 @dataclass(frozen=True)
@@ -93,8 +97,13 @@ class Sample:
 
     @property
     def text(self) -> str:
-        choices = self.response.get("choices") or [{}]
-        return str((choices[0].get("message") or {}).get("content") or "")
+        return text_of(self.response)
+
+
+def text_of(response: Mapping[str, Any]) -> str:
+    """The content of a completion's first choice."""
+    choices = response.get("choices") or [{}]
+    return str((choices[0].get("message") or {}).get("content") or "")
 
 
 def elapsed_ms(started: float) -> float:

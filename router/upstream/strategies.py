@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
 
+from records import Strategy
 from router.errors import UpstreamError
 from router.upstream.results import (
     Sample,
@@ -22,11 +25,13 @@ from router.upstream.results import (
     Usage,
     charged,
     result_of,
+    text_of,
     total_spent,
 )
+from router.upstream.verifiers import Verifier
 from router.upstream.voting import extractable, majority_vote
 
-__all__ = ["first", "majority"]
+__all__ = ["first", "majority", "verified"]
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +102,43 @@ async def first(call: Call, samples: int, started: float) -> UpstreamResult:
     summary = f"first of {samples} samples" + (f" ({failed} failed)" if failed else "")
     usage, cost = total_spent(outcomes)  # samples that finished meanwhile are billed too
     return result_of(sample, usage, cost, started, samples, summary)
+
+
+async def verified(
+    call: Call,
+    strategy: Strategy,
+    verifier: Verifier,
+    messages: Sequence[Mapping[str, Any]],
+    described: str,
+    started: float,
+) -> UpstreamResult:
+    """The answer ``strategy`` picks, with ``verifier``'s verdict on it: ``select: verifier``
+    (and an agreement check) judge every sample, the others the answer they picked."""
+    if strategy.samples == 1 or (strategy.select == "first" and not verifier.judges_samples):
+        if strategy.samples == 1:
+            sample = await call()
+            result = result_of(sample, sample.usage, sample.cost_usd, started)
+        else:
+            result = await first(call, strategy.samples, started)
+        _, verdict = await verifier.choose([text_of(result.response)], messages)
+        return replace(result, verdict=verdict)
+    outcomes = await asyncio.gather(
+        *(call() for _ in range(strategy.samples)), return_exceptions=True
+    )
+    usage, cost = total_spent(outcomes)
+    answered = [outcome for outcome in outcomes if isinstance(outcome, Sample)]
+    failures = _failures(outcomes, described, usage, cost)
+    texts = [sample.text for sample in answered]
+    if strategy.select == "majority_vote" and not verifier.judges_samples:
+        vote = majority_vote(texts, failed=len(failures))
+        winner, summary = vote.winner, vote.summary()
+        _, verdict = await verifier.choose([texts[winner]], messages)
+    else:
+        winner, verdict = await verifier.choose(texts, messages)
+        failed = f" ({len(failures)} failed)" if failures else ""
+        summary = f"{strategy.samples} samples{failed}: {verdict.summary()}"
+    result = result_of(answered[winner], usage, cost, started, strategy.samples, summary)
+    return replace(result, verdict=verdict)
 
 
 def _task_errors(tasks: Iterable[asyncio.Future[Sample]]) -> list[BaseException]:

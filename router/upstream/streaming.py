@@ -6,12 +6,14 @@ answer as the chunks a stream of it would have sent.
 
 from __future__ import annotations
 
+import time
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
     Awaitable,
     Callable,
     Collection,
+    Mapping,
     Sequence,
 )
 from types import TracebackType
@@ -27,6 +29,7 @@ __all__ = [
     "litellm_chunks",
     "open_answer",
     "replayed",
+    "replayed_stream",
     "resumed",
 ]
 
@@ -166,3 +169,18 @@ async def open_answer(
         raise
     await source.aclose()
     return answering, None
+
+
+def replayed_stream(
+    result: UpstreamResult, extra_params: Mapping[str, Any] | None
+) -> UpstreamStream:
+    """A finished answer as a stream, for a strategy that cannot stream (a cascade); the
+    usage chunk reaches the caller if it asked for one."""
+    options = (extra_params or {}).get("stream_options") or {}
+    return UpstreamStream(
+        replayed(result),
+        model=result.model,
+        include_usage=bool(options.get("include_usage")),
+        started=time.perf_counter() - result.latency_ms / 1000.0,
+        vote=result.vote,
+    )

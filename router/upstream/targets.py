@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
+from litellm.types.router import RetryPolicy
 from litellm.utils import validate_environment
 
 from records import Budget, Price, Strategy
@@ -30,6 +31,7 @@ __all__ = [
     "credentials",
     "endpoints",
     "price_params",
+    "retry_policy",
     "target_key",
 ]
 
@@ -165,3 +167,18 @@ def attempt_timeout_s(target: UpstreamTarget) -> float:
     request's deadline) for the model and each fallback, so a hanging model leaves its
     fallbacks time to answer."""
     return target.timeout_s / (1 + len(target.fallbacks))
+
+
+def retry_policy(num_retries: int) -> RetryPolicy:
+    """Retry what may pass (429, 5xx); a timeout goes to the fallbacks; a refusal is final."""
+    return RetryPolicy(
+        RateLimitErrorRetries=num_retries,
+        InternalServerErrorRetries=0,  # also how litellm reports a refused connection
+        ServiceUnavailableErrorRetries=num_retries,
+        DefaultRetries=num_retries,
+        TimeoutErrorRetries=0,
+        BadRequestErrorRetries=0,
+        AuthenticationErrorRetries=0,
+        ContentPolicyViolationErrorRetries=0,
+        NotFoundErrorRetries=0,
+    )

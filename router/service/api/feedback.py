@@ -58,6 +58,7 @@ async def feedback(
             rating=body.rating,
             verifier=body.verifier,
             source=body.source,
+            step=body.step,
             idempotency_key=idempotency_key,
             check=_may_rate(caller, body.request_id),
         )

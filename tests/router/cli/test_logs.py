@@ -106,7 +106,14 @@ def test_feedback_is_joined_oldest_first(export: Export, tmp_path: Path) -> None
     first, second = (FeedbackEvent.model_validate(e) for e in by_id["req_1"]["feedback"])
     assert (first.outcome, first.source, second.rating) == ("failure", "user", 0.5)
     assert by_id["req_2"]["feedback"][0]["verifier"] == {"name": "tests", "passed": True}
-    assert set(by_id["req_2"]["feedback"][0]) == {"outcome", "rating", "verifier", "source", "time"}
+    assert set(by_id["req_2"]["feedback"][0]) == {
+        "outcome",
+        "rating",
+        "verifier",
+        "source",
+        "time",
+        "step",
+    }
     assert by_id["req_3"]["feedback"] == []
     assert row_outcome(ExportRow.model_validate(by_id["req_1"])) is False
 

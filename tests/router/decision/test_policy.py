@@ -359,7 +359,7 @@ BAD_TIERS: list[tuple[str, dict[str, Any], str, str, str]] = [
         with_tier_change(0, budget={"effrt": "low", "max_tokens": 100}),
         "fast",
         "budget.effrt",
-        "unknown key (known keys: effort, budget_tokens, max_tokens)",
+        "unknown key (known keys: effort, budget_tokens, max_tokens, min_tokens)",
     ),
     (
         "missing model",
@@ -467,7 +467,10 @@ def test_no_tiers_is_refused(write_policy: WritePolicy) -> None:
 def test_unknown_top_level_key_is_refused(write_policy: WritePolicy) -> None:
     path = write_policy(small_policy_data() | {"defaults": {}})
 
-    assert str(policy_error(path)) == f"{path}: defaults: unknown key (known keys: version, tiers)"
+    assert (
+        str(policy_error(path))
+        == f"{path}: defaults: unknown key (known keys: version, verifiers, spend_caps, tiers)"
+    )
 
 
 def test_several_problems_report_the_first_and_count_the_rest(write_policy: WritePolicy) -> None:

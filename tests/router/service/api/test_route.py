@@ -19,8 +19,18 @@ def test_messages_get_the_whole_decision_and_nothing_is_called(
     assert body["tier"] == "deep"
     assert body["model"] == "openai/o3-mini"
     assert 0.7 <= body["score"] <= 1.0
-    assert body["budget"] == {"effort": "high", "budget_tokens": None, "max_tokens": 8192}
-    assert body["strategy"] == {"samples": 1, "select": "first"}
+    assert body["budget"] == {
+        "effort": "high",
+        "budget_tokens": None,
+        "max_tokens": 8192,
+        "min_tokens": None,
+    }
+    assert body["strategy"] == {
+        "samples": 1,
+        "select": "first",
+        "verifier": None,
+        "cascade": False,
+    }
     assert (body["classifier_version"], body["policy_version"]) == (
         CLASSIFIER_VERSION,
         "api-policy-1",
@@ -52,7 +62,7 @@ def test_a_pinned_model_shows_the_pinned_tier_and_why(client: TestClient) -> Non
 
     assert (body["tier"], body["strategy"]["samples"]) == ("vote", 3)
     assert body["score"] < 0.5
-    assert body["reasons"][-1] == "pinned to tier 'vote' by the request's model 'vote'"
+    assert "pinned to tier 'vote' by the request's model 'vote'" in body["reasons"]
 
 
 @pytest.mark.parametrize(
