@@ -17,6 +17,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
+import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal
@@ -233,6 +236,20 @@ class ScoredPrompt:
         return cls(text, digest, embedding_bytes(vector), tuple(text_features(text)))
 
 
+_REQUEST_ID: Final = re.compile(r"req_([0-9a-f]{12})[0-9a-f]{20}")
+
+
+def new_request_id() -> str:
+    """``req_`` and 32 hex digits: the time in milliseconds (12), then 80 random bits."""
+    return f"req_{int(time.time() * 1000):012x}{secrets.token_hex(10)}"
+
+
+def request_age_s(request_id: str) -> float | None:
+    """Seconds since ``request_id`` was made, or None for an id not made by ``new_request_id``."""
+    match = _REQUEST_ID.fullmatch(request_id)
+    return None if match is None else time.time() - int(match.group(1), 16) / 1000.0
+
+
 class Step(BaseModel):
     """One tier's attempt in a cascade: what it cost and what the verifier said of it."""
 
@@ -263,12 +280,15 @@ class LoggedFields(BaseModel):
     ``prompt`` is that text itself, when the service keeps prompts (``store_prompt_text``).
     ``tier_index`` is the position of ``tier`` in the policy (0: the cheapest);
     ``choice_probability`` is how likely that tier was to be chosen, below 1 only when
-    exploration was on (``router.decision.exploration``). Times are read as UTC.
+    exploration was on (``router.decision.exploration``). Times are read as UTC. ``key_id`` is
+    the id of the API key that made the request (``open`` when the service ran without keys,
+    None in records from before keys); never the key itself.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     request_id: str
+    key_id: str | None = None
     time: UtcTime
     prompt_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
     prompt: str | None = None

@@ -20,6 +20,13 @@
     ├── ReloadAnnounceError                 503    reload_announce_failed (Redis unreachable;
     │                                              CURRENT moved anyway; cause kept)
     ├── ServiceNotReadyError                503    service_unavailable (nothing loaded yet)
+    ├── ServiceShuttingDownError            503    a stream still open when the drain ended
+    ├── AccessError                                (router.access: who may call, how often)
+    │   ├── UnauthenticatedError            401    authentication_error (no key, unknown or revoked)
+    │   ├── PermissionDeniedError           403    permission_error   (names the missing scope)
+    │   ├── RateLimitedError                429    rate_limit_error   (Retry-After header)
+    │   ├── UnknownKeyError                 404    not_found_error    (`router keys revoke`)
+    │   └── KeyStoreError                   503    key_store_unavailable (cause kept)
     ├── RequestError                        400    invalid_request_error
     │   ├── EmptyPromptError                       no text to score
     │   ├── ForbiddenFieldError                    client tried to steer the upstream (api_base...)
@@ -29,12 +36,18 @@
     │   ├── SimulationError                        a simulation or tuning its input cannot support
     │   └── FeedbackError                          feedback the log cannot take
     │       ├── UnknownRequestError         404    no logged request has that id
+    │       ├── RequestNotLoggedYetError    503    a recent id not visible yet (Retry-After)
     │       └── IdempotencyKeyReusedError   409    the key came before with other content
     └── UpstreamError                       502    upstream_error     (cause kept as __cause__)
         ├── UpstreamUnreachableError        502    refused, DNS, TLS, connect timeout (names tier,
         │                                              address and cause)
-        ├── MissingProviderKeyError         401    authentication_error (names the env var)
-        ├── UpstreamTimeoutError            504
+        ├── MissingProviderKeyError         502    provider_key_error (names the env var: the
+        │                                          router's key is missing or was refused)
+        ├── EmptyAnswerError                502    HTTP 200 without an answer (no choices, an
+        │                                          empty stream)
+        ├── UpstreamTimeoutError            504    the request's deadline (the tier's timeout_s)
+        ├── UpstreamCoolingDownError        503    every deployment rests after recent failures
+        │                                          (Retry-After)
         └── UpstreamRateLimitedError        429    rate_limit_error
 
 ``RouterError.status_code`` and ``error_type`` are the only HTTP mapping; ``error_body`` shapes it.
@@ -43,7 +56,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from classifiers.errors import (
     ArtifactError,
@@ -58,6 +71,7 @@ from classifiers.errors import (
 )
 
 __all__ = [
+    "AccessError",
     "AdminAuthError",
     "ArtifactError",
     "ArtifactIntegrityError",
@@ -66,27 +80,36 @@ __all__ = [
     "ClassifierError",
     "DataError",
     "DecisionLogError",
+    "EmptyAnswerError",
     "EmptyPromptError",
     "EncoderUnavailableError",
     "FeedbackError",
     "ForbiddenFieldError",
     "IdempotencyKeyReusedError",
+    "KeyStoreError",
     "MissingProviderKeyError",
     "PayloadTooLargeError",
+    "PermissionDeniedError",
     "PolicyChangeError",
     "PolicyError",
     "PolicyRejectedError",
     "PreconditionFailedError",
     "PreconditionRequiredError",
+    "RateLimitedError",
     "ReloadAnnounceError",
     "RequestError",
+    "RequestNotLoggedYetError",
     "RouterError",
     "RowError",
     "ServiceNotReadyError",
+    "ServiceShuttingDownError",
     "SimulationError",
     "SpendCapReachedError",
+    "UnauthenticatedError",
+    "UnknownKeyError",
     "UnknownModelError",
     "UnknownRequestError",
+    "UpstreamCoolingDownError",
     "UpstreamError",
     "UpstreamRateLimitedError",
     "UpstreamTimeoutError",
@@ -146,6 +169,55 @@ class ServiceNotReadyError(RouterError):
     error_type = "service_unavailable"
 
 
+class ServiceShuttingDownError(RouterError):
+    status_code = 503
+    error_type = "service_unavailable"
+
+
+class AccessError(RouterError):
+    """Who may call, with which scopes and how often (``router.access``)."""
+
+    status_code = 403
+    error_type = "permission_error"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.headers = headers or {}
+
+
+class UnauthenticatedError(AccessError):
+    status_code = 401
+    error_type = "authentication_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
+
+
+class PermissionDeniedError(AccessError):
+    pass
+
+
+class RateLimitedError(AccessError):
+    status_code = 429
+    error_type = "rate_limit_error"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after_s)})
+        self.retry_after_s = retry_after_s
+
+
+class UnknownKeyError(AccessError):
+    status_code = 404
+    error_type = "not_found_error"
+
+
+class KeyStoreError(AccessError):
+    """The key store (the keys file or Redis) cannot be read or written."""
+
+    status_code = 503
+    error_type = "key_store_unavailable"
+
+
 class RequestError(RouterError):
     status_code = 400
     error_type = "invalid_request_error"
@@ -188,6 +260,14 @@ class UnknownRequestError(FeedbackError):
     status_code = 404
 
 
+class RequestNotLoggedYetError(FeedbackError):
+    """Feedback on a recent request whose record is not visible yet: retry shortly."""
+
+    status_code = 503
+    error_type = "service_unavailable"
+    headers: Final = {"Retry-After": "1"}
+
+
 class IdempotencyKeyReusedError(FeedbackError):
     status_code = 409
 
@@ -210,9 +290,16 @@ class UpstreamError(RouterError):
     status_code = 502
     error_type = "upstream_error"
 
-    def __init__(self, message: str, *, model: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, model: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.model = model
+        self.headers = headers or {}
+        # What the failed request still cost (an empty answer is billed): prompt, completion
+        # and reasoning tokens, and US dollars; set by router.upstream.
+        self.spent_tokens: tuple[int, int, int] = (0, 0, 0)
+        self.spent_cost_usd = 0.0
 
 
 class UpstreamUnreachableError(UpstreamError):
@@ -237,8 +324,18 @@ class UpstreamUnreachableError(UpstreamError):
 
 
 class MissingProviderKeyError(UpstreamError):
-    status_code = 401
-    error_type = "authentication_error"
+    """The router's own key for a provider is missing or was refused: not the client's fault."""
+
+    error_type = "provider_key_error"
+
+
+class EmptyAnswerError(UpstreamError):
+    pass
+
+
+class UpstreamCoolingDownError(UpstreamError):
+    status_code = 503
+    error_type = "service_unavailable"
 
 
 class UpstreamTimeoutError(UpstreamError):

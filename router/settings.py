@@ -48,6 +48,20 @@ class Settings(BaseSettings):
     spool_retry_max_s: float = Field(
         default=5.0, gt=0.0, le=600.0, description="Longest wait between replays of the spool."
     )
+    keys_path: Path | None = Field(
+        default=None,
+        description="The API keys file when Redis is not set; default data_dir/api-keys.json.",
+    )
+    open_access: bool = Field(
+        default=False,
+        description="Serve without API keys on a non-loopback address (keys, once created, win).",
+    )
+    shutdown_drain_s: float = Field(
+        default=20.0,
+        ge=0.0,
+        le=600.0,
+        description="On SIGTERM, how long open streams may finish before they end with an error.",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     # Longer than any client's idle-connection expiry (httpx's and so the openai SDK's: 5 s, as

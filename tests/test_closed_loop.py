@@ -151,7 +151,7 @@ def test_feedback_through_the_service_retrains_a_promoted_classifier_that_the_se
     tiers = [tier["name"] for tier in yaml.safe_load(settings.policy_path.read_text())["tiers"]]
     started = time.monotonic()
 
-    with TestClient(service) as client:
+    with TestClient(service, base_url="http://127.0.0.1") as client:
         assert classifier_version(client, traffic[0].prompt) == base
         served = replay(client, traffic, tiers)
         replayed = time.monotonic()

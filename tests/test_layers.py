@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("records",),
     ("training",),
     ("router.core",),  # router/__init__.py, router/settings.py, router/errors.py
-    ("router.decision",),
+    ("router.decision", "router.access"),
     ("router.upstream", "router.log"),
     ("router.ops",),  # simulation, tuning, admin actions and audit, shadow policy
     ("router.service",),

@@ -52,6 +52,10 @@ class Script:
     hang: bool = False
     chunk_delay_s: float = 0.0
     reasoning_tokens: int = 0
+    empty: bool = False
+    """Answer HTTP 200 with ``"choices": []`` (a stream: only ``[DONE]``)."""
+    break_after: int | None = None
+    """Streams drop the connection after this many content chunks."""
     reasoning: Callable[[dict[str, Any]], int] | None = None
     """Reasoning tokens worked out from each request's JSON body (replaces reasoning_tokens):
     for a model whose thinking depends on the prompt or on the budget it is sent."""
@@ -172,7 +176,9 @@ def _completion(model: str, answer: str, script: Script) -> dict[str, Any]:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [
+        "choices": []
+        if script.empty
+        else [
             {
                 "index": 0,
                 "message": {"role": "assistant", "content": answer},
@@ -237,9 +243,18 @@ def _sse(payload: dict[str, Any] | str) -> str:
     return f"data: {data}\n\n"
 
 
+class StreamCut(Exception):
+    """Raised in a scripted stream to drop the connection mid-answer."""
+
+
 async def _events(model: str, answer: str, script: Script, usage: bool) -> AsyncIterator[str]:
+    if script.empty:
+        yield _sse("[DONE]")
+        return
     yield _sse(_chunk(model, {"role": "assistant", "content": ""}, None))
-    for word in answer.split(" "):
+    for number, word in enumerate(answer.split(" ")):
+        if script.break_after is not None and number >= script.break_after:
+            raise StreamCut(f"{model}: stream cut after {number} chunks, as scripted")
         await asyncio.sleep(script.chunk_delay_s)
         yield _sse(_chunk(model, {"content": word + " "}, None))
     yield _sse(_chunk(model, {}, "stop"))

@@ -4,7 +4,8 @@ A version is written into a hidden staging directory beside it and renamed into 
 reader sees either no version or a complete one. Versions are never overwritten. A staging
 directory that a killed save left behind is removed by the first save a day later. Loading checks
 the manifest, the encoder, the scikit-learn version and the estimator file's sha256 before it
-unpickles anything.
+unpickles anything, and then unpickles only trusted types (``safe_load``): a file that names any
+other callable is refused before it is called.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from classifiers.artifacts.manifest import (
     library_versions,
     read_manifest,
 )
+from classifiers.artifacts.safe_load import UntrustedContentError, safe_load
 from classifiers.artifacts.versions import checked_version
 from classifiers.errors import (
     ArtifactError,
@@ -266,9 +268,11 @@ def _verified_file(version_dir: Path, expected: FileDigest) -> Path:
 
 def _unpickle(path: Path) -> Predictor:
     try:
-        import joblib
-
-        estimator = joblib.load(path)
+        estimator = safe_load(path)
+    except UntrustedContentError as exc:
+        raise ArtifactIntegrityError(
+            path, f"{exc}; an estimator file holds only estimators and arrays, so it was not loaded"
+        ) from exc
     except Exception as exc:
         raise ArtifactMismatchError(
             path, f"intact (sha256 matches) but will not unpickle here: {type(exc).__name__}: {exc}"

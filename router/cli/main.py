@@ -33,6 +33,7 @@ from router.cli.budgets import budgets_app
 from router.cli.data import data_app
 from router.cli.doctor import doctor
 from router.cli.encoder import encoder_app
+from router.cli.keys import keys_app
 from router.cli.logs import logs_app
 from router.cli.models import models_app
 from router.cli.output import UsageCommand
@@ -57,6 +58,7 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(logs_app, name="logs")
 app.add_typer(budgets_app, name="budgets")
 app.add_typer(models_app, name="models")
+app.add_typer(keys_app, name="keys")
 app.command()(doctor)
 app.add_typer(data_app, name="data")
 app.add_typer(encoder_app, name="encoder")

@@ -11,9 +11,10 @@ gathers behind it:
 Nothing waits for a batch to fill: a request that finds the encoder idle is scored at once, alone,
 so a lone request pays only a queue hop; batches form only while the encoder is busy. A request
 whose client goes away leaves the queue (or its batch's result unread); the others are unaffected.
-An error scoring a batch is raised to every request in it, except a text the encoder cannot
-encode (``UnencodableTextError``, a lone surrogate): that error goes to its own request, and the
-rest of the batch is scored again without it.
+An error scoring a batch is not raised to every request in it. A text the encoder cannot encode
+(``UnencodableTextError``, a lone surrogate) gets that error alone and the rest of the batch is
+scored again without it; any other error has the batch scored again one request at a time, so only
+the request that fails fails.
 """
 
 from __future__ import annotations
@@ -78,13 +79,15 @@ class DecisionBatcher:
             await self._score_without(batch, exc)
             return
         except Exception as exc:
-            for _, future in batch:
+            if len(batch) == 1:
+                _settle(batch[0][1], exc)
+                return
+            for item, future in batch:  # find the one that fails; the others are scored
                 if not future.done():
-                    future.set_exception(exc)
+                    await self._score([(item, future)])
             return
         for (_, future), assessment in zip(batch, assessments, strict=True):
-            if not future.done():
-                future.set_result(assessment)
+            _settle(future, assessment)
 
     async def _score_without(self, batch: Sequence[_Waiting], error: UnencodableTextError) -> None:
         """Give each text the encoder refused its own error; score the others again."""
@@ -92,11 +95,19 @@ class DecisionBatcher:
         for index, (prepared, future) in enumerate(batch):
             if index not in error.problems:
                 rest.append((prepared, future))
-            elif not future.done():
-                future.set_exception(UnencodableTextError({0: error.problems[index]}))
+            else:
+                _settle(future, UnencodableTextError({0: error.problems[index]}))
         if len(rest) == len(batch):  # the indices name no text of this batch: everyone hears it
             for _, future in batch:
-                if not future.done():
-                    future.set_exception(error)
+                _settle(future, error)
         elif rest:
             await self._score(rest)
+
+
+def _settle(future: asyncio.Future[Assessment], outcome: Assessment | Exception) -> None:
+    if future.done():  # its request was cancelled meanwhile
+        return
+    if isinstance(outcome, Exception):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)

@@ -14,8 +14,9 @@ when ``ROUTER_REDIS_URL`` is set): records the store cannot take wait in a local
 are replayed in order once it is back (``router.log.store.spool``).
 
 **A full queue drops nothing.** When the store falls behind and the queue fills, ``submit``
-writes the record straight to the spool, on the request's own thread (a local SQLite insert,
-well under a millisecond), and counts it in ``router_decision_log_overflow_total``. Only a
+hands the record to an overflow thread, which writes it straight to the spool (a local SQLite
+insert, which may wait for the spool's replay to release its lock: the request's thread, the
+event loop, never waits) and counts it in ``router_decision_log_overflow_total``. Only a
 record the spool cannot take either (the disk is full) is lost; it is counted in
 ``router_decision_records_dropped_total`` and logged.
 
@@ -33,14 +34,20 @@ import logging
 import queue
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Final, Protocol
 
-from records import DecisionRecord, Feedback, FeedbackOutcome, Verifier
-from router.errors import IdempotencyKeyReusedError, UnknownRequestError
+from records import DecisionRecord, Feedback, FeedbackOutcome, Verifier, request_age_s
+from router.errors import (
+    IdempotencyKeyReusedError,
+    RequestNotLoggedYetError,
+    RouterError,
+    UnknownRequestError,
+)
 from router.log.store import open_store
-from router.log.store.base import BatchSink, DecisionSink, DecisionStore, OverflowSink
+from router.log.store.base import BatchSink, DecisionSink, DecisionStore, Known, OverflowSink
 from router.log.store.spool import Spool, SpoolingSink
 from router.settings import Settings
 
@@ -60,6 +67,9 @@ BATCH_SIZE: Final = 256
 DROP_LOG_EVERY: Final = 1000
 
 logger = logging.getLogger(__name__)
+# How long after a request its record may still be on its way to the store (another replica's
+# queue, or its spool while the store is away): feedback on it meanwhile is a 503 to retry.
+PENDING_WINDOW_S: Final = 600.0
 
 
 class LoggingSink:
@@ -96,22 +106,38 @@ class DecisionRecorder:
         self.on_drop = on_drop
         self.on_overflow = on_overflow
         self._queue: queue.Queue[DecisionRecord | None] = queue.Queue(maxsize=capacity)
-        self._in_flight: set[str] = set()
+        self._in_flight: dict[str, str | None] = {}
         self._dropped = 0
         self._stop_seen = False
         self._worker = threading.Thread(target=self._drain, name="decision-recorder", daemon=True)
+        # Records the full queue had no room for, on their way to the sink's overflow (the
+        # spool) on a thread of their own: the spool may wait on a lock its replay holds, and
+        # the event loop that submits must never wait with it.
+        self._spilling: deque[DecisionRecord] = deque()
+        self._spill_wake = threading.Event()
+        self._closing = False
+        self._spiller = threading.Thread(
+            target=self._drain_overflow, name="decision-overflow", daemon=True
+        )
 
     def start(self) -> None:
         self._worker.start()
+        if isinstance(self.sink, OverflowSink):
+            self._spiller.start()
 
     def submit(self, record: DecisionRecord) -> bool:
-        """Queue ``record`` for the sink; when the queue is full, give it to the sink's
-        ``overflow`` at once. False (and counted as dropped) only if that fails too."""
-        self._in_flight.add(record.request_id)
+        """Queue ``record`` for the sink; when the queue is full, hand it to the overflow thread,
+        which gives it to the sink's ``overflow`` (counted as dropped if that fails). False
+        (and counted as dropped) only if the sink has no overflow."""
+        self._in_flight[record.request_id] = record.key_id
         try:
             self._queue.put_nowait(record)
         except queue.Full:
-            self._in_flight.discard(record.request_id)
+            if self._spiller.is_alive() and not self._closing:
+                self._spilling.append(record)
+                self._spill_wake.set()
+                return True
+            self._in_flight.pop(record.request_id, None)
             return self._overflow(record)
         return True
 
@@ -123,8 +149,21 @@ class DecisionRecorder:
         """Whether ``request_id``'s record is queued or being written."""
         return request_id in self._in_flight
 
+    def key_of(self, request_id: str) -> Known | None:
+        """Who made ``request_id``, if its record is queued or being written."""
+        try:
+            return Known(self._in_flight[request_id])
+        except KeyError:
+            return None
+
     def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
-        """Write what is queued (for up to ``timeout_s``), then close the sink."""
+        """Write what is queued and overflowing (for up to ``timeout_s``), then close the sink."""
+        self._closing = True
+        self._spill_wake.set()
+        if self._spiller.is_alive():
+            self._spiller.join(timeout_s)
+        while self._spilling and not self._spiller.is_alive():  # submitted as it stopped
+            self._overflow(self._spilling.popleft())
         if self._worker.is_alive():
             with contextlib.suppress(queue.Full):
                 self._queue.put(_STOP, timeout=timeout_s)
@@ -139,6 +178,17 @@ class DecisionRecorder:
             )
             return
         self.sink.close()
+
+    def _drain_overflow(self) -> None:
+        while True:
+            self._spill_wake.wait()
+            self._spill_wake.clear()
+            while self._spilling:
+                record = self._spilling.popleft()
+                self._overflow(record)
+                self._in_flight.pop(record.request_id, None)
+            if self._closing:
+                return
 
     def _overflow(self, record: DecisionRecord) -> bool:
         if isinstance(self.sink, OverflowSink):
@@ -199,7 +249,7 @@ class DecisionRecorder:
             self._count_drops(len(batch))
         finally:
             for record in batch:
-                self._in_flight.discard(record.request_id)
+                self._in_flight.pop(record.request_id, None)
 
     def _write_one(self, record: DecisionRecord) -> None:
         try:
@@ -237,11 +287,14 @@ class DecisionLog:
 
     def knows(self, request_id: str) -> bool:
         """Whether a record of ``request_id`` is queued, spooled or stored; blocking."""
-        if self.recorder.holds(request_id):
-            return True
-        if self.spooling is not None and self.spooling.holds(request_id):
-            return True
-        return self.store.has_decision(request_id)
+        return self.key_of(request_id) is not None
+
+    def key_of(self, request_id: str) -> Known | None:
+        """Who made ``request_id`` if a record of it is queued, spooled or stored; blocking."""
+        known = self.recorder.key_of(request_id)
+        if known is None and self.spooling is not None:
+            known = self.spooling.key_of(request_id)
+        return known if known is not None else self.store.decision_key(request_id)
 
     def add_feedback(
         self,
@@ -252,17 +305,20 @@ class DecisionLog:
         verifier: Verifier | None = None,
         source: str | None = None,
         idempotency_key: str | None = None,
+        check: Callable[[Known], None] | None = None,
         step: int | None = None,
     ) -> Feedback:
         """Store one feedback event on ``request_id``, or return the one already stored with
-        ``idempotency_key``; blocking. ``UnknownRequestError`` if no record of it exists,
+        ``idempotency_key``; blocking. ``check`` may refuse it once the request's record is
+        found (whose request it is). ``RequestNotLoggedYetError`` (503, retry) if no record of
+        it is visible yet while its id is recent enough for one to be on its way (from another
+        replica's queue or spool), ``UnknownRequestError`` (404) if not;
         ``IdempotencyKeyReusedError`` if the key came with other content."""
-        if not self.knows(request_id):
-            raise UnknownRequestError(
-                f"no logged request has id {request_id!r} (it is the x-router-request-id"
-                " header of a chat completion)",
-                param="request_id",
-            )
+        known = self.key_of(request_id)
+        if known is None:
+            raise _not_found(request_id)
+        if check is not None:
+            check(known)
         event = Feedback(
             id=f"fb_{uuid.uuid4().hex}",
             request_id=request_id,
@@ -289,6 +345,21 @@ class DecisionLog:
             self.recorder.close()
         finally:
             self.store.close()
+
+
+def _not_found(request_id: str) -> RouterError:
+    age_s = request_age_s(request_id)
+    if age_s is not None and -PENDING_WINDOW_S < age_s < PENDING_WINDOW_S:
+        return RequestNotLoggedYetError(
+            f"request {request_id!r} is not in the decision log yet (its record may still be on"
+            " its way from the replica that served it); retry shortly",
+            param="request_id",
+        )
+    return UnknownRequestError(
+        f"no logged request has id {request_id!r} (it is the x-router-request-id"
+        " header of a chat completion)",
+        param="request_id",
+    )
 
 
 class LogMetrics(Protocol):

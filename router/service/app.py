@@ -54,6 +54,7 @@ from router.ops.policy_home import PolicyHome, open_policy_home
 from router.ops.recent import RecentTraffic
 from router.ops.shadow import ShadowSlot
 from router.service import api
+from router.service.access import open_guard
 from router.service.api.deps import lifespan_state
 from router.service.completions import Ledger
 from router.service.forecasting import seed
@@ -61,9 +62,12 @@ from router.service.metrics import ServiceMetrics
 from router.service.middleware import BodyLimitMiddleware, ExchangeMiddleware
 from router.service.model_store import EncoderLoader, ModelStore, load_encoder
 from router.service.openai_schema import FORBIDDEN_FIELD
+from router.service.openapi import document
 from router.service.policy_sync import PolicyFileWatcher, PolicyFollower, listen_for_policies
+from router.service.redaction import configured_secrets, install_masking, without_password
 from router.service.reload_bus import listen_for_reloads
 from router.service.reloader import CurrentWatcher
+from router.service.shutdown import Shutdown
 from router.service.spending import Spending
 from router.settings import Settings
 from router.upstream.client import close_clients
@@ -91,21 +95,26 @@ def create_app(
     """The service for ``settings``; tests pass a stand-in encoder loader, their own sink and a
     seeded generator for exploration."""
     metrics = ServiceMetrics()
+    admin = settings.admin_token.get_secret_value() if settings.admin_token else None
+    install_masking().add(admin, *configured_secrets([], [settings.redis_url]))
     shadow = ShadowSlot(metrics.registry)
     explorer = Explorer(settings.exploration_rate, rng)
+    shutdown = Shutdown(settings.shutdown_drain_s)
     app = FastAPI(
         title="difficulty-router",
         summary="Routes each LLM request to the cheapest model and thinking budget that will"
         " answer it well.",
-        lifespan=_lifespan(settings, encoder_loader, sink, metrics, explorer, shadow),
+        lifespan=_lifespan(settings, encoder_loader, sink, metrics, explorer, shadow, shutdown),
         strict_content_type=False,  # a JSON body without a Content-Type is still read
     )
     app.state.settings = settings
+    app.state.shutdown = shutdown
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ExchangeMiddleware, metrics=metrics)  # the outermost: sees every response
     for error in (RouterError, RequestValidationError, HTTPException):
         app.add_exception_handler(error, error_response)
     app.include_router(api.router)
+    document(app)
     return app
 
 
@@ -116,13 +125,16 @@ def _lifespan(
     metrics: ServiceMetrics,
     explorer: Explorer,
     shadow: ShadowSlot,
+    shutdown: Shutdown,
 ) -> Lifespan:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        shutdown.bind()
         store = ModelStore(settings, encoder_loader)
         await _first_load(store)
         log = await anyio.to_thread.run_sync(_open_log, settings, metrics, sink)
-        ledger = Ledger(log.recorder, metrics, keep_prompt=settings.store_prompt_text)
+        guard = await open_guard(settings)
+        ledger = Ledger(log.recorder, metrics, keep_prompt=settings.store_prompt_text, guard=guard)
         await anyio.to_thread.run_sync(seed, log.store, ledger.forecaster)
         spend_store = await anyio.to_thread.run_sync(open_spend_store, settings)
         ledger.spending = Spending(spend_store, ledger.compute_metrics)
@@ -138,8 +150,9 @@ def _lifespan(
         watching += await _follow_policy(settings, store, home)
         watching.append(asyncio.get_running_loop().create_task(_project_shadow(ops)))
         try:
-            yield lifespan_state(store, ledger, metrics, log, explorer, ops)
+            yield lifespan_state(store, ledger, metrics, log, explorer, guard, ops)
         finally:
+            await guard.aclose()
             for task in watching:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -209,7 +222,7 @@ def _open_log(
 ) -> DecisionLog:
     log = open_decision_log(settings, metrics, sink)
     log.start()
-    where = settings.redis_url or settings.decision_db_path
+    where = without_password(settings.redis_url) or settings.decision_db_path
     logger.info("logging decisions to %s (spool %s)", where, settings.decision_spool_path)
     return log
 
@@ -235,7 +248,7 @@ async def error_response(request: Request, exc: Exception) -> Response:
     error = router_error(exc)
     if error.status_code >= 500:
         logger.warning("%s %s: %s", request.method, request.url.path, error.message)
-    headers = exc.headers if isinstance(exc, HTTPException) else None
+    headers = exc.headers if isinstance(exc, HTTPException) else getattr(error, "headers", None)
     return JSONResponse(error_body(error), status_code=error.status_code, headers=headers)
 
 

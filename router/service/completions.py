@@ -14,36 +14,39 @@ cancels the upstream call, and the stream is settled as it closes.
 
 from __future__ import annotations
 
-import json
+import asyncio
+import logging
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import anyio
-from starlette.responses import StreamingResponse
-from starlette.types import Receive, Scope, Send
 
 from records import Decision, DecisionRecord, ScoredPrompt
+from router.access.guard import Caller, Guard
 from router.decision.forecast import Forecaster
-from router.errors import RouterError, UpstreamUnreachableError, error_body
+from router.errors import RouterError, UpstreamError, UpstreamUnreachableError, error_body
 from router.log.decision_log import DecisionRecorder
 from router.log.obedience import ObedienceMonitor, judge
 from router.service import cascade
 from router.service.compute_metrics import ComputeMetrics
-from router.service.deciding import decide, decide_text, pinned_tier
+from router.service.deadline import within_deadline
+from router.service.deciding import check_pin, decide, decide_text, pinned_tier
+from router.service.event_stream import SHUTTING_DOWN, EventStreamResponse, event
 from router.service.forecasting import observations_of
-from router.service.metrics import ServiceMetrics
+from router.service.metrics import NO_DECISION, ServiceMetrics
 from router.service.middleware import Exchange
 from router.service.model_store import Snapshot
 from router.service.openai_schema import ChatCompletionRequest
 from router.service.spending import Spending
-from router.upstream.results import UpstreamResult, Usage
+from router.upstream.results import UpstreamResult, Usage, spent
 from router.upstream.streaming import UpstreamStream, replayed_stream
 
 __all__ = [
     "EventStreamResponse",
     "Ledger",
     "Outcome",
+    "check_pin",
     "complete",
     "decide",
     "decide_text",
@@ -52,6 +55,8 @@ __all__ = [
     "pinned_tier",
     "stream",
 ]
+
+logger = logging.getLogger(__name__)
 
 OK: Final = "ok"
 CANCELLED: Final = "cancelled"
@@ -84,7 +89,9 @@ class Outcome:
 
     @classmethod
     def failed(cls, error: BaseException) -> Outcome:
-        return cls(status_of(error))
+        """A request that failed, with what its upstream calls still cost."""
+        usage, cost_usd = spent(error)
+        return cls(status_of(error), usage=usage, cost_usd=cost_usd)
 
 
 def status_of(error: BaseException) -> str:
@@ -106,6 +113,7 @@ class Ledger:
         *,
         keep_prompt: bool,
         forecaster: Forecaster | None = None,
+        guard: Guard | None = None,
     ) -> None:
         self.recorder = recorder
         self.metrics = metrics
@@ -114,23 +122,36 @@ class Ledger:
         self.obedience = ObedienceMonitor()
         self.spending: Spending | None = None
         self.compute_metrics = ComputeMetrics(metrics.registry)
+        self.guard = guard
+        self._charging: set[asyncio.Task[None]] = set()
 
     def settle(self, exchange: Exchange, body: ChatCompletionRequest, outcome: Outcome) -> None:
         decision, prompt = exchange.decision, exchange.prompt
         if decision is None or prompt is None:
             return
         self.metrics.observe_decision(decision.decision_ms)
-        if outcome.status == OK and outcome.upstream_ms is not None:
+        key = exchange.caller_label or NO_DECISION
+        if outcome.upstream_ms is not None or outcome.cost_usd or outcome.usage.total_tokens:
+            upstream_ms = outcome.upstream_ms if outcome.status == OK else None
             model = outcome.model or decision.model
             self.metrics.observe_answer(
-                decision.tier, model, outcome.usage, outcome.cost_usd, outcome.upstream_ms
+                decision.tier, model, outcome.usage, outcome.cost_usd, upstream_ms, key
             )
+        self._charge(exchange.caller, outcome.usage.total_tokens)
         record = self._record(exchange, decision, prompt, body, outcome)
         self.forecaster.observe_all(observations_of(record))
         if self.spending is not None:
             self.spending.settle(exchange, record.cost_usd)
         self._judge(record)
         self.recorder.submit(record)
+
+    def _charge(self, caller: Caller | None, tokens: int) -> None:
+        """Count ``tokens`` against the caller's limit, off the request's path."""
+        if self.guard is None or caller is None or caller.key is None or tokens <= 0:
+            return
+        task = asyncio.get_running_loop().create_task(self.guard.charge(caller, tokens))
+        self._charging.add(task)
+        task.add_done_callback(self._charging.discard)
 
     def _judge(self, record: DecisionRecord) -> None:
         verdict = judge(record)
@@ -152,6 +173,7 @@ class Ledger:
         usage, cost_usd = _spent(exchange, outcome)
         return DecisionRecord(
             request_id=exchange.request_id,
+            key_id=exchange.caller_label,
             time=exchange.received_at,
             requested_model=body.model,
             stream=body.stream,
@@ -213,7 +235,8 @@ async def complete(
     """The OpenAI chat completion from the decided tier."""
     tier = decision_of(exchange).tier
     try:
-        result = await _answer(snapshot, body, exchange)
+        async with within_deadline(snapshot.policy.tier(tier)):
+            result = await _answer(snapshot, body, exchange)
     except UpstreamUnreachableError as exc:
         ledger.settle(exchange, body, Outcome.failed(exc))
         raise exc.for_tier(tier) from exc.__cause__
@@ -243,18 +266,23 @@ async def _answer(
 
 
 async def stream(
-    snapshot: Snapshot, body: ChatCompletionRequest, exchange: Exchange, ledger: Ledger
+    snapshot: Snapshot,
+    body: ChatCompletionRequest,
+    exchange: Exchange,
+    ledger: Ledger,
+    stopping: asyncio.Event | None = None,
 ) -> EventStreamResponse:
     """An SSE response streaming the decided tier's answer; errors before its first chunk
     raise here, so they get an ordinary error response."""
     tier = snapshot.policy.tier(decision_of(exchange).tier)
     params = body.upstream_params()
     try:
-        if cascade.checks(tier):
-            source = replayed_stream(await _answer(snapshot, body, exchange), params)
-        else:
-            target = snapshot.target(tier.name, decision_of(exchange).budget)
-            source = await snapshot.upstream.stream(target, body.messages, params)
+        async with within_deadline(tier):
+            if cascade.checks(tier):
+                source = replayed_stream(await _answer(snapshot, body, exchange), params)
+            else:
+                target = snapshot.target(tier.name, decision_of(exchange).budget)
+                source = await snapshot.upstream.stream(target, body.messages, params)
     except UpstreamUnreachableError as exc:
         ledger.settle(exchange, body, Outcome.failed(exc))
         raise exc.for_tier(tier.name) from exc.__cause__
@@ -262,51 +290,42 @@ async def stream(
         ledger.settle(exchange, body, Outcome.failed(exc))
         raise
     exchange.vote = source.vote
-    return EventStreamResponse(event_stream(source, exchange, body, ledger))
-
-
-def _event(payload: dict[str, Any]) -> str:
-    return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n"
+    events = event_stream(source, exchange, body, ledger, stopping)
+    return EventStreamResponse(events, stopping)
 
 
 async def event_stream(
-    source: UpstreamStream, exchange: Exchange, body: ChatCompletionRequest, ledger: Ledger
+    source: UpstreamStream,
+    exchange: Exchange,
+    body: ChatCompletionRequest,
+    ledger: Ledger,
+    stopping: asyncio.Event | None = None,
 ) -> AsyncGenerator[str, None]:
-    """``data: {chunk}`` events, then ``data: [DONE]``; an error mid-stream is sent as an
-    ``data: {"error": ...}`` event and ends the stream."""
+    """``data: {chunk}`` events, then ``data: [DONE]``; an error mid-stream (any error: the
+    connection to the upstream broke, litellm raised) is sent as a ``data: {"error": ...}``
+    event, which OpenAI's clients raise, and ends the stream; the record says the same."""
     status: str | None = CANCELLED
     try:
         async for chunk in source:
-            yield _event(chunk)
+            yield event(chunk)
         ledger.settle(exchange, body, Outcome.streamed(OK, source))
         status = None  # settled: the answer is complete, whatever happens to [DONE]
         yield DONE_EVENT
     except RouterError as exc:
         status = status_of(exc)
-        yield _event(error_body(exc))
+        yield event(error_body(exc))
+    except Exception as exc:
+        logger.exception("the stream of %s broke", exchange.request_id)
+        error = UpstreamError(f"the answer broke off: {type(exc).__name__}", model=source.model)
+        status = status_of(error)
+        yield event(error_body(error))
     except BaseException as exc:
         status = status_of(exc) if status is not None else None
         raise
     finally:
         with anyio.CancelScope(shield=True):
             await source.aclose()
+        if status == CANCELLED and stopping is not None and stopping.is_set():
+            status = status_of(SHUTTING_DOWN)  # cut by the shutdown, not by the client
         if status is not None:
             ledger.settle(exchange, body, Outcome.streamed(status, source))
-
-
-class EventStreamResponse(StreamingResponse):
-    """A ``text/event-stream`` response that always closes its events, so a client that
-    disconnects cancels the upstream call at once rather than when the generator is collected."""
-
-    media_type = "text/event-stream"
-
-    def __init__(self, events: AsyncGenerator[str, None]) -> None:
-        super().__init__(events, headers={"cache-control": "no-cache"})
-        self.events = events
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await self.events.aclose()

@@ -17,6 +17,8 @@ from contextlib import suppress
 from typing import Any
 
 from records import Decision
+from router.access.guard import Caller, Guard
+from router.access.keys import Scope
 from router.decision.controls import CallerControls, fitting, shifted_score
 from router.decision.decider import Assessment, retarget
 from router.decision.exploration import Explorer
@@ -29,7 +31,7 @@ from router.service.middleware import Exchange
 from router.service.model_store import Snapshot
 from router.service.openai_schema import AUTO
 
-__all__ = ["decide", "decide_text", "pin", "pinned_tier"]
+__all__ = ["check_pin", "decide", "decide_text", "pin", "pinned_tier"]
 
 Messages = Sequence[Mapping[str, Any]]
 
@@ -52,6 +54,12 @@ def pinned_tier(policy: Policy, requested: str) -> Tier | None:
         f" ({models})",
         param="model",
     )
+
+
+def check_pin(guard: Guard, caller: Caller, requested: str) -> None:
+    """A request that chooses its tier or model needs the ``pin`` scope (403 otherwise)."""
+    if requested != AUTO:
+        guard.require(caller, Scope.PIN, f"choose the model {requested!r} instead of '{AUTO}'")
 
 
 def pin(policy: Policy, decision: Decision, tier: Tier, requested: str) -> Decision:

@@ -1,10 +1,10 @@
 """Prometheus metrics of one app instance, in a registry of its own (two apps never collide).
 
-    router_requests_total{endpoint, tier, model, status}    every HTTP response
+    router_requests_total{endpoint, tier, model, status, key}  every HTTP response
     router_decision_seconds                                  scoring + policy lookup
     router_upstream_seconds{tier, model}                     answered upstream calls
-    router_tokens_total{tier, model, kind}                   kind: prompt, completion, reasoning
-    router_cost_usd_total{tier, model}                       litellm's price of the answer
+    router_tokens_total{tier, model, kind, key}              kind: prompt, completion, reasoning
+    router_cost_usd_total{tier, model, key}                  litellm's price of the answer
     router_decision_log_overflow_total                       records spooled because the queue
                                                              was full (kept, not dropped)
     router_decision_log_queued                               records waiting in the queue
@@ -13,7 +13,9 @@
                                                              the spool could take them
 
 Label values come from the policy (tier, model) or a fixed set (endpoint, kind, HTTP status),
-never from the client, so their number stays bounded. ``tier`` and ``model`` are ``none`` for a
+never from the client, so their number stays bounded; ``key`` is the API key's id (``open``
+when the service runs without keys, ``none`` before authentication), never the key itself, and
+there are as many as keys were created. ``tier`` and ``model`` are ``none`` for a
 response sent before a decision. On the token and cost series ``model`` is the model that
 answered, a fallback's id if one was used.
 """
@@ -43,8 +45,8 @@ class ServiceMetrics:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "router_requests",
-            "HTTP responses by endpoint, decided tier and model, and status code.",
-            ["endpoint", "tier", "model", "status"],
+            "HTTP responses by endpoint, decided tier and model, status code and API key id.",
+            ["endpoint", "tier", "model", "status", "key"],
             registry=self.registry,
         )
         self.decision_seconds = Histogram(
@@ -62,14 +64,14 @@ class ServiceMetrics:
         )
         self.tokens = Counter(
             "router_tokens",
-            "Tokens by tier, answering model and kind (prompt, completion, reasoning).",
-            ["tier", "model", "kind"],
+            "Tokens by tier, answering model, kind (prompt, completion, reasoning) and key id.",
+            ["tier", "model", "kind", "key"],
             registry=self.registry,
         )
         self.cost_usd = Counter(
             "router_cost_usd",
-            "Cost in US dollars by tier and answering model, as litellm prices it.",
-            ["tier", "model"],
+            "Cost in US dollars by tier, answering model and key id, as litellm prices it.",
+            ["tier", "model", "key"],
             registry=self.registry,
         )
         self.records_dropped = Counter(
@@ -103,21 +105,31 @@ class ServiceMetrics:
     def count_reload(self, version: str, ok: bool) -> None:
         self.reloads.labels("loaded" if ok else "refused").inc()
 
-    def count_response(self, endpoint: str, tier: str, model: str, status: int) -> None:
-        self.requests.labels(endpoint, tier, model, str(status)).inc()
+    def count_response(
+        self, endpoint: str, tier: str, model: str, status: int, key: str = NO_DECISION
+    ) -> None:
+        self.requests.labels(endpoint, tier, model, str(status), key).inc()
 
     def observe_decision(self, decision_ms: float) -> None:
         self.decision_seconds.observe(decision_ms / 1000.0)
 
     def observe_answer(
-        self, tier: str, model: str, usage: Usage, cost_usd: float, upstream_ms: float
+        self,
+        tier: str,
+        model: str,
+        usage: Usage,
+        cost_usd: float,
+        upstream_ms: float | None,
+        key: str = NO_DECISION,
     ) -> None:
-        """An answered upstream call: its latency, tokens and cost."""
-        self.upstream_seconds.labels(tier, model).observe(upstream_ms / 1000.0)
-        self.tokens.labels(tier, model, "prompt").inc(usage.prompt_tokens)
-        self.tokens.labels(tier, model, "completion").inc(usage.completion_tokens)
-        self.tokens.labels(tier, model, "reasoning").inc(usage.reasoning_tokens)
-        self.cost_usd.labels(tier, model).inc(cost_usd)
+        """An upstream call's tokens and cost (failed samples' too) and, if it answered, its
+        latency."""
+        if upstream_ms is not None:
+            self.upstream_seconds.labels(tier, model).observe(upstream_ms / 1000.0)
+        self.tokens.labels(tier, model, "prompt", key).inc(usage.prompt_tokens)
+        self.tokens.labels(tier, model, "completion", key).inc(usage.completion_tokens)
+        self.tokens.labels(tier, model, "reasoning", key).inc(usage.reasoning_tokens)
+        self.cost_usd.labels(tier, model, key).inc(cost_usd)
 
     def count_dropped_record(self) -> None:
         self.records_dropped.inc()

@@ -32,7 +32,6 @@ error handler turns the ``HTTPException`` it raises into an OpenAI-shaped body).
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -43,7 +42,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from records import Decision, Forecast, ScoredPrompt, Step
+from records import Decision, Forecast, ScoredPrompt, Step, new_request_id
+from router.access.guard import Caller
 from router.errors import PayloadTooLargeError, error_body
 from router.log.spend import Reservation
 from router.service.metrics import NO_DECISION, ServiceMetrics
@@ -58,12 +58,26 @@ UNMATCHED: Final = "unmatched"
 class Exchange:
     """What the router learns about one request while serving it."""
 
-    request_id: str = field(default_factory=lambda: f"req_{uuid.uuid4().hex}")
+    request_id: str = field(default_factory=new_request_id)
     started: float = field(default_factory=time.perf_counter)
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     decision: Decision | None = None
     prompt: ScoredPrompt | None = None
     vote: str | None = None
+    caller: Caller | None = None
+    """The API key behind the request, once authenticated (``Caller(None)`` when open)."""
+
+    @property
+    def caller_id(self) -> str | None:
+        """The API key's id; None before authentication or when the service runs open."""
+        return None if self.caller is None or self.caller.key is None else self.caller.key.id
+
+    @property
+    def caller_label(self) -> str | None:
+        """The key's id, or ``open`` without keys, for records and metrics; None before
+        authentication."""
+        return None if self.caller is None else self.caller.id
+
     verdict: str | None = None
     controls: str | None = None
     spend: str | None = None
@@ -193,6 +207,7 @@ class ExchangeMiddleware:
             NO_DECISION if decision is None else decision.tier,
             NO_DECISION if decision is None else decision.model,
             int(message["status"]),
+            exchange.caller_label or NO_DECISION,
         )
 
 

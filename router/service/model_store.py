@@ -36,6 +36,7 @@ from router.decision.spend_caps import budget_variants
 from router.errors import PolicyError, RouterError, ServiceNotReadyError
 from router.ops.policy_file import PolicyDocument, read_document
 from router.service.forecasting import prices_of
+from router.service.redaction import configured_secrets, install_masking
 from router.settings import Settings
 from router.upstream.client import Upstream
 from router.upstream.targets import UpstreamTarget
@@ -147,6 +148,9 @@ class Snapshot:
         budget_model: BudgetModel | None = None,
     ) -> Snapshot:
         targets = {tier.name: UpstreamTarget.of(tier) for tier in policy.tiers}
+        named = [tier.api_key_env for tier in policy.tiers]
+        admin = settings.admin_token.get_secret_value() if settings.admin_token else None
+        install_masking().add(admin, *configured_secrets(named, [settings.redis_url]))
         variants = frozenset(
             replace(target, budget=budget)
             for tier in policy.tiers

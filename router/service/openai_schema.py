@@ -101,6 +101,77 @@ DECIDED_BY_TIER: Final = frozenset(
     }
 )
 _CHECKED_INSIDE: Final = ("extra_body", "metadata")
+_ROLES: Final = ("system", "developer", "user", "assistant", "tool", "function")
+MESSAGES_SCHEMA: Final[dict[str, Any]] = {
+    "minItems": 1,
+    "items": {
+        "type": "object",
+        "required": ["role"],
+        "properties": {
+            "role": {"enum": list(_ROLES)},
+            "content": {
+                "anyOf": [
+                    {"type": "string"},
+                    {"type": "null"},
+                    {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["type"],
+                            "properties": {"type": {"type": "string"}, "text": {"type": "string"}},
+                            "if": {"properties": {"type": {"const": "text"}}},
+                            "then": {"required": ["text"]},
+                        },
+                    },
+                ]
+            },
+        },
+    },
+}
+"""What the prompt extraction accepts (``router.decision.prompt``), for the OpenAPI document."""
+
+
+def _check_text(value: Any, path: str = "") -> None:
+    """Refuse text that cannot be encoded as UTF-8 (a lone surrogate such as ``\\ud800``, which
+    JSON's ``\\u`` escapes can carry): the encoder, the log and the upstream could not take it."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise PydanticCustomError(
+                "unencodable_text",
+                "text with a lone surrogate ({char}) at character {at}: not valid Unicode,"
+                " cannot be encoded as UTF-8",
+                {"param": path or "body", "char": ascii(value[exc.start])[1:-1], "at": exc.start},
+            ) from None
+    elif isinstance(value, Mapping):
+        for key, inner in value.items():
+            _check_text(key, path)
+            _check_text(inner, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list | tuple):
+        for index, inner in enumerate(value):
+            _check_text(inner, f"{path}[{index}]")
+
+
+class _EncodableText(BaseModel):
+    """A body whose every string can be encoded as UTF-8 (checked before anything else)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _encodable(cls, data: Any) -> Any:
+        _check_text(data)
+        return data
+
+
+def _not_null(schema: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+    """The JSON schema of an optional field that may be left out but not sent as null."""
+    options = [option for option in schema.pop("anyOf", []) if option != {"type": "null"}]
+    if len(options) == 1:
+        schema.update(options[0])
+    elif options:
+        schema["anyOf"] = options
+    schema.pop("default", None)
+    schema.update(extra or {})
 
 
 class StreamOptions(BaseModel):
@@ -109,16 +180,18 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class ChatCompletionRequest(BaseModel):
+class ChatCompletionRequest(_EncodableText):
     """An OpenAI chat completion request, as the router takes it."""
 
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(min_length=1)
-    messages: list[dict[str, Any]]
+    messages: list[dict[str, Any]] = Field(json_schema_extra=MESSAGES_SCHEMA)
     stream: bool = False
     stream_options: StreamOptions | None = None
-    n: int | None = None
+    n: int | None = Field(
+        default=None, json_schema_extra={"anyOf": [{"const": 1}, {"type": "null"}]}
+    )
     metadata: dict[str, str] | None = None
 
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
@@ -136,8 +209,8 @@ class ChatCompletionRequest(BaseModel):
     parallel_tool_calls: bool | None = None
     user: str | None = None
 
-    max_tokens: int | None = None
-    max_completion_tokens: int | None = None
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
     reasoning_effort: str | None = None
     thinking: dict[str, Any] | None = None
     chat_template_kwargs: dict[str, Any] | None = None
@@ -172,14 +245,24 @@ class ChatCompletionRequest(BaseModel):
         return params
 
 
-class RouteRequest(BaseModel):
+class RouteRequest(_EncodableText):
     """``POST /v1/route``: messages (scored as a chat request would be) or a bare text."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"oneOf": [{"required": ["messages"]}, {"required": ["text"]}]},
+    )
 
     model: str = Field(default=AUTO, min_length=1)
-    messages: list[dict[str, Any]] | None = None
-    text: str | None = None
+    messages: list[dict[str, Any]] | None = Field(
+        default=None, json_schema_extra=lambda schema: _not_null(schema, MESSAGES_SCHEMA)
+    )
+    text: str | None = Field(default=None, min_length=1, json_schema_extra=_not_null)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        return _refuse_nulls(data, ("model", "messages", "text"))
 
     @model_validator(mode="after")
     def _one_input(self) -> RouteRequest:
@@ -192,22 +275,36 @@ class RouteRequest(BaseModel):
         return self
 
 
-class FeedbackRequest(BaseModel):
+class FeedbackRequest(_EncodableText):
     """``POST /v1/feedback``: what came of an earlier request, named by its request id.
 
     Types are strict (a rating is a JSON number, ``passed`` a JSON boolean), and at least one of
     ``outcome``, ``rating`` and ``verifier`` must be given.
     """
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "anyOf": [{"required": [name]} for name in ("outcome", "rating", "verifier")]
+        },
+    )
 
     request_id: str = Field(min_length=1, max_length=200)
-    outcome: FeedbackOutcome | None = None
-    rating: float | None = Field(default=None, ge=-1.0, le=1.0, allow_inf_nan=False)
-    verifier: Verifier | None = None
+    outcome: FeedbackOutcome | None = Field(default=None, json_schema_extra=_not_null)
+    rating: float | None = Field(
+        default=None, ge=-1.0, le=1.0, allow_inf_nan=False, json_schema_extra=_not_null
+    )
+    verifier: Verifier | None = Field(default=None, json_schema_extra=_not_null)
     source: str | None = Field(default=None, min_length=1, max_length=200)
-    step: int | None = Field(default=None, ge=0, le=64)
+    # Not strict: JSON Schema counts 3.0 as an integer, so the service takes it as one too.
+    step: int | None = Field(default=None, ge=0, le=64, strict=False)
     """The cascade step judged (0: the first tier tried); unset: the answer the client got."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        return _refuse_nulls(data, ("request_id", "outcome", "rating", "verifier"))
 
     @model_validator(mode="after")
     def _says_something(self) -> FeedbackRequest:
@@ -219,6 +316,17 @@ class FeedbackRequest(BaseModel):
                 {"param": "outcome"},
             )
         return self
+
+
+def _refuse_nulls(data: Any, names: tuple[str, ...]) -> Any:
+    """Refuse an explicit null where the schema has none (leave the field out instead)."""
+    if isinstance(data, Mapping):
+        for name in names:
+            if name in data and data[name] is None:
+                raise PydanticCustomError(
+                    "null_field", "'{param}' must not be null: leave it out", {"param": name}
+                )
+    return data
 
 
 def _check_fields(data: Mapping[Any, Any], prefix: str, *, deep: bool = False) -> None:

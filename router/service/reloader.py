@@ -7,8 +7,9 @@ swaps it in. In-flight requests keep the snapshot they started with, so none fai
 switch. ``nudge()`` makes it look at once: the Redis listener calls it when ``router models
 promote`` announces a new version, so every replica switches within a round trip.
 
-A version that fails to load is refused: the serving snapshot stays, the failure is logged and
-counted, and the same version is not tried again until ``CURRENT`` names another one.
+A version that fails to load, whatever the error, is refused: the serving snapshot stays, the
+failure is logged and counted, and the same version is not tried again until ``CURRENT`` names
+another one. Any other failure of a check is logged and counted too, and the watching goes on.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from router.service.model_store import ModelStore
 __all__ = ["CurrentWatcher"]
 
 logger = logging.getLogger(__name__)
+
+UNKNOWN_VERSION = "?"
 
 
 class CurrentWatcher:
@@ -51,8 +54,14 @@ class CurrentWatcher:
         self._wake.set()
 
     async def run(self) -> None:
+        """Watch until cancelled: no failure of a check, whatever its kind, stops the watching
+        (each is logged with its traceback and counted as a refused reload)."""
         while True:
-            await self.check()
+            try:
+                await self.check()
+            except Exception:
+                logger.exception("the CURRENT watcher's check failed; it keeps watching")
+                self._report(UNKNOWN_VERSION, ok=False)
             with anyio.move_on_after(self.interval_s):
                 await self._wake.wait()
             self._wake = anyio.Event()
@@ -64,13 +73,14 @@ class CurrentWatcher:
             return False
         try:
             await anyio.to_thread.run_sync(self.store.reload)
-        except RouterError as exc:
+        except Exception as exc:  # any failure to load refuses the version, not the watcher
             self._refused = wanted
             logger.error(
                 "classifier %s refused, %s keeps serving: %s",
                 wanted,
                 self._serving_version(),
-                exc.message,
+                exc.message if isinstance(exc, RouterError) else f"{type(exc).__name__}: {exc}",
+                exc_info=not isinstance(exc, RouterError),
             )
             self._report(wanted, ok=False)
             return False

@@ -1,12 +1,12 @@
 """The only caller of litellm: one ``litellm.Router`` for every target the policy can choose.
 
 ``Upstream(targets)`` builds the Router once. Each target becomes a model group whose deployment
-carries the target's model, endpoint, key, per-attempt timeout and thinking budget (spelled for
-the provider by ``router.decision.budgets``); each of its fallbacks becomes a group of its own
-with the same budget spelled for the fallback's provider, so a fallback to another provider still
-gets a budget it understands. The Router does the retrying (429 and 5xx, with litellm's backoff
-and the provider's retry-after; timeouts go straight to the fallbacks), the falling back and the
-cooldowns.
+carries the target's model, endpoint, key, per-attempt timeout (``attempt_timeout_s``: a share
+of ``timeout_s``) and thinking budget (spelled for the provider by ``router.decision.budgets``);
+each of its fallbacks becomes a group of its own with the same budget spelled for the fallback's
+provider, so a fallback to another provider still gets a budget it understands. The Router does
+the retrying (429 and 5xx, with litellm's backoff and the provider's retry-after; timeouts go
+straight to the fallbacks), the falling back and the cooldowns.
 
     upstream = Upstream(targets)                      # at start-up, and again on policy reload
     result = await upstream.complete(target, messages, {"temperature": 0.2})
@@ -17,9 +17,10 @@ cooldowns.
 The decision owns the budget: a client's own max_tokens, max_completion_tokens, reasoning_effort,
 thinking and extra_body are dropped (``DECIDED_PARAMS``); its other parameters pass through.
 
-A target with ``strategy.samples = N`` sends N calls at once (``strategies``: majority vote or
-first to answer). Prices come from ``cost``, keys from ``targets``, and errors leave as
-``router.errors`` classes with the litellm exception as the cause (``translation``).
+A target with ``strategy.samples = N`` sends N calls at once (``strategies``). Prices come from
+``cost``, keys from ``targets``, errors leave as ``router.errors`` classes (``translation``). An
+HTTP 200 without an answer (``answers``) is a failure: the fallbacks not tried yet are asked, and
+if none answers it is an ``EmptyAnswerError`` (502).
 
 Logs: importing this module silences litellm's loggers (their INFO lines come two per call, and a
 failed call logs multi-line ERROR blocks, once per retry and fallback) unless ``LITELLM_LOG`` is
@@ -40,32 +41,40 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import httpx
 
 from records import Budget
 from router.decision.budgets import ReasoningControl, budget_params, control_of, steers
-from router.errors import MissingProviderKeyError, UpstreamError
+from router.errors import EmptyAnswerError, MissingProviderKeyError, UpstreamError
 from router.upstream import strategies
+from router.upstream.answers import has_answer
 from router.upstream.cost import answering_model, response_cost
-from router.upstream.results import Message, Sample, UpstreamResult, Usage, result_of
-from router.upstream.streaming import UpstreamStream, litellm_chunks, replayed, resumed
+from router.upstream.results import (
+    Message,
+    Sample,
+    UpstreamResult,
+    Usage,
+    charged,
+    result_of,
+    total_spent,
+)
+from router.upstream.streaming import UpstreamStream, open_answer, replayed, resumed
 from router.upstream.targets import (
     PLACEHOLDER_KEY,
     Credentials,
     Endpoint,
     UpstreamTarget,
+    attempt_timeout_s,
     credentials,
     endpoints,
     price_params,
+    retry_policy,
     target_key,
 )
 from router.upstream.translation import Route, translated
 from router.upstream.verifiers import Verifier
-
-if TYPE_CHECKING:  # litellm takes seconds to import: it is imported where used
-    from litellm.types.router import RetryPolicy
 
 __all__ = ["DECIDED_PARAMS", "Upstream", "close_clients"]
 
@@ -141,7 +150,7 @@ class Upstream:
             model_list=self._model_list,
             fallbacks=self._fallbacks,
             num_retries=num_retries,
-            retry_policy=_retry_policy(num_retries),
+            retry_policy=retry_policy(num_retries),
             cooldown_time=cooldown_s,
             allowed_fails=allowed_fails,
         )
@@ -193,6 +202,17 @@ class Upstream:
         route = self._route(target)
         params = _client_params(extra_params)
         include_usage = bool((params.pop("stream_options", None) or {}).get("include_usage"))
+
+        async def _open(group: str, **options: Any) -> Any:
+            return await self._router.acompletion(
+                model=group,
+                messages=_messages(messages),
+                stream=True,
+                stream_options={"include_usage": True},
+                **params,
+                **options,
+            )
+
         started = time.perf_counter()
         if target.strategy.samples > 1:
             result = await self.complete(target, messages, extra_params)
@@ -203,23 +223,25 @@ class Upstream:
                 started=started,
                 vote=result.vote,
             )
-        with translated(route, self._secrets):
-            source = await self._router.acompletion(
-                model=route.group,
-                messages=_messages(messages),
-                stream=True,
-                stream_options={"include_usage": True},
-                **params,
+        opened = await open_answer(_open, route, route.group, self._secrets)
+        tried, empty = {opened[0]}, [opened[0]]
+        for group, model in route.fallbacks:
+            if opened[1] is not None or model in tried:
+                continue
+            tried.add(model)
+            logger.warning("%s sent an empty stream; trying %s", opened[0], model)
+            opened = await open_answer(_open, route, group, self._secrets, fallbacks=[])
+            empty.append(opened[0])
+        answering, stream = opened
+        if stream is None:
+            raise EmptyAnswerError(
+                f"{route.described} sent a stream without any answer ({', '.join(empty)})",
+                model=route.model,
             )
-        chunks = litellm_chunks(source, route, self._secrets)
-        try:
-            first = await anext(chunks, None)
-        except BaseException:
-            await source.aclose()
-            raise
+        source, read_ahead, chunks = stream
         return UpstreamStream(
-            resumed(first, chunks),
-            model=answering_model(source, route.model),
+            resumed(read_ahead, chunks),
+            model=answering,
             include_usage=include_usage,
             started=started,
             on_close=source.aclose,
@@ -228,9 +250,38 @@ class Upstream:
     async def _sample(
         self, route: Route, messages: Sequence[Message], params: Mapping[str, Any]
     ) -> Sample:
+        """The route's answer, or if it is empty the first one of a fallback not tried yet."""
+        sample = await self._call(route, route.group, messages, params)
+        tried, empty = {sample.model}, [sample]
+        for group, model in route.fallbacks:
+            if has_answer(sample.response):
+                return sample
+            if model in tried:
+                continue
+            tried.add(model)
+            logger.warning("%s answered HTTP 200 without a choice; trying %s", sample.model, model)
+            sample = await self._call(route, group, messages, params, fallbacks=[])
+            empty.append(sample)
+        if has_answer(sample.response):
+            return sample
+        error = EmptyAnswerError(
+            f"{route.described} answered HTTP 200 without any choice"
+            f" ({', '.join(s.model for s in empty)}): no answer to return",
+            model=route.model,
+        )
+        raise charged(error, *total_spent(empty))
+
+    async def _call(
+        self,
+        route: Route,
+        group: str,
+        messages: Sequence[Message],
+        params: Mapping[str, Any],
+        **options: Any,
+    ) -> Sample:
         with translated(route, self._secrets):
             response = await self._router.acompletion(
-                model=route.group, messages=_messages(messages), **params
+                model=group, messages=_messages(messages), **params, **options
             )
         data = response.model_dump(exclude_none=True)
         return Sample(
@@ -271,7 +322,14 @@ class Upstream:
         described = f"model '{target.model}'"
         if fallback_groups:
             described += " (and its fallbacks)"
-        self._routes[key] = Route(group, target.model, described, credentials.missing)
+        self._routes[key] = Route(
+            group,
+            target.model,
+            described,
+            credentials.missing,
+            key_env=endpoint.api_key_env,
+            fallbacks=tuple((g, g.rsplit("#", 1)[0]) for g in fallback_groups),
+        )
 
     def _deploy_fallback(self, model: str, target: UpstreamTarget) -> str | None:
         endpoint = self._endpoints.get(model, Endpoint())
@@ -310,10 +368,11 @@ class Upstream:
         return group, found
 
     def _timeout(self, target: UpstreamTarget) -> httpx.Timeout:
-        """The tier's timeout for each read, and at most ``connect_timeout_s`` to connect (a
-        float ``stream_timeout`` would take over for streams: none is set)."""
-        connect = min(self._connect_timeout_s, target.timeout_s)
-        return httpx.Timeout(target.timeout_s, connect=connect)
+        """Each attempt's share of the tier's timeout (``attempt_timeout_s``) for each read, and
+        at most ``connect_timeout_s`` to connect (a float ``stream_timeout`` would take over for
+        streams: none is set)."""
+        attempt = attempt_timeout_s(target)
+        return httpx.Timeout(attempt, connect=min(self._connect_timeout_s, attempt))
 
     def _note_unsteered(
         self, model: str, budget: Budget, reasoning: ReasoningControl | None
@@ -340,23 +399,6 @@ async def close_clients() -> None:
     from litellm.llms.custom_httpx.async_client_cleanup import close_litellm_async_clients
 
     await close_litellm_async_clients()  # type: ignore[no-untyped-call]  # untyped in litellm
-
-
-def _retry_policy(num_retries: int) -> RetryPolicy:
-    """Retry what may pass (429, 5xx); a timeout goes to the fallbacks; a refusal is final."""
-    from litellm.types.router import RetryPolicy
-
-    return RetryPolicy(
-        RateLimitErrorRetries=num_retries,
-        InternalServerErrorRetries=0,  # also how litellm reports a refused connection
-        ServiceUnavailableErrorRetries=num_retries,
-        DefaultRetries=num_retries,
-        TimeoutErrorRetries=0,
-        BadRequestErrorRetries=0,
-        AuthenticationErrorRetries=0,
-        ContentPolicyViolationErrorRetries=0,
-        NotFoundErrorRetries=0,
-    )
 
 
 def _client_params(extra_params: Mapping[str, Any] | None) -> dict[str, Any]:

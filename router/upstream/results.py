@@ -4,13 +4,26 @@ the metrics and the service can read these types without loading it."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from router.errors import UpstreamError
 from router.upstream.verifiers import Verdict
 
-__all__ = ["Chunk", "Message", "Sample", "UpstreamResult", "Usage", "elapsed_ms", "result_of"]
+__all__ = [
+    "Chunk",
+    "Message",
+    "Sample",
+    "UpstreamResult",
+    "Usage",
+    "charged",
+    "elapsed_ms",
+    "result_of",
+    "spent",
+    "text_of",
+    "total_spent",
+]
 
 Message = Mapping[str, Any]
 Chunk = dict[str, Any]
@@ -109,3 +122,29 @@ def result_of(
     """The answer ``sample`` gives, with the usage and cost of all ``samples`` taken for it."""
     response = sample.response if samples == 1 else sample.response | {"usage": usage.as_openai()}
     return UpstreamResult(response, sample.model, usage, cost, elapsed_ms(started), samples, vote)
+
+
+def charged(error: UpstreamError, usage: Usage, cost_usd: float) -> UpstreamError:
+    """``error``, noting what the request spent before it failed (an empty answer is billed)."""
+    error.spent_tokens = (usage.prompt_tokens, usage.completion_tokens, usage.reasoning_tokens)
+    error.spent_cost_usd = cost_usd
+    return error
+
+
+def spent(error: BaseException) -> tuple[Usage, float]:
+    """What a failed call still cost (tokens and dollars), as ``charged`` noted it."""
+    if not isinstance(error, UpstreamError):
+        return Usage(), 0.0
+    return Usage(*error.spent_tokens), error.spent_cost_usd
+
+
+def total_spent(outcomes: Iterable[object]) -> tuple[Usage, float]:
+    """Tokens and dollars of every sample: answered, or failed after being billed."""
+    usage, cost = Usage(), 0.0
+    for outcome in outcomes:
+        if isinstance(outcome, Sample):
+            usage, cost = usage + outcome.usage, cost + outcome.cost_usd
+        elif isinstance(outcome, BaseException):
+            lost_usage, lost_cost = spent(outcome)
+            usage, cost = usage + lost_usage, cost + lost_cost
+    return usage, cost

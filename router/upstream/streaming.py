@@ -7,15 +7,31 @@ answer as the chunks a stream of it would have sent.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Mapping,
+    Sequence,
+)
 from types import TracebackType
 from typing import Any, Self, cast
 
-from router.upstream.cost import stream_cost
+from router.upstream.answers import starts_answer
+from router.upstream.cost import answering_model, stream_cost
 from router.upstream.results import Chunk, UpstreamResult, Usage, elapsed_ms
 from router.upstream.translation import Route, translated
 
-__all__ = ["UpstreamStream", "litellm_chunks", "replayed", "replayed_stream", "resumed"]
+__all__ = [
+    "UpstreamStream",
+    "litellm_chunks",
+    "open_answer",
+    "replayed",
+    "replayed_stream",
+    "resumed",
+]
 
 
 class UpstreamStream:
@@ -99,12 +115,12 @@ async def litellm_chunks(
 
 
 async def resumed(
-    first: Chunk | None, rest: AsyncGenerator[Chunk, None]
+    read_ahead: Sequence[Chunk], rest: AsyncGenerator[Chunk, None]
 ) -> AsyncGenerator[Chunk, None]:
-    """A stream whose first chunk was read ahead."""
+    """A stream whose first chunks were read ahead."""
     try:
-        if first is not None:
-            yield first
+        for chunk in read_ahead:
+            yield chunk
         async for chunk in rest:
             yield chunk
     finally:
@@ -122,6 +138,37 @@ async def replayed(result: UpstreamResult) -> AsyncGenerator[Chunk, None]:
     finish = choice.get("finish_reason") or "stop"
     yield base | {"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
     yield base | {"choices": [], "usage": result.usage.as_openai()}
+
+
+Opened = tuple[Any, list[Chunk], AsyncGenerator[Chunk, None]]
+"""litellm's stream, the chunks read ahead, and the rest of its chunks."""
+
+
+async def open_answer(
+    acompletion: Callable[..., Awaitable[Any]],
+    route: Route,
+    group: str,
+    secrets: Collection[str],
+    **options: Any,
+) -> tuple[str, Opened | None]:
+    """The answering model and its stream (``acompletion(group, **options)``), read up to its
+    first chunk carrying some of the answer; None for the stream if it ended before one (an
+    empty stream, closed here)."""
+    with translated(route, secrets):
+        source = await acompletion(group, **options)
+    answering = answering_model(source, route.model)
+    chunks = litellm_chunks(source, route, secrets)
+    read_ahead: list[Chunk] = []
+    try:
+        async for chunk in chunks:
+            read_ahead.append(chunk)
+            if starts_answer(chunk):
+                return answering, (source, read_ahead, chunks)
+    except BaseException:
+        await source.aclose()
+        raise
+    await source.aclose()
+    return answering, None
 
 
 def replayed_stream(

@@ -13,10 +13,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from records import Budget, Price, Strategy
 from router.decision.budgets import ReasoningControl
+
+if TYPE_CHECKING:  # litellm takes seconds to import: it is imported where used
+    from litellm.types.router import RetryPolicy
 
 __all__ = [
     "PLACEHOLDER_KEY",
@@ -24,9 +27,11 @@ __all__ = [
     "Endpoint",
     "TargetFields",
     "UpstreamTarget",
+    "attempt_timeout_s",
     "credentials",
     "endpoints",
     "price_params",
+    "retry_policy",
     "target_key",
 ]
 
@@ -157,3 +162,27 @@ def credentials(model: str, endpoint: Endpoint) -> Credentials:
     if found.get("keys_in_environment", True):
         return Credentials(None, None)
     return Credentials(None, " or ".join(found.get("missing_keys") or ["the provider's key"]))
+
+
+def attempt_timeout_s(target: UpstreamTarget) -> float:
+    """How long one attempt may take: an equal share of the tier's ``timeout_s`` (the whole
+    request's deadline) for the model and each fallback, so a hanging model leaves its
+    fallbacks time to answer."""
+    return target.timeout_s / (1 + len(target.fallbacks))
+
+
+def retry_policy(num_retries: int) -> RetryPolicy:
+    """Retry what may pass (429, 5xx); a timeout goes to the fallbacks; a refusal is final."""
+    from litellm.types.router import RetryPolicy  # imported where used: litellm takes seconds
+
+    return RetryPolicy(
+        RateLimitErrorRetries=num_retries,
+        InternalServerErrorRetries=0,  # also how litellm reports a refused connection
+        ServiceUnavailableErrorRetries=num_retries,
+        DefaultRetries=num_retries,
+        TimeoutErrorRetries=0,
+        BadRequestErrorRetries=0,
+        AuthenticationErrorRetries=0,
+        ContentPolicyViolationErrorRetries=0,
+        NotFoundErrorRetries=0,
+    )

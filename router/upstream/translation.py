@@ -2,9 +2,12 @@
 
     litellm exception                       raised as
     Timeout                                 UpstreamTimeoutError        504
-    RateLimitError, RouterRateLimitError    UpstreamRateLimitedError    429
+    RouterRateLimitError (all cooling down) UpstreamCoolingDownError    503 (Retry-After; not
+                                                                        this request's failure)
+    RateLimitError                          UpstreamRateLimitedError    429
     a failure to connect (any type)         UpstreamUnreachableError    502
-    AuthenticationError                     MissingProviderKeyError     401
+    AuthenticationError                     MissingProviderKeyError     502 (names the key's
+                                                                        variable)
     BadRequestError (and its subclasses)    RequestError                400
     any other OpenAIError (5xx, network)    UpstreamError               502
 
@@ -15,6 +18,7 @@ A provider's message is cut to its first line and stripped of every key the Upst
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +27,7 @@ from typing import Final
 from router.errors import (
     MissingProviderKeyError,
     RequestError,
+    UpstreamCoolingDownError,
     UpstreamError,
     UpstreamRateLimitedError,
     UpstreamTimeoutError,
@@ -43,6 +48,9 @@ class Route:
     model: str
     described: str
     missing_key: str | None
+    key_env: str | None = None
+    fallbacks: tuple[tuple[str, str], ...] = ()
+    """(group, model) of each fallback, in order: tried again on an empty answer."""
 
 
 def _redacted(text: str, secrets: Collection[str]) -> str:
@@ -94,11 +102,23 @@ def _translated_errors(route: Route, secrets: Collection[str]) -> Iterator[None]
         yield
     except Timeout as exc:
         raise UpstreamTimeoutError(f"{said} did not answer in time", model=model) from exc
-    except (RateLimitError, RouterRateLimitError) as exc:
-        message = f"{said} is rate limited and the retries ran out"
+    except RouterRateLimitError as exc:
+        # Not this request's failure: earlier ones put every deployment left to try to rest.
+        wait_s = max(1, math.ceil(exc.cooldown_time))
+        rest = (
+            f"model '{model}' is resting for up to {wait_s} s after recent failures of other"
+            " requests (not of this one)"
+        )
+        fallbacks = ", and no fallback answered this request" if route.fallbacks else ""
+        message = f"{rest}{fallbacks}; retry after that"
+        headers = {"Retry-After": str(wait_s)}
+        raise UpstreamCoolingDownError(message, model=model, headers=headers) from exc
+    except RateLimitError as exc:
+        message = f"{said} answered 429 (rate limited) to this request and the retries ran out"
         raise UpstreamRateLimitedError(message, model=model) from exc
     except AuthenticationError as exc:
-        message = f"{said}: the provider refused the API key"
+        where = f" (set in {route.key_env})" if route.key_env else ""
+        message = f"{said}: the provider refused the router's API key{where}"
         raise MissingProviderKeyError(message, model=model) from exc
     except BadRequestError as exc:
         raise RequestError(f"{said} refused the request: {_detail(exc, secrets)}") from exc

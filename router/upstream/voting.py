@@ -4,6 +4,8 @@
 else what follows the last "answer is" / "answer:", else the last number, else the whole text;
 numbers lose thousands separators and trailing zeros, formulas their spaces, and text is folded
 (case, whitespace, punctuation). ``majority_vote`` counts those; a tie goes to the earliest.
+``extractable`` says whether a reply states such an answer at all: the upstream votes only when
+at least two samples do, and otherwise takes the first sample.
 """
 
 from __future__ import annotations
@@ -70,6 +72,12 @@ def final_answer(text: str) -> str:
     if numbers:
         return _number(numbers[-1])
     return _fold(text)
+
+
+def extractable(text: str) -> bool:
+    """Whether ``text`` states a final answer a vote can compare (a ``\\boxed{}``, an "answer
+    is", or a number); otherwise ``final_answer`` would compare whole texts, which never agree."""
+    return _last_boxed(text) is not None or bool(_ANSWER_IS.search(text) or _NUMBER.search(text))
 
 
 def _shown(answer: str) -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple, Protocol, runtime_checkable
 
@@ -32,6 +33,7 @@ __all__ = [
     "BatchSink",
     "DecisionSink",
     "DecisionStore",
+    "Known",
     "Logged",
     "OverflowSink",
     "in_window",
@@ -73,6 +75,13 @@ def in_window(time: datetime, since: datetime | None, until: datetime | None) ->
     return (since is None or time >= since) and (until is None or time < until)
 
 
+@dataclass(frozen=True)
+class Known:
+    """A logged request, and the id of the API key that made it (None: before keys)."""
+
+    key_id: str | None
+
+
 class DecisionStore(ABC):
     """Where decision records and their feedback live."""
 
@@ -88,6 +97,10 @@ class DecisionStore(ABC):
     @abstractmethod
     def has_decision(self, request_id: str) -> bool:
         """Whether a record of ``request_id`` is stored."""
+
+    def decision_key(self, request_id: str) -> Known | None:
+        """Who made ``request_id`` (its record's key id), or None if no record of it is stored."""
+        return Known(None) if self.has_decision(request_id) else None
 
     @abstractmethod
     def logged(

@@ -49,7 +49,7 @@ from redis.retry import Retry
 
 from records import DecisionRecord, Feedback
 from router.errors import DecisionLogError
-from router.log.store.base import DecisionStore, Logged, in_window
+from router.log.store.base import DecisionStore, Known, Logged, in_window
 
 __all__ = ["RedisStore", "StreamConsumer", "StreamEntry", "translated_errors"]
 
@@ -246,6 +246,19 @@ class RedisStore(DecisionStore):
     def has_decision(self, request_id: str) -> bool:
         with translated_errors(f"looking up {request_id} in {self.decision_ids_key}"):
             return bool(self.client.hexists(self.decision_ids_key, request_id))
+
+    def decision_key(self, request_id: str) -> Known | None:
+        with translated_errors(f"looking up {request_id} in {self.decision_ids_key}"):
+            entry_id = self.client.hget(self.decision_ids_key, request_id)
+            if entry_id is None:
+                return None
+            entries = self.client.xrange(self.decisions_key, entry_id, entry_id, count=1)
+        fields = entries[0][1] if entries else None
+        if not fields:  # trimmed from the stream since
+            return Known(None)
+        record = json.loads(fields[b"record"])
+        key_id = record.get("key_id") if isinstance(record, dict) else None
+        return Known(key_id if isinstance(key_id, str) else None)
 
     def logged(
         self, since: datetime | None = None, until: datetime | None = None

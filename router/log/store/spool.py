@@ -39,7 +39,7 @@ from pydantic import ValidationError
 
 from records import DecisionRecord
 from router.errors import DecisionLogError
-from router.log.store.base import DecisionStore
+from router.log.store.base import DecisionStore, Known
 from router.log.store.sqlite import connect, transaction, translated_errors
 
 __all__ = ["Spool", "SpoolingSink"]
@@ -122,11 +122,16 @@ class Spool:
         logger.error("decision record #%d moved to %s (table rejected): %s", seq, self.path, error)
 
     def holds(self, request_id: str) -> bool:
+        return self.key_of(request_id) is not None
+
+    def key_of(self, request_id: str) -> Known | None:
+        """Who made ``request_id``, if its record waits here."""
         with self._locked():
             row = self._db.execute(
-                "SELECT 1 FROM spooled WHERE request_id = ? LIMIT 1", (request_id,)
-            )
-            return row.fetchone() is not None
+                "SELECT json_extract(record, '$.key_id') FROM spooled WHERE request_id = ? LIMIT 1",
+                (request_id,),
+            ).fetchone()
+        return None if row is None else Known(row[0])
 
     def close(self) -> None:
         with self._locked():
@@ -196,6 +201,9 @@ class SpoolingSink:
     def holds(self, request_id: str) -> bool:
         """Whether ``request_id``'s record is waiting in the spool."""
         return self.spool.holds(request_id)
+
+    def key_of(self, request_id: str) -> Known | None:
+        return self.spool.key_of(request_id)
 
     def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
         """Stop replaying, make one last pass (for up to ``timeout_s``) if the store answers,

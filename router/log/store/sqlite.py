@@ -37,7 +37,7 @@ from typing import Final
 
 from records import DecisionRecord, Feedback
 from router.errors import DecisionLogError
-from router.log.store.base import DecisionStore, Logged
+from router.log.store.base import DecisionStore, Known, Logged
 
 __all__ = ["SQLiteStore", "connect", "micros", "transaction", "translated_errors"]
 
@@ -183,6 +183,18 @@ class SQLiteStore(DecisionStore):
                 "SELECT 1 FROM decisions WHERE request_id = ?", (request_id,)
             )
             return row.fetchone() is not None
+
+    def decision_key(self, request_id: str) -> Known | None:
+        with translated_errors(self.path):
+            row = (
+                self._connections.get()
+                .execute(
+                    "SELECT json_extract(record, '$.key_id') FROM decisions WHERE request_id = ?",
+                    (request_id,),
+                )
+                .fetchone()
+            )
+        return None if row is None else Known(row[0])
 
     def logged(
         self, since: datetime | None = None, until: datetime | None = None

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from router.access.guard import Guard
 from router.decision.exploration import Explorer
 from router.log.decision_log import DecisionLog
 from router.ops.operations import Operations
@@ -18,15 +19,18 @@ from router.service.completions import Ledger
 from router.service.metrics import ServiceMetrics
 from router.service.middleware import Exchange, exchange_of
 from router.service.model_store import ModelStore, Snapshot
+from router.service.shutdown import Shutdown
 
 __all__ = [
     "ActiveSnapshot",
     "DecisionLogDep",
     "ExchangeDep",
     "ExplorerDep",
+    "GuardDep",
     "LedgerDep",
     "MetricsDep",
     "OperationsDep",
+    "ShutdownDep",
     "StoreDep",
     "lifespan_state",
 ]
@@ -38,10 +42,12 @@ def lifespan_state(
     metrics: ServiceMetrics,
     decision_log: DecisionLog,
     explorer: Explorer,
+    guard: Guard,
     ops: Operations,
 ) -> dict[str, Any]:
     """The lifespan state the dependencies below read."""
     return {
+        "guard": guard,
         "store": store,
         "ledger": ledger,
         "metrics": metrics,
@@ -84,6 +90,16 @@ async def _explorer(request: Request) -> Explorer:
     return explorer
 
 
+async def _shutdown(request: Request) -> Shutdown:
+    shutdown: Shutdown = request.app.state.shutdown
+    return shutdown
+
+
+async def _guard(request: Request) -> Guard:
+    guard: Guard = request.state.guard
+    return guard
+
+
 async def _operations(request: Request) -> Operations:
     ops: Operations = request.state.ops
     return ops
@@ -97,4 +113,6 @@ MetricsDep = Annotated[ServiceMetrics, Depends(_metrics)]
 ExchangeDep = Annotated[Exchange, Depends(_exchange)]
 DecisionLogDep = Annotated[DecisionLog, Depends(_decision_log)]
 ExplorerDep = Annotated[Explorer, Depends(_explorer)]
+GuardDep = Annotated[Guard, Depends(_guard)]
+ShutdownDep = Annotated[Shutdown, Depends(_shutdown)]
 OperationsDep = Annotated[Operations, Depends(_operations)]

@@ -1,10 +1,15 @@
-"""``GET /healthz`` (the process answers), ``/readyz`` (it can route) and ``/metrics``."""
+"""``GET /healthz`` (the process answers), ``/readyz`` (it can route) and ``/metrics``.
+
+The probes answer anyone (an orchestrator has no key; they reveal versions, nothing else);
+``/metrics`` needs an ``admin`` key once keys exist.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 from starlette.responses import JSONResponse, Response
 
+from router.service.api.callers import AdminCaller
 from router.service.api.deps import MetricsDep, StoreDep
 from router.service.metrics import CONTENT_TYPE
 
@@ -34,5 +39,6 @@ async def readyz(store: StoreDep) -> JSONResponse:
 
 
 @router.get("/metrics")
-async def metrics(service_metrics: MetricsDep) -> Response:
+async def metrics(caller: AdminCaller, service_metrics: MetricsDep) -> Response:
+    """Prometheus' text format; needs the ``admin`` scope once keys exist."""
     return Response(service_metrics.exposition(), media_type=CONTENT_TYPE)

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from router.service.api.callers import AnyCaller
 from router.service.api.deps import ActiveSnapshot
 from router.service.openai_schema import AUTO
 
@@ -15,7 +16,7 @@ OWNER = "difficulty-router"
 
 
 @router.get("/v1/models")
-async def list_models(snapshot: ActiveSnapshot) -> dict[str, Any]:
+async def list_models(caller: AnyCaller, snapshot: ActiveSnapshot) -> dict[str, Any]:
     """``auto``, then every tier, then every model the tiers use."""
     created = int(snapshot.loaded_at.timestamp())
     tiers = [tier.name for tier in snapshot.policy.tiers]

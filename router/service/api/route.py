@@ -7,8 +7,9 @@ from typing import Any
 from fastapi import APIRouter
 
 from router.service import completions
+from router.service.api.callers import RouteCaller
 from router.service.api.compute_deps import ControlsDep
-from router.service.api.deps import ActiveSnapshot, ExchangeDep, LedgerDep, MetricsDep
+from router.service.api.deps import ActiveSnapshot, ExchangeDep, GuardDep, LedgerDep, MetricsDep
 from router.service.openai_schema import RouteRequest
 
 router = APIRouter()
@@ -17,6 +18,8 @@ router = APIRouter()
 @router.post("/v1/route")
 async def route(
     body: RouteRequest,
+    caller: RouteCaller,
+    guard: GuardDep,
     snapshot: ActiveSnapshot,
     exchange: ExchangeDep,
     metrics: MetricsDep,
@@ -25,6 +28,7 @@ async def route(
 ) -> dict[str, Any]:
     """Score, tier, model, budget, strategy, versions, reasons and the forecast of cost and
     latency for messages or a text."""
+    completions.check_pin(guard, caller, body.model)
     forecaster = ledger.forecaster
     if body.text is not None:
         decision = await completions.decide_text(

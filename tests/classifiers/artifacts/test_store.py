@@ -17,6 +17,7 @@ import sklearn
 from sklearn.linear_model import Ridge
 
 from classifiers.artifacts.manifest import MANIFEST_FILE, Manifest, read_manifest
+from classifiers.artifacts.safe_load import UntrustedContentError, safe_load
 from classifiers.artifacts.store import (
     ESTIMATOR_FILE,
     STALE_STAGING_S,
@@ -142,6 +143,37 @@ def test_a_modified_estimator_file_is_not_unpickled(saved_v1: Path, tmp_path: Pa
     (tmp_path / "copy.joblib").write_bytes(hostile)
     joblib.load(tmp_path / "copy.joblib")
     assert (tmp_path / "ran").is_dir()
+
+
+def test_a_tampered_file_with_a_matching_manifest_still_runs_nothing(
+    saved_v1: Path, tmp_path: Path
+) -> None:
+    """Whoever can change the file can change the manifest: the loader itself must refuse."""
+    path = saved_v1 / ESTIMATOR_FILE
+    joblib.dump(_Payload(tmp_path / "ran"), path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    manifest = json.loads((saved_v1 / MANIFEST_FILE).read_text())
+    manifest["artifact"] |= {"sha256": digest, "bytes": path.stat().st_size}
+    (saved_v1 / MANIFEST_FILE).write_text(json.dumps(manifest))
+
+    with pytest.raises(ArtifactIntegrityError, match=r"refuses posix\.mkdir: not a trusted type"):
+        load(saved_v1)
+    assert not (tmp_path / "ran").exists()
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [np.memmap, eval, os.system, sklearn.utils.check_random_state],
+)
+def test_only_trusted_types_are_resolved(tmp_path: Path, hostile: Any) -> None:
+    class Calls:
+        def __reduce__(self) -> tuple[Any, ...]:
+            return (hostile, ("1",))
+
+    path = tmp_path / "hostile.joblib"
+    joblib.dump({"estimator": Calls()}, path)
+    with pytest.raises(UntrustedContentError, match="not a trusted type"):
+        safe_load(path)
 
 
 def test_a_flipped_byte_is_refused(saved_v1: Path) -> None:

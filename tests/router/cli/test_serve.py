@@ -6,13 +6,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 import yaml
 from fastapi import FastAPI
 from typer.testing import CliRunner
 
+from router.access.keys import Scope, issue
+from router.access.keystore import KeyFile
 from router.cli.deps import CliDeps
 from router.cli.main import app
+from router.service.shutdown import GracefulServer
 from router.settings import Settings
 from tests.router.conftest import small_policy_data
 from tests.router.service.api.conftest import publish_classifier
@@ -20,12 +22,23 @@ from tests.router.service.api.conftest import publish_classifier
 
 @pytest.fixture
 def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """What ``router serve`` would have served, instead of serving it."""
     calls: list[dict[str, Any]] = []
 
-    def run(application: Any, **options: Any) -> None:
-        calls.append({"app": application, **options})
+    def run(server: GracefulServer, sockets: Any = None) -> None:
+        config = server.config
+        calls.append(
+            {
+                "app": config.app,
+                "host": config.host,
+                "port": config.port,
+                "timeout_keep_alive": config.timeout_keep_alive,
+                "timeout_graceful_shutdown": config.timeout_graceful_shutdown,
+                "shutdown": server.draining,
+            }
+        )
 
-    monkeypatch.setattr(uvicorn, "run", run)
+    monkeypatch.setattr(GracefulServer, "run", run)
     return calls
 
 
@@ -53,6 +66,8 @@ def test_serve_runs_the_app_on_the_configured_address(
     assert (call["host"], call["port"]) == ("127.0.0.1", 9123)
     assert call["app"].state.settings == settings
     assert call["timeout_keep_alive"] == 75, "idle connections outlive clients' own 5 s expiry"
+    assert call["shutdown"] is call["app"].state.shutdown
+    assert call["timeout_graceful_shutdown"] == 25, "the 20 s drain, then 5 s for error events"
 
 
 def test_the_keep_alive_setting_reaches_uvicorn(
@@ -96,3 +111,26 @@ def test_a_missing_classifier_fails_before_listening(
     assert result.exit_code == 2
     assert "CURRENT" in result.output
     assert served == []
+
+
+def test_without_keys_a_public_address_refuses_to_start(
+    settings: Settings, served: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    result = invoke(settings.model_copy(update={"data_dir": tmp_path}), "--host", "0.0.0.0")
+
+    assert result.exit_code == 2
+    assert "ROUTER_OPEN_ACCESS=true" in result.output
+    assert served == []
+
+
+def test_open_access_or_a_key_lets_a_public_address_start(
+    settings: Settings, served: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    opened = settings.model_copy(update={"data_dir": tmp_path, "open_access": True})
+    assert invoke(opened, "--host", "0.0.0.0").exit_code == 0
+    key, _ = issue("app", {Scope.CHAT})
+    KeyFile(tmp_path / "api-keys.json").add(key)
+    keyed = settings.model_copy(update={"data_dir": tmp_path})
+    result = invoke(keyed, "--host", "0.0.0.0")
+    assert result.exit_code == 0, result.output
+    assert [call["host"] for call in served] == ["0.0.0.0", "0.0.0.0"]

@@ -97,26 +97,28 @@ async def test_a_request_cancelled_while_queued_is_not_scored(policy: Policy) ->
     assert scorer.calls == [["first"], ["kept"]]
 
 
-async def test_an_error_scoring_a_batch_reaches_each_of_its_requests_and_no_other(
-    policy: Policy,
-) -> None:
+async def test_one_poisoned_request_in_a_batch_of_24_fails_alone(policy: Policy) -> None:
     scorer = GatedScorer(fail_on="poison")
     decider = Decider(scorer, policy)
     batcher = DecisionBatcher(decider)
 
     first = asyncio.create_task(batcher.assess(decider.prepare(chat("first"))))
     await started(scorer)
-    batch = [
-        asyncio.create_task(batcher.assess(decider.prepare(chat(text))))
-        for text in ("poison", "bystander")
-    ]
+    texts = [f"bystander {n}" for n in range(23)]
+    texts.insert(11, "poison")
+    batch = [asyncio.create_task(batcher.assess(decider.prepare(chat(t)))) for t in texts]
     await asyncio.sleep(0.01)
     scorer.release.set()
 
     assert (await first).prompt.text == "first"
-    for task in batch:
-        with pytest.raises(ClassifierError, match="cannot score 'poison'"):
-            await task
+    outcomes = await asyncio.gather(*batch, return_exceptions=True)
+    failed = [text for text, out in zip(texts, outcomes, strict=True) if isinstance(out, Exception)]
+    assert failed == ["poison"]
+    assert isinstance(outcomes[11], ClassifierError)
+    assert "cannot score 'poison'" in str(outcomes[11])
+    assert [out.prompt.text for out in outcomes if not isinstance(out, BaseException)] == [
+        t for t in texts if t != "poison"
+    ]
     after = await batcher.assess(decider.prepare(chat("later")))
     assert after.prompt.text == "later"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,7 +98,7 @@ class OverflowingSink(GatedSink):
         self.overflowed.append((item.request_id, threading.current_thread().name))
 
 
-def test_a_full_queue_hands_the_record_to_the_overflow_on_the_callers_thread() -> None:
+def test_a_full_queue_hands_the_record_to_the_overflow_off_the_callers_thread() -> None:
     sink, overflows, dropped = OverflowingSink(), [], []
     recorder = DecisionRecorder(
         sink,
@@ -109,9 +110,37 @@ def test_a_full_queue_hands_the_record_to_the_overflow_on_the_callers_thread() -
     accepted = overfill(recorder, sink)
 
     assert accepted == [True, True]
-    assert sink.overflowed == [("req_3", threading.current_thread().name)]
+    assert sink.overflowed == [("req_3", "decision-overflow")]
     assert (overflows, dropped) == ([1], [])
     assert sink.written == ["req_1", "req_2"]
+
+
+def test_submit_never_waits_for_a_slow_overflow() -> None:
+    class Stuck(OverflowingSink):
+        def __init__(self) -> None:
+            super().__init__()
+            self.release = threading.Event()
+
+        def overflow(self, item: DecisionRecord) -> None:
+            self.release.wait(5.0)  # as the spool waits for the lock its replay holds
+            super().overflow(item)
+
+    sink = Stuck()
+    recorder = DecisionRecorder(sink, capacity=1)
+    recorder.start()
+    recorder.submit(record("req_1"))
+    wait_until_taken(recorder)
+    recorder.submit(record("req_2"))
+    started = time.monotonic()
+    accepted = [recorder.submit(record(f"req_{n}")) for n in range(3, 8)]
+    waited = time.monotonic() - started
+
+    assert accepted == [True] * 5 and waited < 0.5
+    assert recorder.holds("req_5"), "feedback still finds a record waiting to overflow"
+    sink.release.set()
+    sink.gate.set()
+    recorder.close()
+    assert [name for name, _ in sink.overflowed] == [f"req_{n}" for n in range(3, 8)]
 
 
 def test_a_failing_overflow_is_a_counted_drop(caplog: pytest.LogCaptureFixture) -> None:
@@ -124,7 +153,7 @@ def test_a_failing_overflow_is_a_counted_drop(caplog: pytest.LogCaptureFixture) 
 
     accepted = overfill(recorder, sink)
 
-    assert accepted == [True, False]
+    assert accepted == [True, True]  # handed to the overflow thread, which then fails
     assert dropped == [1]
     assert "overflow failed on req_3" in caplog.text
 

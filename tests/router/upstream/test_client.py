@@ -17,6 +17,7 @@ from router.decision.budgets import ReasoningControl
 from router.errors import (
     MissingProviderKeyError,
     RequestError,
+    UpstreamCoolingDownError,
     UpstreamError,
     UpstreamRateLimitedError,
     UpstreamTimeoutError,
@@ -411,15 +412,18 @@ async def test_refused_request_is_a_request_error_without_the_key(
     assert isinstance(raised.value.__cause__, litellm.BadRequestError)
 
 
-async def test_refused_key_is_a_missing_provider_key_error(upstream: UpstreamServer) -> None:
+async def test_a_refused_key_is_a_502_naming_its_variable_not_the_clients_fault(
+    upstream: UpstreamServer,
+) -> None:
     upstream.script("locked", failures=[401])
     chosen = target(upstream, "openai/locked")
     client = Upstream([chosen])
     with pytest.raises(MissingProviderKeyError) as raised:
         await client.complete(chosen, MESSAGES)
 
-    assert raised.value.status_code == 401
+    assert raised.value.status_code == 502
     assert "openai/locked" in raised.value.message
+    assert KEY_ENV in raised.value.message and KEY not in raised.value.message
 
 
 async def test_missing_key_fails_before_anything_is_sent(
@@ -631,3 +635,24 @@ async def test_cancelling_a_completion_closes_the_upstream_connection(
         await call
 
     assert await upstream.wait_for_abandoned() == ["slow"]
+
+
+async def test_a_deployment_cooling_down_after_anothers_failure_is_a_503_saying_so(
+    upstream: UpstreamServer,
+) -> None:
+    upstream.script("fragile", failures=[401])
+    upstream.script("spare", failures=[500, 500])
+    spare = target(upstream, "openai/spare")
+    chosen = target(upstream, "openai/fragile", fallbacks=["openai/spare"])
+    client = Upstream([chosen, spare], num_retries=0, cooldown_s=30)
+    with pytest.raises(UpstreamError):
+        await client.complete(chosen, MESSAGES)  # someone else's request: the key is refused
+
+    with pytest.raises(UpstreamCoolingDownError) as raised:
+        await client.complete(chosen, MESSAGES)  # ours: the primary rests, the spare fails
+
+    assert raised.value.status_code == 503
+    assert "failures of other requests (not of this one)" in raised.value.message
+    assert "no fallback answered this request" in raised.value.message
+    assert 1 <= int(raised.value.headers["Retry-After"]) <= 30
+    assert [request.model for request in upstream.requests] == ["fragile", "spare", "spare"]

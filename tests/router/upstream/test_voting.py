@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from router.upstream.voting import final_answer, majority_vote
+from router.upstream.voting import extractable, final_answer, majority_vote
 
 
 @pytest.mark.parametrize(
@@ -58,3 +58,19 @@ def test_summary_is_short_and_ascii() -> None:
 def test_vote_needs_an_answer() -> None:
     with pytest.raises(ValueError, match="at least one"):
         majority_vote([])
+
+
+@pytest.mark.parametrize(
+    ("text", "states_an_answer"),
+    [
+        ("so the result is \\boxed{42}", True),
+        ("The answer is Paris.", True),
+        ("about 3.5 metres", True),
+        ("Roses are red, violets are blue.", False),
+        ("", False),
+    ],
+)
+def test_extractable_says_whether_a_reply_states_a_final_answer(
+    text: str, states_an_answer: bool
+) -> None:
+    assert extractable(text) is states_an_answer

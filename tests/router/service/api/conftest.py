@@ -191,11 +191,14 @@ def make_app(
     sink: ListSink,
     write_policy: Callable[[Mapping[str, Any]], Path],
     upstream: UpstreamServer,
+    tmp_path: Path,
 ) -> MakeApp:
+    data_dir = tmp_path / "var"
     """``make_app(policy=None, *, sink=<the test's>, rng=None, **settings)``: the service over
     ``upstream`` (``policy_data`` by default) with the stand-in encoder; records go to the
     test's ``sink`` unless ``sink=None`` asks for the real decision log (SQLite in the test's
-    data dir, or Redis if ``redis_url`` is given)."""
+    data dir, or Redis if ``redis_url`` is given). Without keys in the data dir it is open
+    (``open_access``: the TestClient's address is not loopback) unless told otherwise."""
 
     def make(
         policy: Mapping[str, Any] | None = None,
@@ -205,6 +208,7 @@ def make_app(
         **settings: Any,
     ) -> FastAPI:
         path = write_policy(policy_data(upstream.url) if policy is None else policy)
+        settings = {"open_access": True, "data_dir": data_dir} | settings
         config = Settings(models_dir=models_dir, policy_path=path, **settings)
         return create_app(
             config, encoder_loader=lambda _: HashingEncoder(DIMENSION), sink=sink, rng=rng

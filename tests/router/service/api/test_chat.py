@@ -447,7 +447,7 @@ def test_by_default_records_go_to_sqlite_under_the_data_dir(
     path.write_text(yaml.safe_dump(policy_data(upstream.url)), encoding="utf-8")
     settings = Settings(models_dir=models_dir, policy_path=path, data_dir=tmp_path / "data")
     app = create_app(settings, encoder_loader=lambda _: HashingEncoder(384))
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1") as client:
         response = chat(client)
 
     store = SQLiteStore(tmp_path / "data" / "decisions.sqlite3")
@@ -494,7 +494,7 @@ def test_pinned_requests_and_route_are_never_explored(
 # --- keys -----------------------------------------------------------------------------------
 
 
-def test_a_missing_provider_key_is_a_401_naming_the_variable(
+def test_a_missing_provider_key_is_a_502_naming_the_variable(
     make_client: MakeClient, upstream: UpstreamServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("ROUTER_TEST_ABSENT_KEY", raising=False)
@@ -504,9 +504,9 @@ def test_a_missing_provider_key_is_a_401_naming_the_variable(
     client = make_client({"version": "keyless", "tiers": [hosted]})
     response = chat(client)
 
-    assert response.status_code == 401
+    assert response.status_code == 502  # the router's configuration, not the client's key
     error = response.json()["error"]
-    assert error["type"] == "authentication_error"
+    assert error["type"] == "provider_key_error"
     assert "ROUTER_TEST_ABSENT_KEY" in error["message"]
     assert response.headers["x-router-tier"] == "hosted"
     assert upstream.requests == []

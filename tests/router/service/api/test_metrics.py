@@ -38,9 +38,9 @@ def test_requests_are_counted_by_tier_model_and_status(
     samples = scrape(client)
 
     endpoint = "/v1/chat/completions"
-    fast = {"tier": "fast", "model": "openai/fast-model"}
+    fast = {"tier": "fast", "model": "openai/fast-model", "key": "open"}
     assert value(samples, "router_requests_total", endpoint=endpoint, status="200", **fast) == 2
-    none = {"tier": "none", "model": "none"}
+    none = {"tier": "none", "model": "none", "key": "open"}
     assert value(samples, "router_requests_total", endpoint=endpoint, status="404", **none) == 1
     assert not any("unknown-model" in str(labels) for _, labels in samples)
 
@@ -52,12 +52,13 @@ def test_tokens_reasoning_tokens_and_cost_are_counted_by_tier_and_model(
     chat(client, HARD)
     samples = scrape(client)
 
-    deep = {"tier": "deep", "model": "openai/o3-mini"}
+    deep = {"tier": "deep", "model": "openai/o3-mini", "key": "open"}
     assert value(samples, "router_tokens_total", kind="prompt", **deep) == PROMPT_TOKENS
     assert value(samples, "router_tokens_total", kind="completion", **deep) == 32
     assert value(samples, "router_tokens_total", kind="reasoning", **deep) == 30
     assert value(samples, "router_cost_usd_total", **deep) > 0.0
-    assert value(samples, "router_upstream_seconds_count", **deep) == 1
+    seconds = {"tier": "deep", "model": "openai/o3-mini"}
+    assert value(samples, "router_upstream_seconds_count", **seconds) == 1
 
 
 def test_decision_latency_is_observed_for_chat_and_route(client: TestClient) -> None:

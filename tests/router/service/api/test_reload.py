@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import anyio
+import pytest
 
 from classifiers.artifacts.versions import write_current
 from classifiers.encoder import HashingEncoder
@@ -61,6 +62,35 @@ def test_a_broken_version_is_refused_once_and_the_old_one_keeps_serving(
     assert store.active.classifier_version == serving
     assert results == [("broken", False)]
     assert store.problem is not None and "estimator.joblib" in store.problem
+
+
+def test_the_watcher_survives_and_counts_any_failure(
+    models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = store_for(models_dir)
+    results: list[tuple[str, bool]] = []
+    watcher = CurrentWatcher(
+        store, models_dir, interval_s=0.01, on_reload=lambda v, ok: results.append((v, ok))
+    )
+    calls = 0
+
+    def failing_reload() -> object:
+        nonlocal calls
+        calls += 1
+        raise MemoryError("not a RouterError") if calls == 1 else KeyError("neither")
+
+    monkeypatch.setattr(store, "reload", failing_reload)
+    publish_classifier(models_dir, "v2")
+    assert anyio.run(watcher.check) is False  # refused, not raised
+    monkeypatch.setattr(watcher, "_wanted_version", lambda: 1 / 0)
+
+    async def watch_briefly() -> None:
+        with anyio.move_on_after(0.2):
+            await watcher.run()
+
+    anyio.run(watch_briefly)
+    assert results[0] == ("v2", False)
+    assert len(results) > 2, "every failed check is counted and the watcher keeps going"
 
 
 def test_versions_switch_under_load_without_a_failed_request(

@@ -65,6 +65,7 @@ def replicas(
         redis_url=redis_server.url,
         redis_prefix=PREFIX,
         reload_interval_s=3600,
+        open_access=True,
     )
     with ExitStack() as stack:
         clients = [
