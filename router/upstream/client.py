@@ -38,7 +38,6 @@ retried.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from typing import Any, Final
@@ -51,6 +50,7 @@ from router.errors import EmptyAnswerError, MissingProviderKeyError, UpstreamErr
 from router.upstream import strategies
 from router.upstream.answers import has_answer
 from router.upstream.cost import answering_model, response_cost
+from router.upstream.quiet import import_litellm, quiet_litellm_logs
 from router.upstream.results import (
     Message,
     Sample,
@@ -93,32 +93,10 @@ DECIDED_PARAMS: Final = frozenset(
         "extra_body",
     }
 )
-_LITELLM_LOGGERS: Final = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
 DEFAULT_CONNECT_TIMEOUT_S: Final = 3.0
 
 
-def _quiet_litellm_logs() -> None:
-    """Keep litellm's lines out of the log, unless LITELLM_LOG asks for them.
-
-    litellm logs two INFO lines per call, each printed twice once the service logs at INFO (by its
-    own stderr handler, then by the root logger's), and a failed call several ERROR blocks (one per
-    retry and fallback); the error this module raises says what failed, once.
-    """
-    if os.environ.get("LITELLM_LOG") is None:
-        for name in _LITELLM_LOGGERS:  # set before litellm is imported: it keeps the level
-            logging.getLogger(name).setLevel(logging.CRITICAL)
-
-
-def _quiet_litellm_stdout() -> None:
-    """litellm's "Give Feedback / Get Help" lines on stdout, off unless LITELLM_LOG is set;
-    called where litellm is first imported (it takes seconds: not at this module's import)."""
-    import litellm
-
-    if os.environ.get("LITELLM_LOG") is None:
-        litellm.suppress_debug_info = True
-
-
-_quiet_litellm_logs()
+quiet_litellm_logs()
 
 
 class Upstream:
@@ -143,9 +121,9 @@ class Upstream:
         self._unsteered: set[str] = set()
         for target in targets:
             self._add_target(target)
+        import_litellm()
         from litellm.router import Router
 
-        _quiet_litellm_stdout()
         self._router = Router(
             model_list=self._model_list,
             fallbacks=self._fallbacks,

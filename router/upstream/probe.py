@@ -25,6 +25,7 @@ from typing import Any, Final, Literal
 import httpx
 
 from router.upstream.failures import unreachable
+from router.upstream.quiet import import_litellm
 from router.upstream.targets import Endpoint, UpstreamTarget, credentials, endpoints
 
 __all__ = ["ModelCheck", "ProbeResult", "check_targets", "probe"]
@@ -110,8 +111,9 @@ async def _call(model: str, endpoint: Endpoint, timeout: httpx.Timeout) -> Probe
     key = credentials(model, endpoint).api_key
     if key is not None:
         params["api_key"] = key
-    import litellm  # imported where used, as openai: each takes seconds
-    import openai
+    import openai  # imported where used, as litellm: each takes seconds
+
+    litellm = import_litellm()
 
     started = time.perf_counter()
     try:
