@@ -13,18 +13,16 @@ started with, so none fails during a switch.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
 
 import anyio
-import redis
-import redis.asyncio
 
 from router.errors import RouterError
 from router.ops.policy_home import PolicyHome, policy_channel
 from router.service.model_store import ModelStore
+from router.service.reload_bus import listen
 from router.settings import Settings
 
 __all__ = ["PolicyFileWatcher", "PolicyFollower", "listen_for_policies"]
@@ -109,23 +107,5 @@ async def listen_for_policies(
     settings: Settings, nudge: Callable[[], None], *, retry_s: float = 1.0
 ) -> None:
     """Call ``nudge()`` on every message of the policy channel, until cancelled."""
-    assert settings.redis_url is not None
     channel = policy_channel(settings.redis_prefix)
-    while True:
-        client = redis.asyncio.Redis.from_url(
-            settings.redis_url, socket_connect_timeout=settings.redis_timeout_s
-        )
-        try:
-            async with client.pubsub() as pubsub:
-                await pubsub.subscribe(channel)
-                nudge()  # catch up with anything announced while not listening
-                async for message in pubsub.listen():
-                    if message["type"] == "message":
-                        nudge()
-        except (redis.RedisError, OSError) as exc:
-            logger.warning(
-                "policy channel %s lost, listening again in %ss: %s", channel, retry_s, exc
-            )
-        finally:
-            await client.aclose()
-        await asyncio.sleep(retry_s)
+    await listen(settings, channel, nudge, retry_s=retry_s)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from router.errors import ReloadAnnounceError
 from router.settings import Settings
 
-__all__ = ["announce_reload", "listen_for_reloads", "reload_channel"]
+__all__ = ["announce_reload", "listen", "listen_for_reloads", "reload_channel"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,11 +52,19 @@ async def listen_for_reloads(
     settings: Settings, nudge: Callable[[], None], *, retry_s: float = 1.0
 ) -> None:
     """Call ``nudge()`` on every message of the reload channel, until cancelled."""
+    await listen(settings, reload_channel(settings.redis_prefix), nudge, retry_s=retry_s)
+
+
+async def listen(
+    settings: Settings, channel: str, nudge: Callable[[], None], *, retry_s: float = 1.0
+) -> None:
+    """Call ``nudge()`` once subscribed to ``channel`` (to catch up with anything announced
+    while not listening) and on every message, until cancelled; a broken subscription is
+    opened again after ``retry_s``."""
     import redis
     import redis.asyncio
 
     assert settings.redis_url is not None
-    channel = reload_channel(settings.redis_prefix)
     while True:
         client = redis.asyncio.Redis.from_url(
             settings.redis_url, socket_connect_timeout=settings.redis_timeout_s
@@ -64,13 +72,12 @@ async def listen_for_reloads(
         try:
             async with client.pubsub() as pubsub:
                 await pubsub.subscribe(channel)
+                nudge()
                 async for message in pubsub.listen():
                     if message["type"] == "message":
                         nudge()
         except (redis.RedisError, OSError) as exc:
-            logger.warning(
-                "reload channel %s lost, listening again in %ss: %s", channel, retry_s, exc
-            )
+            logger.warning("channel %s lost, listening again in %ss: %s", channel, retry_s, exc)
         finally:
             await client.aclose()
         await asyncio.sleep(retry_s)
