@@ -80,6 +80,7 @@ def test_off_policy_cost_and_quality_match_serving_the_candidate(
         data_dir=tmp_path / "var",
         exploration_rate=EXPLORATION_RATE,
         reload_interval_s=0,
+        open_access=True,  # no keys, and the test client's address is not loopback
     )
     settings.data_dir.mkdir()
     started = time.monotonic()
