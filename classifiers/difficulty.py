@@ -1,4 +1,9 @@
-"""The difficulty estimator: how much more compute is expected to pay off on a prompt.
+"""The difficulty estimator: the score of a prompt, P(weak wrong AND strong right).
+
+The score (``training.labels`` defines it, the model card repeats it) is the probability that the
+cheapest tier's setting (a cheap model, no thinking) answers the prompt wrong while a stronger
+model or a bigger thinking budget answers it right. Every expert below estimates that one quantity,
+so mixing them is sound.
 
 A single regression over every kind of prompt learns mostly *between*-kind differences (chat is
 easy, olympiad maths is hard) and drowns the weaker *within*-kind signal that routing depends on
@@ -6,15 +11,15 @@ easy, olympiad maths is hard) and drowns the weaker *within*-kind signal that ro
 mixture of experts over the input ``X`` (embedding + text features, see ``classifiers.features``):
 
 - a gate, a multinomial logistic regression, gives P(group | x) over ``GROUPS``;
-- each group has its own expert, fitted only on that group's rows. Where rows carry observed
-  weak/strong outcomes (the ``knowledge`` group), the expert averages two estimates of the net gain
-  E[gain] = P(+1) - P(-1): a logistic regression over the net outcome class {-1, 0, +1}, and the
-  topic route, P(topic | x) times each topic's mean net gain (topics such as MMLU subjects differ
-  far more in how much a stronger model helps than prompts within one topic do). The other groups
-  are ridge regressions on the gain target that ``training.labels`` builds. The ``general_group``
-  (chat) is fitted on *every* row: chat is where the gate puts prompts the seed data lacks, such as
-  real users' technical requests, and an expert that has seen code and maths recognises what they
-  demand, where one fitted on chat rows alone would score them all like small talk;
+- each group has its own expert, fitted only on that group's rows. Where rows carry observed 0/1
+  outcomes of the event itself (the ``knowledge`` group: MMLU, Mixtral wrong and GPT-4 right), the
+  expert averages two estimates of its probability: a logistic regression on the outcome, and the
+  topic route, P(topic | x) times each topic's rate of the event (topics such as MMLU subjects
+  differ far more in how much a stronger model helps than prompts within one topic do). The other
+  groups are ridge regressions on the target that ``training.labels`` builds (observed, graded,
+  table or prior; rows whose target is NaN teach the gate only). The ``general_group`` (chat) is
+  fitted on *every* row with a target: chat is where the gate puts prompts the seed data lacks,
+  and an expert that has seen code and maths recognises what they demand;
 - ``predict`` returns sum_g P(g | x) * expert_g(x), clipped to [0, 1].
 
 An outcome expert standardises its input over its own rows, so that its regularisation is measured
@@ -23,11 +28,10 @@ texts are given to ``fit``, it also fits a ``classifiers.lexical.LexicalGain`` o
 ``predict_text`` averages that in as a third estimate; ``predict`` (from ``X`` alone, as when
 retraining on logged rows, which keep no text) leaves it out.
 
-Every expert is in the same unit, the expected gain from escalating, so mixing them is sound and
-the score stays calibrated where labels exist.
-
-``fit(X, y)`` takes ``y`` of shape (n, 4): the group index, the gain target in [0, 1], the net
-outcome class (-1, 0, 1, or NaN where the row has no observed outcomes) and a topic index (or NaN).
+``fit(X, y)`` takes ``y`` of shape (n, 4): the group index, the target in [0, 1] (NaN: none), the
+observed outcome (1: weak wrong and strong right, 0: not; NaN where the row has no observed
+outcomes) and a topic index (or NaN). Versions saved before this definition learned the net class
+{-1, 0, +1} and predict P(+1) - P(-1); ``net_gain`` reads both.
 """
 
 from __future__ import annotations
@@ -71,7 +75,7 @@ class RidgeExpert:
 
 @dataclass(frozen=True)
 class OutcomeExpert:
-    """Net gain from observed outcomes, by prompt and by topic; see the module docstring."""
+    """P(weak wrong and strong right) from observed outcomes, by prompt and by topic."""
 
     outcome_model: LogisticRegression
     topic_model: LogisticRegression | None
@@ -250,6 +254,7 @@ class DifficultyEstimator(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     def _fit_ridge(
         self, rows: NDArray[np.bool_], Z: FloatArray, y: FloatArray, weights: FloatArray
     ) -> Expert:
+        rows = rows & ~np.isnan(y[:, GAIN_COLUMN])
         if rows.sum() < self.min_group_rows:
             mean = np.average(y[rows, GAIN_COLUMN], weights=weights[rows]) if rows.any() else 0.0
             return ConstantExpert(float(mean))

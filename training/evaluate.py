@@ -25,12 +25,19 @@ import numpy as np
 import numpy.typing as npt
 from rich.table import Table
 from rich.text import Text
-from scipy import stats
 
 from classifiers.files import write_bytes_atomic
 from training import metrics
 from training.datasets import SeedRow
+from training.measure import Indices, Measure
+from training.measure import Metric as Metric
+from training.measure import candidates as _candidates
+from training.measure import checked_scores as _checked_scores
+from training.measure import defined as _defined
+from training.measure import metric as _metric
+from training.measure import where as _where
 from training.metrics import FloatArray
+from training.proxies import proxy_metrics, reliability_figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -54,22 +61,7 @@ DOMAIN_ORDER = (
 REPORT_FILE = "report.json"
 DOMAIN_PLOT = "score_by_domain.png"
 QUALITY_PLOT = "quality_vs_strong_share.png"
-
-Indices = npt.NDArray[np.intp]
-Measure = Callable[[FloatArray], float]
-
-
-@dataclass(frozen=True)
-class Metric:
-    """One metric for each scorer on the same ``n`` rows; ``None`` where it is undefined."""
-
-    name: str
-    n: int
-    model: float | None
-    random: float | None
-    length: float | None
-    oracle: float | None
-    higher_is_better: bool | None = True  # None: descriptive, not a measure of quality
+RELIABILITY_PLOT = "reliability.png"
 
 
 @dataclass(frozen=True)
@@ -117,8 +109,18 @@ class EvaluationReport:
         )
 
 
-def evaluate(rows: Sequence[SeedRow], scores: npt.ArrayLike, *, seed: int = 0) -> EvaluationReport:
-    """Measure ``scores`` (one per row, higher is harder) against every label the rows carry."""
+def evaluate(
+    rows: Sequence[SeedRow],
+    scores: npt.ArrayLike,
+    *,
+    seed: int = 0,
+    cheap_threshold: float | None = None,
+) -> EvaluationReport:
+    """Measure ``scores`` (one per row, higher is harder) against every label the rows carry.
+
+    ``cheap_threshold`` (the upper edge of the policy's cheapest band) adds the shares of hard
+    and of everyday requests sent to the cheapest tier (``training.proxies``).
+    """
     candidates = _candidates(rows, _checked_scores(rows, scores), seed)
     groups = _pair_groups(rows)
     return EvaluationReport(
@@ -132,6 +134,7 @@ def evaluate(rows: Sequence[SeedRow], scores: npt.ArrayLike, *, seed: int = 0) -
             _level_spearman(rows, candidates),
             _rb11_spearman(rows, candidates),
             *_domain_separations(rows, candidates),
+            *proxy_metrics(rows, candidates, cheap_threshold),
             *_domain_means(rows, candidates),
         ),
         pairs=tuple(_pair_accuracy(rows, group, idx) for group, idx in groups if idx.size),
@@ -163,64 +166,12 @@ def write_report(
     figures = {
         DOMAIN_PLOT: _domain_figure(rows, score),
         QUALITY_PLOT: _quality_figure(rows, score, report),
+        RELIABILITY_PLOT: reliability_figure(rows, score),
     }
     for name, figure in figures.items():
         if figure is not None:
             written.append(write_bytes_atomic(out_dir / name, figure_png(figure)))
     return written
-
-
-# --- scorers ---------------------------------------------------------------------------------
-
-
-def _checked_scores(rows: Sequence[SeedRow], scores: npt.ArrayLike) -> FloatArray:
-    array = np.asarray(scores, dtype=np.float64)
-    if array.shape != (len(rows),):
-        raise ValueError(f"expected one score per row ({len(rows)}), got shape {array.shape}")
-    if not np.isfinite(array).all():
-        raise ValueError("scores must be finite")
-    return array
-
-
-def _candidates(rows: Sequence[SeedRow], scores: FloatArray, seed: int) -> dict[str, FloatArray]:
-    """The model's scores and the baselines', one per row."""
-    lengths = np.array([len(row.prompt) for row in rows], dtype=np.float64)
-    return {
-        "model": scores,
-        "random": np.random.default_rng(seed).random(len(rows)),
-        "length": _percentiles(lengths),
-    }
-
-
-def _percentiles(values: FloatArray) -> FloatArray:
-    if values.size < 2:
-        return np.full_like(values, 0.5)
-    ranks: FloatArray = stats.rankdata(values)
-    return (ranks - 1) / (values.size - 1)
-
-
-_CANDIDATE_ORDER = ("model", "random", "length")
-
-
-def _metric(
-    name: str,
-    idx: Indices,
-    measure: Measure,
-    candidates: Mapping[str, FloatArray],
-    oracle: FloatArray | None,
-    *,
-    higher_is_better: bool | None = True,
-) -> Metric:
-    """``measure`` of each candidate's scores on rows ``idx``, and of ``oracle`` (idx applied)."""
-    if idx.size == 0:
-        return Metric(name, 0, None, None, None, None, higher_is_better)
-    model, random, length = (_defined(measure(candidates[k][idx])) for k in _CANDIDATE_ORDER)
-    best = None if oracle is None else _defined(measure(oracle))
-    return Metric(name, int(idx.size), model, random, length, best, higher_is_better)
-
-
-def _defined(value: float) -> float | None:
-    return None if np.isnan(value) else float(value)
 
 
 # --- the metrics -----------------------------------------------------------------------------
@@ -355,10 +306,6 @@ def _by_domain(rows: Sequence[SeedRow]) -> list[tuple[str, Indices]]:
 
 def _mean(values: FloatArray) -> float:
     return float(np.mean(values))
-
-
-def _where(rows: Sequence[SeedRow], keep: Callable[[SeedRow], bool]) -> Indices:
-    return np.array([i for i, row in enumerate(rows) if keep(row)], dtype=np.intp)
 
 
 # --- output ----------------------------------------------------------------------------------

@@ -84,7 +84,7 @@ from training.logs import (
 )
 from training.model_card import write_retrained_card
 from training.train import (
-    VALIDATION_SHARE,
+    SPLIT_RULE,
     embed,
     embedding_cache_file,
     is_validation,
@@ -496,7 +496,7 @@ def load_seed(
             "rows": len(rows),
             "train_rows": int((~held).sum()),
             "validation_rows": int(held.sum()),
-            "validation_rule": f"sha256(id) bucket < {VALIDATION_SHARE:.0%}",
+            "validation_rule": SPLIT_RULE,
         },
     )
 

@@ -13,6 +13,7 @@ from training.datasets import SeedRow
 from training.evaluate import (
     DOMAIN_PLOT,
     QUALITY_PLOT,
+    RELIABILITY_PLOT,
     REPORT_FILE,
     STRONG_MODEL,
     WEAK_MODEL,
@@ -209,7 +210,9 @@ def test_write_report_writes_json_and_real_pngs(
 
     written = write_report(report, rows, scores, out_dir)
 
-    assert sorted(p.name for p in written) == sorted([REPORT_FILE, DOMAIN_PLOT, QUALITY_PLOT])
+    assert sorted(p.name for p in written) == sorted(
+        [REPORT_FILE, DOMAIN_PLOT, QUALITY_PLOT, RELIABILITY_PLOT]
+    )
     leftovers = {p.name for p in out_dir.iterdir()} - {p.name for p in written}
     assert leftovers == set()  # no temporary files left behind
     for name in (DOMAIN_PLOT, QUALITY_PLOT):
