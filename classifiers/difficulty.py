@@ -28,6 +28,10 @@ texts are given to ``fit``, it also fits a ``classifiers.lexical.LexicalGain`` o
 ``predict_text`` averages that in as a third estimate; ``predict`` (from ``X`` alone, as when
 retraining on logged rows, which keep no text) leaves it out.
 
+A version retrained from the decision log is its base with a ``classifiers.correction.Correction``
+added (``with_correction``): scores then go through each correction in turn, which changes them
+only where the logged traffic lies.
+
 ``fit(X, y)`` takes ``y`` of shape (n, 4): the group index, the target in [0, 1] (NaN: none), the
 observed outcome (1: weak wrong and strong right, 0: not; NaN where the row has no observed
 outcomes) and a topic index (or NaN). Versions saved before this definition learned the net class
@@ -36,6 +40,7 @@ outcomes) and a topic index (or NaN). Versions saved before this definition lear
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Self
@@ -47,6 +52,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from classifiers.correction import Correction
 from classifiers.lexical import LexicalGain, linear_softmax, net_gain
 
 GROUPS: tuple[str, ...] = ("chat", "knowledge", "math", "reasoning")
@@ -165,6 +171,7 @@ class DifficultyEstimator(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         self.experts_: dict[int, Expert] = {
             int(g): self._fit_expert(int(g), groups, Z, y, weights) for g in self.gate_.classes_
         }
+        self.corrections_: tuple[Correction, ...] = ()
         if lexical is not None:
             self.lexical_ = dict(lexical)
         else:
@@ -174,7 +181,8 @@ class DifficultyEstimator(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     def predict(self, X: Any) -> FloatArray:
         """Scores from ``X`` alone: without the lexical estimates, which need the texts."""
         check_is_fitted(self)
-        return self._mix(self._standardised(X), {})
+        Z = self._standardised(X)
+        return self._corrected(self._mix(Z, {}), Z)
 
     def predict_text(self, texts: Sequence[str], X: Any) -> FloatArray:
         """Scores of ``texts``, whose rows of ``X`` are given, with the lexical estimates."""
@@ -183,7 +191,33 @@ class DifficultyEstimator(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         if len(texts) != len(Z):
             raise ValueError(f"{len(texts)} texts for {len(Z)} rows of X")
         lexical = {group: model.gain(texts) for group, model in self.lexical_models().items()}
-        return self._mix(Z, lexical)
+        return self._corrected(self._mix(Z, lexical), Z)
+
+    def predict_uncorrected(self, X: Any) -> FloatArray:
+        """``predict`` before the corrections retraining added (``classifiers.correction``)."""
+        check_is_fitted(self)
+        return self._mix(self._standardised(X), {})
+
+    def corrections(self) -> tuple[Correction, ...]:
+        """The corrections fitted on logged outcomes, oldest first; none in a seed version."""
+        return tuple(getattr(self, "corrections_", ()))
+
+    def with_correction(self, correction: Correction) -> DifficultyEstimator:
+        """A copy of this fitted estimator whose scores then go through ``correction``."""
+        check_is_fitted(self)
+        corrected = copy.copy(self)
+        corrected.corrections_ = (*self.corrections(), correction)
+        return corrected
+
+    def standardised(self, X: Any) -> FloatArray:
+        """``X`` as the experts and corrections read it (checked, standardised)."""
+        check_is_fitted(self)
+        return self._standardised(X)
+
+    def _corrected(self, scores: FloatArray, Z: FloatArray) -> FloatArray:
+        for correction in self.corrections():
+            scores = correction.apply(scores, Z)
+        return np.clip(scores, 0.0, 1.0)
 
     def lexical_models(self) -> dict[int, LexicalGain]:
         """The fitted ``LexicalGain`` of each outcome expert's group; none in a version saved

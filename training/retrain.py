@@ -1,17 +1,20 @@
 """Retrain from logged decisions, judge the candidate with the gate, publish it, maybe promote it.
 
     export.jsonl ──read_logs──> labelled rows ──split by time──> older: training │ newest: held out
-    base version (CURRENT) ──> base scores + gate groups ──log_targets──> (X, y, w) from logs
-    seed data (optional) ──embed (cached)──> seed (X, y) + its validation split
-    fit DifficultyEstimator(base's hyperparameters) on seed + logs ──> candidate
+    base version (CURRENT) ──> base scores ──soft_labels──> logged labels (the score's quantity)
+    fit_correction(base scores, standardised X, labels) ──> candidate = base + correction
+    seed data (optional) ──embed (cached)──> its held-out rows, for the gate's guard
     base and candidate on the held-out logs (and the seed validation) ──> GateDecision
     save_artifact(candidate, report, card) ──> models/<version>   (always: refused ones too)
     switch_current(version, expected=base) ──> CURRENT + HISTORY   (only if the gate passed)
 
-The candidate keeps the base's lexical estimates (``classifiers.lexical``): they read the prompt's
-text, which the log does not keep. On held-out logs both are judged from the embedding and text
-features alone (``predict``), on the seed validation rows with their texts (``predict_text``), the
-same way for both.
+The candidate is the base with a ``classifiers.correction.Correction`` fitted on the logged rows
+added on top: it changes the score only where the logged traffic lies and keeps the base's
+everywhere else, so a log of one kind of traffic (an app that only sends maths) improves that
+kind and leaves the rest as it was. It keeps the base's lexical estimates
+(``classifiers.lexical``): they read the prompt's text, which the log does not keep. On held-out
+logs both are judged from the embedding and text features alone (``predict``), on the seed
+validation rows with their texts (``predict_text``), the same way for both.
 
 The split is by time because the gate asks about the traffic to come: the newest
 ``holdout_share`` of the rows with an outcome are held out, never trained on. Publishing is
@@ -52,7 +55,8 @@ from classifiers.artifacts import (
     resolve_version,
     save_artifact,
 )
-from classifiers.difficulty import GROUP_COLUMN, GROUPS, OUTCOME_COLUMN, DifficultyEstimator
+from classifiers.correction import fit_correction
+from classifiers.difficulty import DifficultyEstimator
 from classifiers.encoder import TextEncoder
 from classifiers.errors import ArtifactMismatchError, ArtifactNotFoundError, DataError
 from classifiers.features import FEATURE_NAMES, build_features
@@ -78,9 +82,9 @@ from training.logs import (
     LogSummary,
     describe_groups,
     gate_groups,
-    log_targets,
     read_logs,
     require_rows,
+    soft_labels,
 )
 from training.model_card import write_retrained_card
 from training.train import (
@@ -92,7 +96,7 @@ from training.train import (
 )
 
 REPORT_DIR = "report"
-MIN_OUTCOME_ROWS = 200
+MIN_LOG_ROWS = 50
 MAX_LOG_ROWS = 300_000
 SAMPLE_SEED = 0
 PREDICT_CHUNK = 65_536
@@ -165,7 +169,7 @@ def retrain(
     cache_dir: Path | None = None,
     policy: Policy | None = None,
     gate_config: GateConfig | None = None,
-    min_outcome_rows: int = MIN_OUTCOME_ROWS,
+    min_log_rows: int = MIN_LOG_ROWS,
     max_log_rows: int | None = MAX_LOG_ROWS,
     promote: bool = True,
     progress: Progress | None = None,
@@ -192,10 +196,8 @@ def retrain(
             " validation metrics guard its promotion"
         )
     top_tier = len(policy.tiers) - 1 if policy is not None else None
-    X, y, weights, fitted = _training_data(logs, seed, top_tier, min_outcome_rows, logs_path)
     step("fitting the candidate", 0, 1)
-    candidate = DifficultyEstimator(**_hyperparameters(base.manifest, base.estimator))
-    candidate.fit(X, y, sample_weight=weights, lexical=base.estimator.lexical_models())
+    candidate, fitted = fit_candidate(base.estimator, logs, top_tier, min_log_rows, logs_path)
     step("fitting the candidate", 1, 1)
     version = version or default_version(logs.summary.sha256)
     step("evaluating", 0, 1)
@@ -292,35 +294,36 @@ def _read(
     return logs
 
 
-def _training_data(
+def fit_candidate(
+    base: DifficultyEstimator,
     logs: _Logs,
-    seed: SeedSplit | None,
     top_tier: int | None,
-    min_outcome_rows: int,
+    min_log_rows: int,
     path: Path,
-) -> tuple[
-    npt.NDArray[Any], npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.intp]
-]:
-    """(X, y, sample_weight) of seed and logged rows, and which of ``logs.train`` were fitted."""
-    fitted, set_aside = _enough_outcomes(seed, logs.train_groups, min_outcome_rows)
-    logs.notes.extend(
-        f"{count} logged rows of group {GROUPS[group]} set aside: with the seed's, under"
-        f" {min_outcome_rows} rows with outcomes, too few to fit the group's outcome expert"
-        for group, count in set_aside.items()
-    )
-    if fitted.size == 0:
+) -> tuple[DifficultyEstimator, npt.NDArray[np.intp]]:
+    """The base with a correction fitted on the logged training rows; and which rows it used."""
+    train = logs.train
+    if len(train) < min_log_rows:
         raise DataError(
-            f"{path}: no group has {min_outcome_rows} rows with outcomes yet"
-            f" ({len(logs.train)} logged rows with feedback to train on); export a longer window"
+            f"{path}: {len(train)} logged rows with feedback to train on; a correction needs"
+            f" at least {min_log_rows}: export a longer window"
         )
-    X_log, y_log, w_log = log_targets(
-        logs.train.take(fitted),
-        base_scores=logs.train_scores[fitted],
-        groups=logs.train_groups[fitted],
-        top_tier=top_tier,
+    rows, classes, weights = soft_labels(train, logs.train_scores, top_tier=top_tier)
+    if len(np.unique(classes)) < 2:
+        raise DataError(
+            f"{path}: every logged row has the same label ({int(classes[0])}): the outcomes"
+            " say nothing about which prompts gain from escalation"
+        )
+    Z = _chunked(base.standardised, train.X)
+    correction = fit_correction(
+        logs.train_scores[rows],
+        Z[rows],
+        classes,
+        weights,
+        embedding_columns=train.X.shape[1] - len(FEATURE_NAMES),
+        rows=rows,
     )
-    X, y, weights = _training_set(seed, X_log, y_log, w_log)
-    return X, y, weights, fitted
+    return base.with_correction(correction), np.arange(len(train))
 
 
 @dataclass(frozen=True)
@@ -407,7 +410,7 @@ def _publish(
         feature_names=base.manifest.feature_names,
         training_data=_training_summary(base.manifest, logs, fitted, seed),
         metrics={
-            "estimator": {"class": type(candidate).__name__, **candidate.get_params()},
+            "estimator": {"class": type(candidate).__name__, **_params(base.manifest, candidate)},
             "holdout": judged.candidate.to_dict(),
             "base_holdout": judged.base.to_dict(),
             "gate": judged.gate.to_dict(),
@@ -542,12 +545,12 @@ def _base_estimator(version_dir: Path, manifest: Manifest) -> DifficultyEstimato
     return estimator
 
 
-def _hyperparameters(manifest: Manifest, base: DifficultyEstimator) -> dict[str, Any]:
-    """The base manifest's estimator parameters; the base's own, or today's defaults, for any
-    parameter it predates (an estimator unpickled from an older version lacks the attribute)."""
+def _params(manifest: Manifest, estimator: DifficultyEstimator) -> dict[str, Any]:
+    """The estimator's parameters; the manifest's, or today's defaults, for any parameter its
+    base predates (an estimator unpickled from an older version lacks the attribute)."""
     recorded = manifest.metrics.get("estimator", {})
     return {
-        name: recorded.get(name, getattr(base, name, default))
+        name: recorded.get(name, getattr(estimator, name, default))
         for name, default in DifficultyEstimator().get_params().items()
     }
 
@@ -563,49 +566,6 @@ def _sample(
     )
     rng = np.random.default_rng(SAMPLE_SEED)
     return np.sort(rng.choice(index, size=limit, replace=False))
-
-
-def _training_set(
-    seed: SeedSplit | None,
-    X_log: npt.NDArray[np.float32],
-    y_log: npt.NDArray[np.float64],
-    w_log: npt.NDArray[np.float64],
-) -> tuple[npt.NDArray[Any], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Seed rows (weight 1), then logged rows."""
-    if seed is None:
-        return X_log, y_log, w_log
-    return (
-        np.vstack([seed.X_train, X_log]),
-        np.vstack([seed.y_train, y_log]),
-        np.concatenate([np.ones(len(seed.y_train)), w_log]),
-    )
-
-
-def _enough_outcomes(
-    seed: SeedSplit | None, groups: npt.NDArray[np.int64], minimum: int
-) -> tuple[npt.NDArray[np.intp], dict[int, int]]:
-    """Which logged rows (by their ``groups``) are in groups with at least ``minimum`` rows with
-    outcomes, counting the seed's; and how many rows of each other group were set aside.
-
-    Logged rows train a group through its outcome expert, which ``DifficultyEstimator`` fits on
-    the group's outcome rows alone. Below ``minimum`` such rows that expert would rest on a
-    handful of prompts (often ones the gate misplaced, like an algebra question from MMLU in the
-    math group); and as 0/1 gain targets beside the seed's prior-labelled rows they would only
-    add noise to the group's ridge expert. So they wait until there are enough of them. (The
-    general group, chat, has no outcome expert: its ridge learns every row's gain target, so
-    its logged rows, once there are enough, teach it through their soft 0/1 targets.)
-    """
-    set_aside: dict[int, int] = {}
-    for group in np.unique(groups).tolist():
-        seed_rows = 0
-        if seed is not None:
-            y = seed.y_train
-            with_outcome = (y[:, GROUP_COLUMN] == group) & ~np.isnan(y[:, OUTCOME_COLUMN])
-            seed_rows = int(with_outcome.sum())
-        count = int(np.sum(groups == group))
-        if seed_rows + count < minimum:
-            set_aside[int(group)] = count
-    return np.flatnonzero(~np.isin(groups, list(set_aside))), set_aside
 
 
 def _logged_version_notes(models_dir: Path, summary: LogSummary, spec: EncoderSpec) -> list[str]:
