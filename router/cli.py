@@ -403,13 +403,18 @@ def eval_(
     on_error: Annotated[
         OnError, typer.Option("--on-error", help="What a malformed row does.")
     ] = OnError.stop,
+    policy_path: PolicyOption = None,
 ) -> None:
-    """Score labelled rows with the active classifier and report every metric beside baselines.
+    """Score labelled rows with the active classifier and report every metric beside baselines,
+    and, per source, the share of rows each tier of the policy takes.
 
     Exit codes: 0 evaluated; 1 evaluated, but malformed rows were skipped; 2 nothing evaluated.
     """
+    from dataclasses import asdict
+
     from training.datasets import read_seed_rows
     from training.evaluate import evaluate, render_table, write_report
+    from training.proxies import render_tier_table, tiers_by_source
 
     deps = _deps(ctx)
     skipped: list[RowError] = []
@@ -417,17 +422,22 @@ def eval_(
         rows = list(read_seed_rows(data, on_error=on_error.value, on_skip=skipped.append))
         if not rows:
             raise DataError(f"{data}: no rows to evaluate")
-        scorer = deps.scorer(_settings(deps))
+        settings = _settings(deps)
+        policy = _policy(settings, policy_path)
+        scorer = deps.scorer(settings)
         scores = _score_texts(scorer, [row.prompt for row in rows])
-        report = evaluate(rows, scores)
+        report = evaluate(rows, scores, cheap_threshold=policy.tiers[0].band[1])
+        tiers = tiers_by_source(rows, scores, [(t.name, t.band[0]) for t in policy.tiers])
         if report_dir is not None:
             write_report(report, rows, scores, report_dir)
     for problem in skipped[:SHOWN_SKIPS]:
         err.print(f"skipped {problem.message}")
     if as_json:
-        typer.echo(json.dumps(report.to_dict(), indent=2))
+        found = {**report.to_dict(), "tiers_by_source": [asdict(t) for t in tiers]}
+        typer.echo(json.dumps(found, indent=2))
     else:
         out.print(render_table(report))
+        out.print(render_tier_table(tiers))
     raise typer.Exit(EXIT_ROWS_SKIPPED if skipped else EXIT_OK)
 
 
@@ -480,6 +490,11 @@ def train(
     cv_folds: Annotated[
         int, typer.Option("--cv-folds", min=0, max=20, help="Also cross-validate (0: off).")
     ] = 0,
+    compare: Annotated[
+        list[str] | None,
+        typer.Option("--compare", help="With --data: a version to measure beside it in the card."),
+    ] = None,
+    policy_path: PolicyOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="With --logs: the gate as JSON.")] = False,
 ) -> None:
     """Train a classifier: on seed data (--data), or from logged outcomes (--logs).
@@ -509,11 +524,26 @@ def train(
             )
         raise typer.Exit(code)
     assert data is not None
-    _train_seed(deps, data, version, make_current=make_current, cv_folds=cv_folds)
+    _train_seed(
+        deps,
+        data,
+        version,
+        make_current=make_current,
+        cv_folds=cv_folds,
+        compare=compare or [],
+        policy_path=policy_path,
+    )
 
 
 def _train_seed(
-    deps: CliDeps, data: Path, version: str | None, *, make_current: bool, cv_folds: int
+    deps: CliDeps,
+    data: Path,
+    version: str | None,
+    *,
+    make_current: bool,
+    cv_folds: int,
+    compare: list[str],
+    policy_path: Path | None,
 ) -> None:
     from classifiers.artifacts import EncoderSpec
     from classifiers.registry import switch_current
@@ -522,6 +552,7 @@ def _train_seed(
 
     with exit_on_router_error():
         settings = _settings(deps)
+        cheap_band = _policy(settings, policy_path).tiers[0].band
         encoder = deps.encoder(settings)
         with _progress() as progress:
             task = progress.add_task("embedding", total=None)
@@ -533,6 +564,8 @@ def _train_seed(
                 version=version,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
                 cv_folds=cv_folds,
+                cheap_threshold=cheap_band[1],
+                compare=compare,
             )
         if make_current:
             switch_current(

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+from rich.table import Table
 
 from training import metrics
 from training.datasets import SeedRow
@@ -262,3 +263,16 @@ def reliability_figure(rows: Sequence[SeedRow], scores: FloatArray) -> Figure | 
         axes.set_title(f"{title} (n={idx.size})", fontsize=10)
         axes.legend(loc="upper left", fontsize=8)
     return figure
+
+
+def render_tier_table(found: Sequence[SourceTiers]) -> Table:
+    """source | n | one column per tier: the share of the source's rows that tier takes."""
+    names = list(found[0].shares) if found else []
+    table = Table(title="Tier the policy picks, by source (share of rows)")
+    table.add_column("source")
+    table.add_column("n", justify="right")
+    for name in names:
+        table.add_column(name, justify="right")
+    for entry in found:
+        table.add_row(entry.source, str(entry.n), *(f"{entry.shares[n]:.0%}" for n in names))
+    return table

@@ -28,11 +28,12 @@ from typing import Any, Literal
 import numpy as np
 from sklearn.base import clone
 
-from classifiers.artifacts import Manifest, save_artifact
+from classifiers.artifacts import Manifest, read_manifest, resolve_version, save_artifact
 from classifiers.difficulty import DifficultyEstimator
 from classifiers.encoder import TextEncoder
 from classifiers.features import FEATURE_NAMES, build_features
 from classifiers.files import atomic_binary
+from training.compare import compare_versions, comparison_notes
 from training.crossval import cross_validate
 from training.datasets import SeedRow, file_sha256, read_seed_rows
 from training.evaluate import EvaluationReport, evaluate, write_report
@@ -111,13 +112,14 @@ def train_seed(
     progress: Progress | None = None,
     cv_folds: int = 0,
     cheap_threshold: float | None = None,
-    notes: str = "",
+    compare: Sequence[str] = (),
 ) -> TrainedVersion:
     """Fit on the fit rows, evaluate on select and report, publish; see the module docstring.
 
     ``cv_folds`` > 1 also cross-validates on the fit rows and records the fold means;
     ``cheap_threshold`` (the policy's cheapest band's upper edge) adds the tier-share proxies;
-    ``notes`` (markdown) goes into the model card, e.g. a comparison with other versions.
+    ``compare`` names versions in ``models_dir`` to measure on the same report rows (each with
+    its own encoder's cached embeddings) in the model card.
     """
     rows = list(read_seed_rows(data_path))
     data_sha = file_sha256(data_path)
@@ -145,6 +147,15 @@ def train_seed(
     val_rows, val_scores = reports["report"]
     report = evaluate(val_rows, val_scores, cheap_threshold=cheap_threshold)
     select = evaluate(*reports["select"], cheap_threshold=cheap_threshold)
+    others = compare_versions(
+        models_dir,
+        compare,
+        rows,
+        split == "report",
+        _caches(cache_dir, data_sha, models_dir, compare),
+        cheap_threshold=cheap_threshold,
+    )
+    notes = comparison_notes(report, others, "report")
     version = version or default_version(data_sha)
     manifest = save_artifact(
         models_dir,
@@ -178,6 +189,13 @@ def _attach(
 ) -> None:
     write_report(report, rows, scores, folder / "report")
     write_model_card(folder, manifest, report, notes)
+
+
+def _caches(
+    cache_dir: Path, data_sha: str, models_dir: Path, versions: Sequence[str]
+) -> dict[str, Path]:
+    names = {read_manifest(resolve_version(models_dir, v)).encoder.name for v in versions}
+    return {name: embedding_cache_file(cache_dir, name, data_sha) for name in names}
 
 
 def embedding_cache_file(cache_dir: Path, encoder_name: str, data_sha: str) -> Path:
