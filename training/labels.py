@@ -117,6 +117,17 @@ class GradedPair:
         return (1.0 - self.p_weak) * self.p_strong
 
 
+def outcome_gain(weak: bool | float, strong: bool | float) -> float:
+    """The label of a row with the cheap side's and the strong side's outcome: True/False (right
+    or wrong) or a graded chance in [0, 1]; ``(1 - p_weak) * p_strong``. The one rule for outcome
+    rows of any data set, users' own included (issue 17)."""
+    p_weak, p_strong = float(weak), float(strong)
+    for name, value in (("weak", p_weak), ("strong", p_strong)):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must be a bool or a number in [0, 1], got {value!r}")
+    return GradedPair(p_weak, p_strong).gain
+
+
 Rdc7Failure = Mapping[str, float]  # source -> the seven models' mean failure rate over its rows
 
 

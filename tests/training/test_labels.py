@@ -22,6 +22,7 @@ from training.label_tables import (
 )
 from training.labels import (
     RULES,
+    outcome_gain,
     provenance,
     rdc7_pair,
     routerbench_fail_share,
@@ -175,3 +176,11 @@ def test_target_matrix_indexes_topics_and_leaves_nan_elsewhere() -> None:
 
     assert y.shape == (3, 4)
     assert y[0, 3] == 1.0 and y[1, 3] == 0.0 and np.isnan(y[2, 3])
+
+
+def test_outcome_gain_is_the_one_rule_for_any_outcome_row() -> None:
+    assert outcome_gain(False, True) == 1.0 and outcome_gain(True, True) == 0.0
+    assert outcome_gain(False, False) == 0.0
+    assert outcome_gain(0.25, 0.8) == pytest.approx(0.6)
+    with pytest.raises(ValueError, match="strong must be a bool or a number in"):
+        outcome_gain(0.5, 1.5)
