@@ -55,7 +55,8 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from classifiers.correction import Correction
 from classifiers.lexical import LexicalGain, linear_softmax, net_gain
 
-GROUPS: tuple[str, ...] = ("chat", "knowledge", "math", "reasoning")
+# Appended, never reordered: a saved version keys its experts by these indices.
+GROUPS: tuple[str, ...] = ("chat", "knowledge", "math", "reasoning", "word_math", "code")
 GROUP_COLUMN, GAIN_COLUMN, OUTCOME_COLUMN, TOPIC_COLUMN = 0, 1, 2, 3
 TARGET_COLUMNS = 4
 

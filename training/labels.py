@@ -83,14 +83,14 @@ DOMAIN_GROUP: Mapping[str, str] = {
     "real_chat": "chat",
     "creative_writing": "chat",
     "knowledge_mc": "knowledge",
-    "easy_arith": "math",
-    "grade_school_math": "math",
+    "easy_arith": "word_math",
+    "grade_school_math": "word_math",
     "competition_math": "math",
     "open_math": "math",
     "science_mc": "reasoning",
     "commonsense_mc": "reasoning",
-    "code": "reasoning",
-    "open_coding": "reasoning",
+    "code": "code",
+    "open_coding": "code",
 }
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from classifiers.artifacts import Manifest
+from classifiers.difficulty import GROUPS
 from training import gate as gate_module
 from training import label_tables, labels, logs
 from training.evaluate import EvaluationReport, Metric
@@ -183,8 +184,8 @@ target estimates this one quantity (see the labels below).
 **Model.** `{params.get("class", "DifficultyEstimator")}` ({_params_text(params)}) on
 `{manifest.encoder.name}` embeddings ({manifest.encoder.dimension} dimensions) plus
 {len(manifest.feature_names)} text features ({", ".join(manifest.feature_names)}). A gate
-(multinomial logistic regression) gives P(group | prompt) over chat / knowledge / math /
-reasoning; each group has its own expert fitted on its rows (the chat expert on every row, so
+(multinomial logistic regression) gives P(group | prompt) over {" / ".join(GROUPS)} (which
+domain goes where: ``training.labels.DOMAIN_GROUP``); each group has its own expert fitted on its rows (the chat expert on every row, so
 that technical requests unlike any seed row are not scored like small talk); the score is the
 gate-weighted mix of the experts' expected gains. The knowledge expert, fitted on observed
 outcomes, averages three estimates of the net gain, each weighing the same: a logistic regression

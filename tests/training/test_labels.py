@@ -142,14 +142,14 @@ def test_priors_only_where_nothing_else_exists() -> None:
 
     assert smalltalk.gain == 0.0 and smalltalk.rule == "prior" and math.isnan(smalltalk.outcome)
     assert coding.gain == ARENA_HARD_PRIOR["coding"] > creative.gain > smalltalk.gain
-    assert GROUPS[creative.group] == "chat" and GROUPS[coding.group] == "reasoning"
+    assert GROUPS[creative.group] == "chat" and GROUPS[coding.group] == "code"
 
 
 def test_grade_school_maths_without_outcomes_has_no_target_and_no_text_rule() -> None:
     target = seed_target("gsm8k", "grade_school_math", {})
 
     assert math.isnan(target.gain) and target.rule == "none"
-    assert GROUPS[target.group] == "math"
+    assert GROUPS[target.group] == "word_math"
     assert "prompt" not in inspect.signature(seed_target).parameters
 
 
