@@ -185,10 +185,11 @@ target estimates this one quantity (see the labels below).
 `{manifest.encoder.name}` embeddings ({manifest.encoder.dimension} dimensions) plus
 {len(manifest.feature_names)} text features ({", ".join(manifest.feature_names)}). A gate
 (multinomial logistic regression) gives P(group | prompt) over {" / ".join(GROUPS)} (which
-domain goes where: ``training.labels.DOMAIN_GROUP``); each group has its own expert fitted on its rows (the chat expert on every row, so
-that technical requests unlike any seed row are not scored like small talk); the score is the
-gate-weighted mix of the experts' expected gains. The knowledge expert, fitted on observed
-outcomes, averages three estimates of the net gain, each weighing the same: a logistic regression
+domain goes where: ``training.labels.DOMAIN_GROUP``); each group has its own expert fitted
+on its rows (the chat expert on every row with a target, so that technical requests unlike any
+seed row are not scored like small talk); the score is the gate-weighted mix of the experts'
+estimates. The knowledge expert, fitted on MMLU's observed outcomes, averages three estimates of
+the probability, each weighing the same: a logistic regression
 on the embedding and text features (standardised over its own rows), the topic route, and a
 TF-IDF word 1-2-gram logistic regression over the prompt's whole text (`lexical_c`; it reads what
 MiniLM's 256-word-piece window and pooling lose, and it is why the artifact holds a vocabulary of
