@@ -5,18 +5,21 @@ app's maths, say. Refitting the whole estimator on that would teach it nothing a
 (and its gate cannot even be fitted on one kind of prompt). So the log teaches a ``Correction``
 that sits on top of the fitted estimator:
 
-    corrected(x) = c(x) * sigmoid(k * a * logit(b(x)) + w . z(x) + w0) + (1 - c(x)) * b(x)
+    corrected(x) = c(x) * sigmoid(k * a * logit(b(x)) + w . p(x) + w0) + (1 - c(x)) * b(x)
 
-- ``b(x)`` is the score before the correction, ``z(x)`` the standardised input (embedding and
-  text features) and ``a, w, w0`` a logistic regression fitted on the logged rows' labels (the
-  score's one quantity, ``training.logs``). The base's logit enters scaled by ``k``
+- ``b(x)`` is the score before the correction, ``p(x)`` the standardised input (embedding and
+  text features) projected on the leading principal components of the logged rows (at most
+  ``MAX_COMPONENTS``, one per ``ROWS_PER_COMPONENT`` logged rows: a few hundred outcomes cannot
+  fit hundreds of weights), and ``a, w, w0`` a logistic regression fitted on the logged rows'
+  labels (the score's one quantity, ``training.logs``). The base's logit enters scaled by ``k``
   (``BASE_LOGIT_SCALE``), so the regularisation that keeps ``w`` small barely shrinks ``a``: with
   little evidence the correction stays close to the base.
 - ``c(x)`` in [0, 1] is the *coverage*: how close ``x`` is to the logged traffic, as the largest
   cosine similarity of its standardised embedding to a few centroids of the logged rows, ramped
   linearly from ``low`` (0) to ``high`` (1). ``high`` is a low percentile of the logged rows' own
-  similarity, so the logged kind of prompt is fully corrected; ``low`` lies ``COVERAGE_MARGIN``
-  below it, so prompts unlike any logged one keep the base's score exactly.
+  similarity, so the logged kind of prompt is fully corrected; ``low`` is ``COVERAGE_LOW`` times
+  it, so prompts unlike any logged one (similarity near 0 after standardising) keep the base's
+  score exactly.
 """
 
 from __future__ import annotations
@@ -33,9 +36,11 @@ FloatArray = NDArray[np.float64]
 
 BASE_LOGIT_SCALE = 10.0
 COVERAGE_PERCENTILE = 10.0
-COVERAGE_MARGIN = 0.25
+COVERAGE_LOW = 0.5
 MAX_CENTROIDS = 8
 ROWS_PER_CENTROID = 100
+MAX_COMPONENTS = 32
+ROWS_PER_COMPONENT = 20
 C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1)
 CV_FOLDS = 5
 _EPS = 1e-4
@@ -45,8 +50,10 @@ _EPS = 1e-4
 class Correction:
     """A fitted correction; ``apply`` maps scores before it to scores after it."""
 
-    coef: FloatArray  # over [k * logit(b), z]
+    coef: FloatArray  # over [k * logit(b), p]
     intercept: float
+    center: FloatArray  # the logged rows' mean of z
+    components: FloatArray  # (d, m): z - center -> p
     centroids: FloatArray  # unit vectors over the embedding columns of z
     low: float
     high: float
@@ -60,7 +67,7 @@ class Correction:
 
     def refit(self, scores: FloatArray, Z: FloatArray) -> FloatArray:
         """The correction's own estimate, everywhere (before coverage blends it in)."""
-        logits = _design(scores, Z) @ self.coef + self.intercept
+        logits = _design(scores, (Z - self.center) @ self.components) @ self.coef + self.intercept
         return np.asarray(expit(logits), dtype=np.float64)
 
     def apply(self, scores: FloatArray, Z: FloatArray) -> FloatArray:
@@ -86,7 +93,8 @@ def fit_correction(
     """
     ids = np.arange(len(labels)) if rows is None else np.asarray(rows)
     classes = np.asarray(labels, dtype=int)
-    X = _design(scores, Z)
+    center, components = _components(Z, ids)
+    X = _design(scores, (Z - center) @ components)
     if len(np.unique(classes)) < 2:
         raise ValueError("the logged rows hold one class of label only: nothing to correct")
     c = _choose_c(X, classes, weights, ids, seed)
@@ -95,11 +103,21 @@ def fit_correction(
     return Correction(
         coef=np.asarray(model.coef_[0], dtype=np.float64),
         intercept=float(model.intercept_[0]),
+        center=center,
+        components=components,
         centroids=centroids,
         low=low,
         high=high,
         embedding_columns=embedding_columns,
     )
+
+
+def _components(Z: FloatArray, ids: NDArray[np.intp]) -> tuple[FloatArray, FloatArray]:
+    unique = Z[np.unique(ids, return_index=True)[1]]
+    count = int(np.clip(len(unique) // ROWS_PER_COMPONENT, 1, min(MAX_COMPONENTS, Z.shape[1])))
+    center = unique.mean(axis=0)
+    _, _, vt = np.linalg.svd(unique - center, full_matrices=False)
+    return np.asarray(center, dtype=np.float64), np.asarray(vt[:count].T, dtype=np.float64)
 
 
 def _design(scores: FloatArray, Z: FloatArray) -> FloatArray:
@@ -136,8 +154,8 @@ def _coverage(E: FloatArray, ids: NDArray[np.intp], seed: int) -> tuple[FloatArr
     kmeans = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(points)
     centroids = _unit(np.asarray(kmeans.cluster_centers_, dtype=np.float64))
     own = (points @ centroids.T).max(axis=1)
-    high = float(np.percentile(own, COVERAGE_PERCENTILE))
-    return centroids, high - COVERAGE_MARGIN, high
+    high = max(float(np.percentile(own, COVERAGE_PERCENTILE)), 0.05)
+    return centroids, COVERAGE_LOW * high, high
 
 
 def _unit(M: FloatArray) -> FloatArray:
