@@ -41,12 +41,14 @@ outcomes) and a topic index (or NaN). Versions saved before this definition lear
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.special import expit
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.preprocessing import StandardScaler
@@ -82,16 +84,33 @@ class RidgeExpert:
 
 @dataclass(frozen=True)
 class OutcomeExpert:
-    """P(weak wrong and strong right) from observed outcomes, by prompt and by topic."""
+    """P(weak wrong and strong right) from observed outcomes, by prompt and by topic.
+
+    The models learn the net outcome class (strong - weak in {-1, 0, +1}) and rank prompts by
+    its expectation, P(+1) - P(-1): a prompt the strong model might also get *wrong* where the
+    weak one is right ranks lower, which is what routing by the score gains from. ``calibration``
+    (a logistic map, monotone, fitted on estimates for rows the models were not fitted on) then
+    turns that ranking into the score's quantity, P(+1).
+    """
 
     outcome_model: LogisticRegression
     topic_model: LogisticRegression | None
     topic_gain: FloatArray
     # None in versions saved before experts standardised over their own rows.
     rescale: StandardScaler | None = None
+    # (slope, intercept) of the map to P(+1); None in versions that predicted the net gain.
+    calibration: tuple[float, float] | None = None
 
     def gain(self, Z: FloatArray, lexical: FloatArray | None = None) -> FloatArray:
         """The mean of the estimates at hand, each weighing the same; ``lexical`` is one of them."""
+        mean = self.net(Z, lexical)
+        if self.calibration is not None:
+            slope, intercept = self.calibration
+            return np.asarray(expit(slope * mean + intercept), dtype=np.float64)
+        return np.clip(mean, 0.0, 1.0)
+
+    def net(self, Z: FloatArray, lexical: FloatArray | None = None) -> FloatArray:
+        """E[strong - weak]: the mean of the embedding, topic (and lexical) estimates."""
         if self.rescale is not None:
             Z = (Z - self.rescale.mean_) / self.rescale.scale_
         estimates = [_net_gain(self.outcome_model, Z)]
@@ -100,7 +119,7 @@ class OutcomeExpert:
         if lexical is not None:
             estimates.append(lexical)
         mean: FloatArray = np.mean(estimates, axis=0)
-        return np.clip(mean, 0.0, 1.0)
+        return mean
 
 
 Expert = ConstantExpert | RidgeExpert | OutcomeExpert
@@ -125,12 +144,12 @@ class DifficultyEstimator(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     def __init__(
         self,
         gate_c: float = 0.1,
-        outcome_c: float = 0.0003,
+        outcome_c: float = 0.003,
         topic_c: float = 0.1,
         ridge_alpha: float = 100.0,
         min_group_rows: int = 20,
         general_group: str | None = "chat",
-        lexical_c: float | None = 1.0,
+        lexical_c: float | None = None,
     ) -> None:
         self.gate_c = gate_c
         self.outcome_c = outcome_c
@@ -297,6 +316,24 @@ class DifficultyEstimator(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         return RidgeExpert(model)
 
     def _fit_outcome_expert(self, Z: FloatArray, y: FloatArray, weights: FloatArray) -> Expert:
+        """The expert on all of ``Z``, calibrated on two-fold cross-fitted estimates."""
+        expert = self._outcome_models(Z, y, weights)
+        halves = np.arange(len(Z)) % 2
+        net = np.empty(len(Z))
+        for half in (0, 1):
+            part = self._outcome_models(
+                Z[halves != half], y[halves != half], weights[halves != half]
+            )
+            net[halves == half] = part.net(Z[halves == half])
+        event = y[:, GAIN_COLUMN]
+        if len(np.unique(event)) < 2:
+            return expert
+        fitted = LogisticRegression(C=1e4, max_iter=1000)
+        fitted.fit(net[:, None], event.astype(int), sample_weight=weights)
+        calibration = (float(fitted.coef_[0, 0]), float(fitted.intercept_[0]))
+        return dataclasses.replace(expert, calibration=calibration)
+
+    def _outcome_models(self, Z: FloatArray, y: FloatArray, weights: FloatArray) -> OutcomeExpert:
         rescale = StandardScaler().fit(Z)
         Z = rescale.transform(Z)
         outcomes = y[:, OUTCOME_COLUMN].astype(int)

@@ -12,8 +12,10 @@ models standing for "weak" and "strong" are named per source in ``training.label
 Rules, richest signal first (``RowTarget.rule`` records which one made each target):
 
 - ``observed`` (0/1 per-model outcomes):
-  - MMLU ``correct``: 1 if Mixtral-8x7B is wrong and GPT-4 right, else 0. The knowledge expert
-    also learns the MMLU subject (``topic``): how much GPT-4 helps varies more between subjects.
+  - MMLU ``correct``: 1 if Mixtral-8x7B is wrong and GPT-4 right, else 0. The row also keeps the
+    net class (GPT-4 minus Mixtral, -1/0/+1), by which the knowledge expert ranks prompts before
+    calibrating to this target, and the MMLU subject (``topic``): how much GPT-4 helps varies
+    more between subjects than within one.
   - RouterBench ``rb11_correct``: ``p_weak`` is the share of the eight cheaper models that answer
     right, ``p_strong`` is 1 if any of GPT-4, Claude v2 or Claude v1 does. Every model failing is 0.
 - ``graded`` (probabilities and grades):
@@ -100,7 +102,7 @@ class RowTarget:
 
     group: int
     gain: float  # the score's quantity in [0, 1]; NaN: no target (the row teaches the gate only)
-    outcome: float  # 1/0: observed weak wrong AND strong right (MMLU); NaN elsewhere
+    outcome: float  # MMLU's net class, strong - weak in {-1, 0, 1}; NaN elsewhere
     topic: str | None  # the MMLU subject, on rows with outcomes
     rule: str  # one of RULES
 
@@ -146,10 +148,10 @@ def seed_target(
 ) -> RowTarget:
     """The target of one row, from the richest signal it carries (see the module docstring)."""
     group = GROUPS.index(DOMAIN_GROUP.get(domain, "chat"))
-    outcome = _mmlu_outcome(labels)
+    outcome = _mmlu_net_class(labels)
     if not math.isnan(outcome):
         topic = f"{source}/{labels['subject']}" if "subject" in labels else None
-        return RowTarget(group, outcome, outcome, topic, "observed")
+        return RowTarget(group, float(outcome == 1.0), outcome, topic, "observed")
     rb = routerbench_pair(labels.get("rb11_correct"))
     if rb is not None:
         return RowTarget(group, rb.gain, math.nan, None, "observed")
@@ -275,11 +277,11 @@ def provenance(targets: Sequence[RowTarget]) -> dict[str, int]:
     return counts
 
 
-def _mmlu_outcome(labels: Mapping[str, Any]) -> float:
+def _mmlu_net_class(labels: Mapping[str, Any]) -> float:
     correct = labels.get("correct")
     if not isinstance(correct, Mapping) or WEAK_MODEL not in correct or STRONG_MODEL not in correct:
         return math.nan
-    return float((not correct[WEAK_MODEL]) and bool(correct[STRONG_MODEL]))
+    return float(int(bool(correct[STRONG_MODEL])) - int(bool(correct[WEAK_MODEL])))
 
 
 def _prior(source: str, domain: str, labels: Mapping[str, Any]) -> float:

@@ -129,7 +129,7 @@ def grouped_texts(y: np.ndarray) -> list[str]:
 
 def test_texts_fit_a_lexical_estimate_for_each_outcome_expert_only() -> None:
     X, y = grouped_data()
-    estimator = DifficultyEstimator(min_group_rows=10).fit(X, y, texts=grouped_texts(y))
+    estimator = DifficultyEstimator(min_group_rows=10, lexical_c=1.0).fit(X, y, texts=grouped_texts(y))
 
     assert set(estimator.lexical_) == {KNOWLEDGE}
     assert estimator.lexical_[KNOWLEDGE].vectorizer_.vocabulary_
@@ -138,7 +138,7 @@ def test_texts_fit_a_lexical_estimate_for_each_outcome_expert_only() -> None:
 def test_predict_text_averages_the_lexical_estimate_into_the_outcome_expert() -> None:
     X, y = grouped_data()
     texts = grouped_texts(y)
-    estimator = DifficultyEstimator(min_group_rows=10).fit(X, y, texts=texts)
+    estimator = DifficultyEstimator(min_group_rows=10, lexical_c=1.0).fit(X, y, texts=texts)
     knowledge = y[:, 0] == KNOWLEDGE
     cue = np.array(["EXCEPT" in text for text in texts])
     rows = np.flatnonzero(knowledge)

@@ -88,7 +88,7 @@ def test_train_seed_publishes_a_loadable_version_with_card_and_report(tmp_path: 
         encoder,
         cache_dir=tmp_path / "cache",
         version="v1",
-        estimator=DifficultyEstimator(min_group_rows=5),
+        estimator=DifficultyEstimator(min_group_rows=5, lexical_c=1.0),
         cv_folds=3,
     )
 
