@@ -17,9 +17,11 @@ mixture of experts over the input ``X`` (embedding + text features, see ``classi
   topic route, P(topic | x) times each topic's rate of the event (topics such as MMLU subjects
   differ far more in how much a stronger model helps than prompts within one topic do). The other
   groups are ridge regressions on the target that ``training.labels`` builds (observed, graded,
-  table or prior; rows whose target is NaN teach the gate only). The ``general_group`` (chat) is
-  fitted on *every* row with a target: chat is where the gate puts prompts the seed data lacks,
-  and an expert that has seen code and maths recognises what they demand;
+  table or prior; rows whose target is NaN teach the gate only). A ``general_group``, if named, is
+  fitted on *every* row with a target (versions before the seed data had real hard requests
+  fitted chat that way); by default none is: with Arena-Hard in the data, chat fitted on its own
+  rows separated hard requests from everyday chat better on the select split (AUROC 0.90 against
+  0.86);
 - ``predict`` returns sum_g P(g | x) * expert_g(x), clipped to [0, 1].
 
 An outcome expert standardises its input over its own rows, so that its regularisation is measured
@@ -148,7 +150,7 @@ class DifficultyEstimator(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         topic_c: float = 0.1,
         ridge_alpha: float = 100.0,
         min_group_rows: int = 20,
-        general_group: str | None = "chat",
+        general_group: str | None = None,
         lexical_c: float | None = None,
     ) -> None:
         self.gate_c = gate_c
