@@ -5,15 +5,20 @@ app's maths, say. Refitting the whole estimator on that would teach it nothing a
 (and its gate cannot even be fitted on one kind of prompt). So the log teaches a ``Correction``
 that sits on top of the fitted estimator:
 
-    corrected(x) = c(x) * sigmoid(k * a * logit(b(x)) + w . p(x) + w0) + (1 - c(x)) * b(x)
+    corrected(x) = c(x) * r * sigmoid(k * a * logit(b(x)) + w . p(x) + w0) + (1 - c(x)) * b(x)
 
-- ``b(x)`` is the score before the correction, ``p(x)`` the standardised input (embedding and
-  text features) projected on the leading principal components of the logged rows (at most
-  ``MAX_COMPONENTS``, one per ``ROWS_PER_COMPONENT`` logged rows: a few hundred outcomes cannot
-  fit hundreds of weights), and ``a, w, w0`` a logistic regression fitted on the logged rows'
-  labels (the score's one quantity, ``training.logs``). The base's logit enters scaled by ``k``
-  (``BASE_LOGIT_SCALE``), so the regularisation that keeps ``w`` small barely shrinks ``a``: with
-  little evidence the correction stays close to the base.
+- the score's quantity is P(cheap tier wrong AND a stronger tier right) = P(cheap tier wrong | x)
+  times the recovery rate ``r`` = P(a stronger tier right | the cheap tier wrong), which
+  ``training.logs.recovery_rate`` estimates from the same log. The sigmoid is P(cheap tier wrong
+  | x): a logistic regression fitted on the logged rows the cheapest tier served (the only ones
+  whose cheap-tier outcome is observed), each weighted by its inverse propensity;
+- ``b(x)`` is the score before the correction; ``p(x)`` the text features and the embedding's
+  leading principal components over the logged rows: how many (0 to ``MAX_COMPONENTS``, at most
+  one per ``ROWS_PER_COMPONENT`` rows) and the regularisation are chosen by cross-validated log
+  loss on the logged rows (on 450 GSM8K rows few components win; a few hundred outcomes cannot
+  fit 384 weights). The base's
+  logit enters scaled by ``k`` (``BASE_LOGIT_SCALE``), so the regularisation that keeps ``w``
+  small barely shrinks ``a``: with little evidence the failure model follows the base.
 - ``c(x)`` in [0, 1] is the *coverage*: how close ``x`` is to the logged traffic, as the largest
   cosine similarity of its standardised embedding to a few centroids of the logged rows, ramped
   linearly from ``low`` (0) to ``high`` (1). ``high`` is a low percentile of the logged rows' own
@@ -39,7 +44,7 @@ COVERAGE_PERCENTILE = 10.0
 COVERAGE_LOW = 0.5
 MAX_CENTROIDS = 8
 ROWS_PER_CENTROID = 100
-MAX_COMPONENTS = 32
+MAX_COMPONENTS = 64
 ROWS_PER_COMPONENT = 20
 C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1)
 CV_FOLDS = 5
@@ -52,6 +57,7 @@ class Correction:
 
     coef: FloatArray  # over [k * logit(b), p]
     intercept: float
+    recovery: float
     center: FloatArray  # the logged rows' mean of z
     components: FloatArray  # (d, m): z - center -> p
     centroids: FloatArray  # unit vectors over the embedding columns of z
@@ -68,7 +74,7 @@ class Correction:
     def refit(self, scores: FloatArray, Z: FloatArray) -> FloatArray:
         """The correction's own estimate, everywhere (before coverage blends it in)."""
         logits = _design(scores, (Z - self.center) @ self.components) @ self.coef + self.intercept
-        return np.asarray(expit(logits), dtype=np.float64)
+        return np.asarray(self.recovery * expit(logits), dtype=np.float64)
 
     def apply(self, scores: FloatArray, Z: FloatArray) -> FloatArray:
         covered = self.coverage(Z)
@@ -79,30 +85,31 @@ class Correction:
 def fit_correction(
     scores: FloatArray,
     Z: FloatArray,
-    labels: FloatArray,
+    failed: FloatArray,
     weights: FloatArray,
     *,
+    recovery: float,
     embedding_columns: int,
-    rows: NDArray[np.intp] | None = None,
     seed: int = 0,
 ) -> Correction:
-    """Fit on logged rows: base ``scores``, standardised ``Z``, 0/1 ``labels`` with ``weights``.
-
-    A soft label comes as two rows (class 1 and class 0) sharing a ``rows`` id, so that the
-    cross-validation choosing the regularisation keeps both halves in one fold.
-    """
-    ids = np.arange(len(labels)) if rows is None else np.asarray(rows)
-    classes = np.asarray(labels, dtype=int)
-    center, components = _components(Z, ids)
-    X = _design(scores, (Z - center) @ components)
+    """Fit on the logged rows the cheapest tier served: their scores before the correction,
+    standardised ``Z``, whether the cheap tier ``failed`` (0/1) and their ``weights``."""
+    ids = np.arange(len(failed))
+    classes = np.asarray(failed, dtype=int)
     if len(np.unique(classes)) < 2:
-        raise ValueError("the logged rows hold one class of label only: nothing to correct")
-    c = _choose_c(X, classes, weights, ids, seed)
+        raise ValueError(
+            "the cheapest tier's logged outcomes are all failures or all successes:"
+            " nothing tells which prompts it fails"
+        )
+    limit = min(len(ids) // ROWS_PER_COMPONENT, MAX_COMPONENTS, embedding_columns)
+    center, components, c = _choose(scores, Z, classes, weights, embedding_columns, limit, seed)
+    X = _design(scores, (Z - center) @ components)
     model = LogisticRegression(C=c, max_iter=3000).fit(X, classes, sample_weight=weights)
     centroids, low, high = _coverage(Z[:, :embedding_columns], ids, seed)
     return Correction(
         coef=np.asarray(model.coef_[0], dtype=np.float64),
         intercept=float(model.intercept_[0]),
+        recovery=float(recovery),
         center=center,
         components=components,
         centroids=centroids,
@@ -112,39 +119,61 @@ def fit_correction(
     )
 
 
-def _components(Z: FloatArray, ids: NDArray[np.intp]) -> tuple[FloatArray, FloatArray]:
-    unique = Z[np.unique(ids, return_index=True)[1]]
-    count = int(np.clip(len(unique) // ROWS_PER_COMPONENT, 1, min(MAX_COMPONENTS, Z.shape[1])))
-    center = unique.mean(axis=0)
-    _, _, vt = np.linalg.svd(unique - center, full_matrices=False)
-    return np.asarray(center, dtype=np.float64), np.asarray(vt[:count].T, dtype=np.float64)
+def _choose(
+    scores: FloatArray,
+    Z: FloatArray,
+    y: NDArray[np.int_],
+    w: FloatArray,
+    embedding_columns: int,
+    limit: int,
+    seed: int,
+) -> tuple[FloatArray, FloatArray, float]:
+    """The number of principal components (0, 2, 4, ... up to ``limit``) and the C of ``C_GRID``
+    with the lowest weighted log loss over ``CV_FOLDS`` folds; a few hundred prompts of one kind
+    favour few components, a varied log more."""
+    counts = [0] + [k for k in (2, 4, 8, 16, 32, 64) if k <= limit]
+    folds = np.random.default_rng(seed).permutation(len(y)) % CV_FOLDS
+    best: tuple[float, FloatArray, FloatArray, float] | None = None
+    for count in counts:
+        center, components = _components(Z, embedding_columns, count)
+        X = _design(scores, (Z - center) @ components)
+        for c in C_GRID:
+            loss = _cv_loss(X, y, w, folds, c)
+            if best is None or loss < best[0]:
+                best = (loss, center, components, c)
+    assert best is not None
+    return best[1], best[2], best[3]
+
+
+def _cv_loss(
+    X: FloatArray, y: NDArray[np.int_], w: FloatArray, folds: NDArray[np.int_], c: float
+) -> float:
+    total = 0.0
+    for fold in range(CV_FOLDS):
+        train, held = folds != fold, folds == fold
+        if len(np.unique(y[train])) < 2 or not held.any():
+            continue
+        model = LogisticRegression(C=c, max_iter=3000).fit(X[train], y[train], w[train])
+        p = np.clip(model.predict_proba(X[held])[:, 1], _EPS, 1 - _EPS)
+        total -= float(np.sum(w[held] * (y[held] * np.log(p) + (1 - y[held]) * np.log(1 - p))))
+    return total
+
+
+def _components(Z: FloatArray, embedding_columns: int, count: int) -> tuple[FloatArray, FloatArray]:
+    """The projection ``p``: the text features as they are, and the embedding's leading
+    ``count`` principal components over the logged rows."""
+    center = Z.mean(axis=0)
+    _, _, vt = np.linalg.svd(Z[:, :embedding_columns] - center[:embedding_columns])
+    features = Z.shape[1] - embedding_columns
+    projection = np.zeros((Z.shape[1], count + features))
+    projection[:embedding_columns, :count] = vt[:count].T
+    projection[embedding_columns:, count:] = np.eye(features)
+    return np.asarray(center, dtype=np.float64), projection
 
 
 def _design(scores: FloatArray, Z: FloatArray) -> FloatArray:
     base = logit(np.clip(np.asarray(scores, dtype=np.float64), _EPS, 1 - _EPS))
     return np.column_stack([BASE_LOGIT_SCALE * base, Z])
-
-
-def _choose_c(
-    X: FloatArray, y: NDArray[np.int_], w: FloatArray, ids: NDArray[np.intp], seed: int
-) -> float:
-    """The C of ``C_GRID`` with the lowest weighted log loss over folds of row ids."""
-    unique = np.unique(ids)
-    rng = np.random.default_rng(seed)
-    fold_of = dict(zip(unique.tolist(), rng.permutation(len(unique)) % CV_FOLDS, strict=True))
-    folds = np.array([fold_of[int(i)] for i in ids])
-    losses = []
-    for c in C_GRID:
-        total = 0.0
-        for fold in range(CV_FOLDS):
-            train, held = folds != fold, folds == fold
-            if len(np.unique(y[train])) < 2 or not held.any():
-                continue
-            model = LogisticRegression(C=c, max_iter=3000).fit(X[train], y[train], w[train])
-            p = np.clip(model.predict_proba(X[held])[:, 1], _EPS, 1 - _EPS)
-            total -= float(np.sum(w[held] * (y[held] * np.log(p) + (1 - y[held]) * np.log(1 - p))))
-        losses.append(total)
-    return float(C_GRID[int(np.argmin(losses))])
 
 
 def _coverage(E: FloatArray, ids: NDArray[np.intp], seed: int) -> tuple[FloatArray, float, float]:

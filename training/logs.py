@@ -43,9 +43,15 @@ gate's group priors, which the same weights reach. With exploration off every we
 escalated prompts only ever yield censored rows: exploration is what lets logged traffic say
 whether an escalation was needed.
 
+**Retraining.** ``training.retrain`` does not refit the base on these labels: it fits a
+``classifiers.correction.Correction`` on top of it, where the log's traffic lies. Its estimate is
+the expectation of the table for a prompt: P(the cheapest tier fails | prompt), learned from the
+rows the cheapest tier served (inverse-propensity weighted; the only rows whose cheap-tier
+outcome is observed), times the recovery rate r. ``log_targets`` spells the table out row by row
+(``DifficultyEstimator``'s ``y``) for fitting an estimator on logged rows directly.
+
 **Groups.** Logged rows carry no domain; ``gate_groups`` gives each the group the current
-model's gate gives it, for summaries. ``training.retrain`` does not refit the base on them: it fits
-a ``classifiers.correction.Correction`` on top of it, where the log's traffic lies.
+model's gate gives it, for summaries.
 """
 
 from __future__ import annotations

@@ -83,8 +83,8 @@ from training.logs import (
     describe_groups,
     gate_groups,
     read_logs,
+    recovery_rate,
     require_rows,
-    soft_labels,
 )
 from training.model_card import write_retrained_card
 from training.train import (
@@ -195,9 +195,8 @@ def retrain(
             "no seed data: the candidate learned from logged outcomes alone, and no seed"
             " validation metrics guard its promotion"
         )
-    top_tier = len(policy.tiers) - 1 if policy is not None else None
     step("fitting the candidate", 0, 1)
-    candidate, fitted = fit_candidate(base.estimator, logs, top_tier, min_log_rows, logs_path)
+    candidate, fitted = fit_candidate(base.estimator, logs, min_log_rows, logs_path)
     step("fitting the candidate", 1, 1)
     version = version or default_version(logs.summary.sha256)
     step("evaluating", 0, 1)
@@ -297,33 +296,40 @@ def _read(
 def fit_candidate(
     base: DifficultyEstimator,
     logs: _Logs,
-    top_tier: int | None,
     min_log_rows: int,
     path: Path,
 ) -> tuple[DifficultyEstimator, npt.NDArray[np.intp]]:
-    """The base with a correction fitted on the logged training rows; and which rows it used."""
+    """The base with a correction fitted on the logged training rows; and the rows it used."""
     train = logs.train
     if len(train) < min_log_rows:
         raise DataError(
             f"{path}: {len(train)} logged rows with feedback to train on; a correction needs"
             f" at least {min_log_rows}: export a longer window"
         )
-    rows, classes, weights = soft_labels(train, logs.train_scores, top_tier=top_tier)
-    if len(np.unique(classes)) < 2:
+    cheap = np.flatnonzero(train.tier_index == 0)
+    failed = ~train.success[cheap]
+    if cheap.size < min_log_rows or failed.all() or not failed.any():
         raise DataError(
-            f"{path}: every logged row has the same label ({int(classes[0])}): the outcomes"
-            " say nothing about which prompts gain from escalation"
+            f"{path}: {cheap.size} logged rows served by the cheapest tier, {int(failed.sum())}"
+            f" of them failures; a correction needs at least {min_log_rows} with both outcomes"
+            " (the cheapest tier's outcome is what says which prompts need escalating: serve"
+            " with ROUTER_EXPLORATION_RATE > 0 so that some prompts of every kind reach it)"
         )
-    Z = _chunked(base.standardised, train.X)
+    weights = train.weights[cheap]
+    Z = _chunked(base.standardised, train.X[cheap])
     correction = fit_correction(
-        logs.train_scores[rows],
-        Z[rows],
-        classes,
-        weights,
+        logs.train_scores[cheap],
+        Z,
+        failed.astype(float),
+        weights / weights.mean(),
+        recovery=recovery_rate(train),
         embedding_columns=train.X.shape[1] - len(FEATURE_NAMES),
-        rows=rows,
     )
-    return base.with_correction(correction), np.arange(len(train))
+    logs.notes.append(
+        f"correction fitted on the {cheap.size} logged rows the cheapest tier served"
+        f" ({int(failed.sum())} failures); recovery rate {correction.recovery:.2f}"
+    )
+    return base.with_correction(correction), cheap
 
 
 @dataclass(frozen=True)
