@@ -146,12 +146,12 @@ class DifficultyEstimator(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     def __init__(
         self,
         gate_c: float = 0.1,
-        outcome_c: float = 0.003,
+        outcome_c: float = 0.001,
         topic_c: float = 0.1,
         ridge_alpha: float = 100.0,
         min_group_rows: int = 20,
         general_group: str | None = None,
-        lexical_c: float | None = None,
+        lexical_c: float | None = 1.0,
     ) -> None:
         self.gate_c = gate_c
         self.outcome_c = outcome_c
