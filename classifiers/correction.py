@@ -22,7 +22,7 @@ that sits on top of the fitted estimator:
 - ``c(x)`` in [0, 1] is the *coverage*: how close ``x`` is to the logged traffic, as the largest
   cosine similarity of its standardised embedding to a few centroids of the logged rows, ramped
   linearly from ``low`` (0) to ``high`` (1). ``high`` is a low percentile of the logged rows' own
-  similarity, so the logged kind of prompt is fully corrected; ``low`` is ``COVERAGE_LOW`` times
+  similarity, so the logged kind of prompt is fully corrected; ``low`` is ``COVERAGE_LOW`` (3/4) times
   it, so prompts unlike any logged one (similarity near 0 after standardising) keep the base's
   score exactly.
 """
@@ -41,7 +41,7 @@ FloatArray = NDArray[np.float64]
 
 BASE_LOGIT_SCALE = 10.0
 COVERAGE_PERCENTILE = 10.0
-COVERAGE_LOW = 0.5
+COVERAGE_LOW = 0.75
 MAX_CENTROIDS = 8
 ROWS_PER_CENTROID = 100
 MAX_COMPONENTS = 64
