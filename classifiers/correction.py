@@ -22,9 +22,9 @@ that sits on top of the fitted estimator:
 - ``c(x)`` in [0, 1] is the *coverage*: how close ``x`` is to the logged traffic, as the largest
   cosine similarity of its standardised embedding to a few centroids of the logged rows, ramped
   linearly from ``low`` (0) to ``high`` (1). ``high`` is a low percentile of the logged rows' own
-  similarity, so the logged kind of prompt is fully corrected; ``low`` is ``COVERAGE_LOW`` (3/4) times
-  it, so prompts unlike any logged one (similarity near 0 after standardising) keep the base's
-  score exactly.
+  similarity, so the logged kind of prompt is fully corrected; ``low`` is ``COVERAGE_LOW``
+  (3/4) times it, so prompts unlike any logged one (similarity near 0 after standardising) keep
+  the base's score exactly.
 """
 
 from __future__ import annotations
