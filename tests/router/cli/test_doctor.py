@@ -55,9 +55,9 @@ def test_the_shipped_policy_without_keys_names_each_tiers_missing_variable(
         ("deep", "ANTHROPIC_API_KEY"),
     ]:
         assert f"tier '{tier}':" in text and f"needs {variable}, which is not set" in text
-    assert "seed-2026-11-29-lexical (from models/CURRENT)" in text
+    assert "seed-2026-12-06-score (from models/CURRENT)" in text
     assert re.search(r"apgr\[all\] 0\.\d{3}", text)
-    assert "version 2026-11-29.1" in text
+    assert "version 2026-12-06.1" in text
     assert "sqlite" in text and "created at first start" in text
 
 
