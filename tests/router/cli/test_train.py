@@ -167,7 +167,7 @@ def test_train_on_a_users_own_rows_warns_of_thin_experts(tmp_path: Path) -> None
     assert read_current(tmp_path / "models") == "mine"
     assert (tmp_path / "models" / "mine" / "MODEL_CARD.md").exists()
     assert "spearman_outcome_gain[user]" in result.stdout
-    assert "warning: expert 'reasoning':" in result.stderr and "fewer than 20" in result.stderr
+    assert "warning: expert 'code':" in result.stderr and "fewer than 20" in result.stderr
 
 
 def test_train_names_the_line_and_field_of_a_malformed_user_row(tmp_path: Path) -> None:
