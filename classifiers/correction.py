@@ -23,7 +23,7 @@ that sits on top of the fitted estimator:
   cosine similarity of its standardised embedding to a few centroids of the logged rows, ramped
   linearly from ``low`` (0) to ``high`` (1). ``high`` is a low percentile of the logged rows' own
   similarity, so the logged kind of prompt is fully corrected; ``low`` is ``COVERAGE_LOW``
-  (3/4) times it, so prompts unlike any logged one (similarity near 0 after standardising) keep
+  (0.9) times it, so prompts unlike any logged one (similarity near 0 after standardising) keep
   the base's score exactly.
 """
 
@@ -40,8 +40,8 @@ from sklearn.linear_model import LogisticRegression
 FloatArray = NDArray[np.float64]
 
 BASE_LOGIT_SCALE = 10.0
-COVERAGE_PERCENTILE = 10.0
-COVERAGE_LOW = 0.75
+COVERAGE_PERCENTILE = 25.0
+COVERAGE_LOW = 0.9
 MAX_CENTROIDS = 8
 ROWS_PER_CENTROID = 100
 MAX_COMPONENTS = 64
