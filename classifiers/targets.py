@@ -8,5 +8,6 @@ from __future__ import annotations
 
 __all__ = ["GAIN_COLUMN", "GROUPS", "GROUP_COLUMN", "OUTCOME_COLUMN", "TOPIC_COLUMN"]
 
-GROUPS: tuple[str, ...] = ("chat", "knowledge", "math", "reasoning")
+# Appended, never reordered: a saved version keys its experts by these indices.
+GROUPS: tuple[str, ...] = ("chat", "knowledge", "math", "reasoning", "word_math", "code")
 GROUP_COLUMN, GAIN_COLUMN, OUTCOME_COLUMN, TOPIC_COLUMN = 0, 1, 2, 3

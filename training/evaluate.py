@@ -16,19 +16,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 from training import metrics
 from training.datasets import SeedRow
 from training.labels import OUTCOME_LABEL, outcome_gain
+from training.measure import Indices, Measure
+from training.measure import Metric as Metric
+from training.measure import candidates as scorer_scores
+from training.measure import checked_scores as checked_scores
+from training.measure import defined as defined
+from training.measure import metric as _metric
+from training.measure import where as _where
 from training.metrics import FloatArray
-
-if TYPE_CHECKING:
-    pass
+from training.proxies import proxy_metrics
 
 WEAK_MODEL = "mistralai/Mixtral-8x7B-Instruct-v0.1"
 STRONG_MODEL = "gpt-4-1106-preview"
@@ -46,21 +50,6 @@ DOMAIN_ORDER = (
     "code",
     "competition_math",
 )
-Indices = npt.NDArray[np.intp]
-Measure = Callable[[FloatArray], float]
-
-
-@dataclass(frozen=True)
-class Metric:
-    """One metric for each scorer on the same ``n`` rows; ``None`` where it is undefined."""
-
-    name: str
-    n: int
-    model: float | None
-    random: float | None
-    length: float | None
-    oracle: float | None
-    higher_is_better: bool | None = True  # None: descriptive, not a measure of quality
 
 
 @dataclass(frozen=True)
@@ -108,8 +97,18 @@ class EvaluationReport:
         )
 
 
-def evaluate(rows: Sequence[SeedRow], scores: npt.ArrayLike, *, seed: int = 0) -> EvaluationReport:
-    """Measure ``scores`` (one per row, higher is harder) against every label the rows carry."""
+def evaluate(
+    rows: Sequence[SeedRow],
+    scores: npt.ArrayLike,
+    *,
+    seed: int = 0,
+    cheap_threshold: float | None = None,
+) -> EvaluationReport:
+    """Measure ``scores`` (one per row, higher is harder) against every label the rows carry.
+
+    ``cheap_threshold`` (the upper edge of the policy's cheapest band) adds the shares of hard
+    and of everyday requests sent to the cheapest tier (``training.proxies``).
+    """
     candidates = scorer_scores(rows, checked_scores(rows, scores), seed)
     groups = pair_groups(rows)
     return EvaluationReport(
@@ -124,65 +123,11 @@ def evaluate(rows: Sequence[SeedRow], scores: npt.ArrayLike, *, seed: int = 0) -
             _rb11_spearman(rows, candidates),
             *_user_outcome_metrics(rows, candidates),
             *_domain_separations(rows, candidates),
+            *proxy_metrics(rows, candidates, cheap_threshold),
             *_domain_means(rows, candidates),
         ),
         pairs=tuple(_pair_accuracy(rows, group, idx) for group, idx in groups if idx.size),
     )
-
-
-# --- scorers ---------------------------------------------------------------------------------
-
-
-def checked_scores(rows: Sequence[SeedRow], scores: npt.ArrayLike) -> FloatArray:
-    """``scores`` as float64, one finite value per row, or a ``ValueError`` saying otherwise."""
-    array = np.asarray(scores, dtype=np.float64)
-    if array.shape != (len(rows),):
-        raise ValueError(f"expected one score per row ({len(rows)}), got shape {array.shape}")
-    if not np.isfinite(array).all():
-        raise ValueError("scores must be finite")
-    return array
-
-
-def scorer_scores(rows: Sequence[SeedRow], scores: FloatArray, seed: int) -> dict[str, FloatArray]:
-    """The model's scores and the baselines', one per row."""
-    lengths = np.array([len(row.prompt) for row in rows], dtype=np.float64)
-    return {
-        "model": scores,
-        "random": np.random.default_rng(seed).random(len(rows)),
-        "length": _percentiles(lengths),
-    }
-
-
-def _percentiles(values: FloatArray) -> FloatArray:
-    if values.size < 2:
-        return np.full_like(values, 0.5)
-    ranks: FloatArray = stats.rankdata(values)
-    return (ranks - 1) / (values.size - 1)
-
-
-_CANDIDATE_ORDER = ("model", "random", "length")
-
-
-def _metric(
-    name: str,
-    idx: Indices,
-    measure: Measure,
-    candidates: Mapping[str, FloatArray],
-    oracle: FloatArray | None,
-    *,
-    higher_is_better: bool | None = True,
-) -> Metric:
-    """``measure`` of each candidate's scores on rows ``idx``, and of ``oracle`` (idx applied)."""
-    if idx.size == 0:
-        return Metric(name, 0, None, None, None, None, higher_is_better)
-    model, random, length = (defined(measure(candidates[k][idx])) for k in _CANDIDATE_ORDER)
-    best = None if oracle is None else defined(measure(oracle))
-    return Metric(name, int(idx.size), model, random, length, best, higher_is_better)
-
-
-def defined(value: float) -> float | None:
-    """``None`` for NaN (a metric the rows cannot define), else the value."""
-    return None if np.isnan(value) else float(value)
 
 
 # --- the metrics -----------------------------------------------------------------------------
@@ -345,7 +290,3 @@ def by_domain(rows: Sequence[SeedRow]) -> list[tuple[str, Indices]]:
 
 def _mean(values: FloatArray) -> float:
     return float(np.mean(values))
-
-
-def _where(rows: Sequence[SeedRow], keep: Callable[[SeedRow], bool]) -> Indices:
-    return np.array([i for i, row in enumerate(rows) if keep(row)], dtype=np.intp)

@@ -25,9 +25,10 @@ from training.evaluate import (
     defined,
     outcomes,
     pair_groups,
-    scorer_scores,
 )
+from training.measure import candidates as scorer_scores
 from training.metrics import FloatArray
+from training.proxies import reliability_figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DOMAIN_PLOT",
     "QUALITY_PLOT",
+    "RELIABILITY_PLOT",
     "REPORT_FILE",
     "figure_png",
     "render_table",
@@ -44,6 +46,7 @@ __all__ = [
 REPORT_FILE = "report.json"
 DOMAIN_PLOT = "score_by_domain.png"
 QUALITY_PLOT = "quality_vs_strong_share.png"
+RELIABILITY_PLOT = "reliability.png"
 
 
 def render_table(report: EvaluationReport) -> Table:
@@ -71,6 +74,7 @@ def write_report(
     figures = {
         DOMAIN_PLOT: _domain_figure(rows, score),
         QUALITY_PLOT: _quality_figure(rows, score, report),
+        RELIABILITY_PLOT: reliability_figure(rows, score),
     }
     for name, figure in figures.items():
         if figure is not None:

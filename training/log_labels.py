@@ -3,23 +3,25 @@
 **Censoring.** An outcome is observed only at the tier that served the prompt. Call N the cheapest
 tier that would have answered well (tiers are assumed monotone: a tier that succeeds implies every
 stronger one would have). Then a success at tier k says N <= k (right-censored) and a failure says
-N > k (left-censored). The score's target is the net gain of escalating, P(cheap tier fails and a
-stronger one succeeds); ``DifficultyEstimator`` learns it as the net outcome class {0, +1}:
+N > k (left-censored). The label is the score's one quantity (``training.labels``): P(the cheapest
+tier answers wrong AND a stronger tier answers right). A cheap-tier failure alone is not a gain:
+the stronger tiers may fail too. So:
 
-| served at, outcome | what it says | label: P(class +1), weight |
+| served at, outcome | what it says | label, weight |
 |---|---|---|
 | cheapest tier, success | N = 0: escalating gains nothing | 0, w |
-| cheapest tier, failure | N >= 1: what escalation exists to fix | 1, w |
-| higher tier k, failure | N > k >= 1: the cheap tier failed too | 1, w (0 at the top tier) |
-| higher tier k, success | N <= k: the cheap outcome is missing | base score b, w / 2 |
+| cheapest tier, failure | N >= 1: cheap wrong; strong right with prob. r | r, w |
+| higher tier k < top, failure | N > k >= 1: cheap wrong too; the top may recover it | r, w |
+| top tier, failure | nothing recovers it | 0, w |
+| higher tier k, success | strong right; the cheap outcome is missing | base score b, w / 2 |
 
-A failure at the top tier is labelled 0: no tier recovers it, and test-time compute cannot
-supply what the strongest model lacks. The last row is one E-step of EM: its missing cheap-tier
-outcome is filled in with the current model's own estimate b, as a soft label (the row is split
-into a +1 part of weight w*b and a 0 part of weight w*(1-b)), at half weight because it is a
-model's guess, not an observation. These rows carry little new information, but they anchor the
-candidate on escalated traffic: without them only cheap-tier rows (low-scored by construction)
-would teach it, and its scores for the prompts it escalates could drift anywhere.
+``r``, the recovery rate P(a stronger tier right | the cheapest wrong), is estimated from the same
+log (``recovery_rate``): with monotone tiers, 1 - (failure rate above the cheapest tier) /
+(failure rate at the cheapest), each rate weighted by inverse propensity; without rows at both
+(or without cheap failures) it is ``DEFAULT_RECOVERY``. The last row is one E-step of EM: its
+missing cheap-tier outcome is filled in with the current model's own estimate b, at half weight
+because it is a model's guess, not an observation; such rows anchor the candidate on escalated
+traffic. A soft label t becomes two rows, class 1 with weight w*t and class 0 with w*(1-t).
 
 **Exploration.** ``w = min(1 / choice_probability, MAX_PROPENSITY_WEIGHT)``: a row that reached
 its tier by a random exploration draw of probability p stands for 1/p such prompts
@@ -30,10 +32,15 @@ gate's group priors, which the same weights reach. With exploration off every we
 escalated prompts only ever yield censored rows: exploration is what lets logged traffic say
 whether an escalation was needed.
 
-**Groups.** Logged rows carry no domain, so each takes the group the current model's gate gives
-it (the argmax of ``predict_groups``), and no topic. They train a group through its outcome expert,
-so ``training.retrain`` sets aside the logged rows of a group until it has enough rows with
-outcomes (``MIN_OUTCOME_ROWS``, the seed's included) to fit one.
+**Retraining.** ``training.retrain`` does not refit the base on these labels: it fits a
+``classifiers.correction.Correction`` on top of it, where the log's traffic lies. Its estimate is
+the expectation of the table for a prompt: P(the cheapest tier fails | prompt), learned from the
+rows the cheapest tier served (inverse-propensity weighted; the only rows whose cheap-tier
+outcome is observed), times the recovery rate r. ``log_targets`` spells the table out row by row
+(``DifficultyEstimator``'s ``y``) for fitting an estimator on logged rows directly.
+
+**Groups.** Logged rows carry no domain; ``gate_groups`` gives each the group the current
+model's gate gives it, for summaries.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ from classifiers.difficulty import GROUPS, DifficultyEstimator
 from training.logs import FloatArray, LabelledLogs
 
 CENSORED_WEIGHT = 0.5
+DEFAULT_RECOVERY = 0.5  # on the seed MMLU rows GPT-4 answers 0.52 of the questions Mixtral misses
 
 
 def gate_groups(estimator: DifficultyEstimator, X: npt.ArrayLike) -> npt.NDArray[np.int64]:
@@ -57,12 +65,28 @@ def gate_groups(estimator: DifficultyEstimator, X: npt.ArrayLike) -> npt.NDArray
     return classes[np.argmax(proba, axis=1)] if len(proba) else np.empty(0, dtype=np.int64)
 
 
-def escalation_target(logs: LabelledLogs, base_scores: npt.ArrayLike, top_tier: int) -> FloatArray:
-    """P(net outcome class +1) per row, by the table in the module docstring."""
+def recovery_rate(logs: LabelledLogs) -> float:
+    """P(a stronger tier answers right | the cheapest answered wrong), from the log; see above."""
+    weights = logs.weights
+    cheap = logs.tier_index == 0
+    above = ~cheap
+    if not cheap.any() or not above.any():
+        return DEFAULT_RECOVERY
+    cheap_failure = np.average(~logs.success[cheap], weights=weights[cheap])
+    if cheap_failure <= 0:
+        return DEFAULT_RECOVERY
+    above_failure = np.average(~logs.success[above], weights=weights[above])
+    return float(np.clip(1.0 - above_failure / cheap_failure, 0.0, 1.0))
+
+
+def escalation_target(
+    logs: LabelledLogs, base_scores: npt.ArrayLike, top_tier: int, recovery: float
+) -> FloatArray:
+    """P(cheapest wrong AND a stronger tier right) per row, by the table in the module docstring."""
     base = np.clip(np.asarray(base_scores, dtype=np.float64), 0.0, 1.0)
     cheap = logs.tier_index == 0
     unrecoverable = logs.tier_index >= max(top_tier, 1)
-    failure_target = np.where(cheap | ~unrecoverable, 1.0, 0.0)
+    failure_target = np.where(cheap | ~unrecoverable, recovery, 0.0)
     success_target = np.where(cheap, 0.0, base)
     return np.where(logs.success, success_target, failure_target)
 
@@ -79,14 +103,15 @@ def log_targets(
     base_scores: npt.ArrayLike,
     groups: npt.ArrayLike,
     top_tier: int | None = None,
+    recovery: float | None = None,
 ) -> tuple[npt.NDArray[np.float32], FloatArray, FloatArray]:
-    """``(X, y, sample_weight)`` for ``DifficultyEstimator.fit`` from labelled logged rows.
+    """``(X, y, sample_weight)`` from labelled logged rows, one soft label split in two rows.
 
     ``base_scores`` and ``groups`` come from the current model (``predict`` and ``gate_groups``);
-    ``top_tier`` is the strongest tier's index (default: the highest in the rows). Weights
-    average 1 per logged row (before the split of soft labels). A soft label
-    becomes two rows, class +1 and class 0, whose weights split the row's weight; ``y``'s gain
-    column repeats the class, so a ridge expert sees the same soft target. Topics are NaN.
+    ``top_tier`` is the strongest tier's index (default: the highest in the rows); ``recovery``
+    defaults to ``recovery_rate(logs)``. Weights average 1 per logged row (before the split of
+    soft labels). ``y`` has ``DifficultyEstimator``'s columns: the group, the class (1 or 0) as
+    both target and outcome, no topic.
     """
     n = len(logs)
     base = np.asarray(base_scores, dtype=np.float64)
@@ -96,8 +121,24 @@ def log_targets(
             f"need one base score and one group per row ({n});"
             f" got shapes {base.shape} and {group.shape}"
         )
+    rows, classes, weights = soft_labels(logs, base, top_tier=top_tier, recovery=recovery)
+    y = np.column_stack([group[rows], classes, classes, np.full(rows.size, math.nan)])
+    return logs.X[rows], y, weights
+
+
+def soft_labels(
+    logs: LabelledLogs,
+    base_scores: npt.ArrayLike,
+    *,
+    top_tier: int | None = None,
+    recovery: float | None = None,
+) -> tuple[npt.NDArray[np.intp], FloatArray, FloatArray]:
+    """``(rows, classes, weights)``: each logged row's soft label as a class-1 and a class-0 row
+    (positions in ``logs``), weights averaging 1 per logged row; see ``log_targets``."""
+    n = len(logs)
     top = int(logs.tier_index.max(initial=0)) if top_tier is None else top_tier
-    target = escalation_target(logs, base, top)
+    rate = recovery_rate(logs) if recovery is None else recovery
+    target = escalation_target(logs, base_scores, top, rate)
     weight = label_weights(logs)
     weight = weight * (n / weight.sum()) if n else weight
     positive, negative = np.flatnonzero(target > 0), np.flatnonzero(target < 1)
@@ -106,8 +147,7 @@ def log_targets(
     weights = np.concatenate(
         [weight[positive] * target[positive], weight[negative] * (1 - target[negative])]
     )
-    y = np.column_stack([group[rows], classes, classes, np.full(rows.size, math.nan)])
-    return logs.X[rows], y, weights
+    return rows, classes, weights
 
 
 def describe_groups(groups: npt.ArrayLike) -> dict[str, int]:

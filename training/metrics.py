@@ -11,6 +11,8 @@ model.
   the same number since PGR is affine in accuracy. Deviation: RouteLLM samples the curve at about
   11 thresholds (``pd.qcut`` into 10 equal-count bins, routing ``score >= threshold``); we use
   every distinct score, so ours is the exact area and theirs a coarser approximation of it.
+- **Graded APGR** (``graded_apgr``): the same area with a quality per prompt instead of 0/1
+  correctness (a judge's grade, a pass rate), as RouteLLM scores MT-bench by the judge's grades.
 - **CPT(x%)** is the share of strong calls needed to reach PGR x%. RouteLLM maps accuracy to share
   with ``np.interp``, which silently assumes the accuracy curve only rises; we take the first
   point where the curve reaches x%, interpolating linearly: the same where the curve is monotone,
@@ -68,10 +70,18 @@ class QualityCurve:
 
 
 def quality_curve(
-    scores: npt.ArrayLike, weak_correct: npt.ArrayLike, strong_correct: npt.ArrayLike
+    scores: npt.ArrayLike,
+    weak_correct: npt.ArrayLike,
+    strong_correct: npt.ArrayLike,
+    *,
+    graded: bool = False,
 ) -> QualityCurve:
-    """Accuracy when the top-k scored prompts go to the strong model, k = 0 and each block end."""
-    score, weak, strong = _pair_arrays(scores, weak_correct, strong_correct)
+    """Accuracy when the top-k scored prompts go to the strong model, k = 0 and each block end.
+
+    ``graded``: the outcomes are qualities (pass rates, judge grades) rather than 0/1, and the
+    curve is the mean quality, as RouteLLM's MT-bench evaluation uses the judge's grades.
+    """
+    score, weak, strong = _pair_arrays(scores, weak_correct, strong_correct, graded=graded)
     order = np.argsort(-score, kind="stable")
     ranked = score[order]
     block_ends = np.flatnonzero(np.append(ranked[1:] != ranked[:-1], True)) + 1
@@ -90,6 +100,14 @@ def apgr(
 ) -> float:
     """Average performance gap recovered: the area under PGR against the share of strong calls."""
     curve = quality_curve(scores, weak_correct, strong_correct)
+    return float(np.trapezoid(curve.pgr, curve.share))
+
+
+def graded_apgr(
+    scores: npt.ArrayLike, weak_quality: npt.ArrayLike, strong_quality: npt.ArrayLike
+) -> float:
+    """APGR with graded outcomes (any finite quality per prompt, e.g. a 1-10 judge grade)."""
+    curve = quality_curve(scores, weak_quality, strong_quality, graded=True)
     return float(np.trapezoid(curve.pgr, curve.share))
 
 
@@ -225,10 +243,14 @@ def _first_reach(share: FloatArray, curve: FloatArray, level: float) -> float:
 
 
 def _pair_arrays(
-    scores: npt.ArrayLike, weak_correct: npt.ArrayLike, strong_correct: npt.ArrayLike
+    scores: npt.ArrayLike,
+    weak_correct: npt.ArrayLike,
+    strong_correct: npt.ArrayLike,
+    *,
+    graded: bool = False,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    weak = _outcomes(weak_correct, "weak_correct")
-    strong = _outcomes(strong_correct, "strong_correct")
+    weak = _outcomes(weak_correct, "weak_correct", graded)
+    strong = _outcomes(strong_correct, "strong_correct", graded)
     if weak.size != strong.size or weak.size == 0:
         raise ValueError(
             "weak_correct and strong_correct need the same non-zero length,"
@@ -237,8 +259,12 @@ def _pair_arrays(
     return _scores(scores, weak.size), weak, strong
 
 
-def _outcomes(values: npt.ArrayLike, name: str) -> FloatArray:
+def _outcomes(values: npt.ArrayLike, name: str, graded: bool = False) -> FloatArray:
     array = np.asarray(values, dtype=np.float64)
+    if graded:
+        if array.ndim != 1 or not np.isfinite(array).all():
+            raise ValueError(f"{name} must be a 1-D array of finite qualities")
+        return array
     if array.ndim != 1 or not np.isin(array, (0.0, 1.0)).all():
         raise ValueError(f"{name} must be a 1-D array of 0/1 outcomes")
     return array

@@ -1,17 +1,20 @@
 """Retrain from logged decisions, judge the candidate with the gate, publish it, maybe promote it.
 
     export.jsonl ──read_logs──> labelled rows ──split by time──> older: training │ newest: held out
-    base version (CURRENT) ──> base scores + gate groups ──log_targets──> (X, y, w) from logs
-    seed data (optional) ──embed (cached)──> seed (X, y) + its validation split
-    fit DifficultyEstimator(base's hyperparameters) on seed + logs ──> candidate
+    base version (CURRENT) ──> base scores ──soft_labels──> logged labels (the score's quantity)
+    fit_correction(base scores, standardised X, labels) ──> candidate = base + correction
+    seed data (optional) ──embed (cached)──> its held-out rows, for the gate's guard
     base and candidate on the held-out logs (and the seed validation) ──> GateDecision
     save_artifact(candidate, report, card) ──> models/<version>   (always: refused ones too)
     switch_current(version, expected=base) ──> CURRENT + HISTORY   (only if the gate passed)
 
-The candidate keeps the base's lexical estimates (``classifiers.lexical``): they read the prompt's
-text, which the log does not keep. On held-out logs both are judged from the embedding and text
-features alone (``predict``), on the seed validation rows with their texts (``predict_text``), the
-same way for both.
+The candidate is the base with a ``classifiers.correction.Correction`` fitted on the logged rows
+added on top: it changes the score only where the logged traffic lies and keeps the base's
+everywhere else, so a log of one kind of traffic (an app that only sends maths) improves that
+kind and leaves the rest as it was. It keeps the base's lexical estimates
+(``classifiers.lexical``): they read the prompt's text, which the log does not keep. On held-out
+logs both are judged from the embedding and text features alone (``predict``), on the seed
+validation rows with their texts (``predict_text``), the same way for both.
 
 The split is by time because the gate asks about the traffic to come: the newest
 ``holdout_share`` of the rows with an outcome are held out, never trained on. Publishing is
@@ -60,12 +63,12 @@ from training.model_card import write_retrained_card
 from training.retrain_base import BaseVersion, hyperparameters
 from training.retrain_logs import (
     MAX_LOG_ROWS,
-    MIN_OUTCOME_ROWS,
+    MIN_LOG_ROWS,
     TrainingLogs,
     chunked,
+    fit_candidate,
     overlap_notes,
     read_training_logs,
-    training_data,
 )
 from training.retrain_seed import (
     LazyEncoder,
@@ -150,7 +153,7 @@ def retrain(
     cache_dir: Path | None = None,
     tiers: TierLayout | None = None,
     gate_config: GateConfig | None = None,
-    min_outcome_rows: int = MIN_OUTCOME_ROWS,
+    min_log_rows: int = MIN_LOG_ROWS,
     max_log_rows: int | None = MAX_LOG_ROWS,
     promote: bool = True,
     progress: Progress | None = None,
@@ -184,11 +187,8 @@ def retrain(
             "no seed data: the candidate learned from logged outcomes alone, and no seed"
             " validation metrics guard its promotion"
         )
-    top_tier = tiers.top_tier if tiers is not None else None
-    X, y, weights, fitted = training_data(logs, seed, top_tier, min_outcome_rows, logs_path)
     step("fitting the candidate", 0, 1)
-    candidate = DifficultyEstimator(**hyperparameters(base.manifest, base.estimator))
-    candidate.fit(X, y, sample_weight=weights, lexical=base.estimator.lexical_models())
+    candidate, fitted = fit_candidate(base.estimator, logs, min_log_rows, logs_path)
     step("fitting the candidate", 1, 1)
     version = version or default_version(logs.summary.sha256)
     step("evaluating", 0, 1)
@@ -300,7 +300,10 @@ def _publish(
         feature_names=base.manifest.feature_names,
         training_data=_training_summary(base.manifest, logs, fitted, seed),
         metrics={
-            "estimator": {"class": type(candidate).__name__, **candidate.get_params()},
+            "estimator": {
+                "class": type(candidate).__name__,
+                **hyperparameters(base.manifest, candidate),
+            },
             "holdout": judged.candidate.to_dict(),
             "base_holdout": judged.base.to_dict(),
             "gate": judged.gate.to_dict(),

@@ -1,5 +1,5 @@
 """The logged rows a retrain fits and holds out: read from the export, split by time, sampled,
-scored by the base, and set beside the seed rows as one training set."""
+scored by the base; and the candidate: the base with a correction fitted on them."""
 
 from __future__ import annotations
 
@@ -15,18 +15,20 @@ import numpy.typing as npt
 
 from classifiers.artifacts.manifest import EncoderSpec, Manifest, read_manifest
 from classifiers.artifacts.versions import list_versions
-from classifiers.difficulty import GROUP_COLUMN, GROUPS, OUTCOME_COLUMN, DifficultyEstimator
+from classifiers.correction import fit_correction
+from classifiers.difficulty import DifficultyEstimator
 from classifiers.errors import ArtifactMismatchError, DataError
-from training.log_labels import gate_groups, log_targets
+from classifiers.features import FEATURE_NAMES
+from training.log_labels import gate_groups, recovery_rate
 from training.logs import (
     LabelledLogs,
     LogSummary,
     read_logs,
     require_rows,
 )
-from training.retrain_seed import Progress, SeedSplit
+from training.retrain_seed import Progress
 
-MIN_OUTCOME_ROWS = 200
+MIN_LOG_ROWS = 50
 MAX_LOG_ROWS = 300_000
 SAMPLE_SEED = 0
 PREDICT_CHUNK = 65_536
@@ -86,35 +88,43 @@ def read_training_logs(
     return logs
 
 
-def training_data(
+def fit_candidate(
+    base: DifficultyEstimator,
     logs: TrainingLogs,
-    seed: SeedSplit | None,
-    top_tier: int | None,
-    min_outcome_rows: int,
+    min_log_rows: int,
     path: Path,
-) -> tuple[
-    npt.NDArray[Any], npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.intp]
-]:
-    """(X, y, sample_weight) of seed and logged rows, and which of ``logs.train`` were fitted."""
-    fitted, set_aside = _enough_outcomes(seed, logs.train_groups, min_outcome_rows)
-    logs.notes.extend(
-        f"{count} logged rows of group {GROUPS[group]} set aside: with the seed's, under"
-        f" {min_outcome_rows} rows with outcomes, too few to fit the group's outcome expert"
-        for group, count in set_aside.items()
-    )
-    if fitted.size == 0:
+) -> tuple[DifficultyEstimator, npt.NDArray[np.intp]]:
+    """The base with a correction fitted on the logged training rows; and the rows it used."""
+    train = logs.train
+    if len(train) < min_log_rows:
         raise DataError(
-            f"{path}: no group has {min_outcome_rows} rows with outcomes yet"
-            f" ({len(logs.train)} logged rows with feedback to train on); export a longer window"
+            f"{path}: {len(train)} logged rows with feedback to train on; a correction needs"
+            f" at least {min_log_rows}: export a longer window"
         )
-    X_log, y_log, w_log = log_targets(
-        logs.train.take(fitted),
-        base_scores=logs.train_scores[fitted],
-        groups=logs.train_groups[fitted],
-        top_tier=top_tier,
+    cheap = np.flatnonzero(train.tier_index == 0)
+    failed = ~train.success[cheap]
+    if cheap.size < min_log_rows or failed.all() or not failed.any():
+        raise DataError(
+            f"{path}: {cheap.size} logged rows served by the cheapest tier, {int(failed.sum())}"
+            f" of them failures; a correction needs at least {min_log_rows} with both outcomes"
+            " (the cheapest tier's outcome is what says which prompts need escalating: serve"
+            " with ROUTER_EXPLORATION_RATE > 0 so that some prompts of every kind reach it)"
+        )
+    weights = train.weights[cheap]
+    Z = chunked(base.standardised, train.X[cheap])
+    correction = fit_correction(
+        logs.train_scores[cheap],
+        Z,
+        failed.astype(float),
+        weights / weights.mean(),
+        recovery=recovery_rate(train),
+        embedding_columns=train.X.shape[1] - len(FEATURE_NAMES),
     )
-    X, y, weights = _training_set(seed, X_log, y_log, w_log)
-    return X, y, weights, fitted
+    logs.notes.append(
+        f"correction fitted on the {cheap.size} logged rows the cheapest tier served"
+        f" ({int(failed.sum())} failures); recovery rate {correction.recovery:.2f}"
+    )
+    return base.with_correction(correction), cheap
 
 
 def split_by_time(
@@ -139,49 +149,6 @@ def _sample(
     )
     rng = np.random.default_rng(SAMPLE_SEED)
     return np.sort(rng.choice(index, size=limit, replace=False))
-
-
-def _training_set(
-    seed: SeedSplit | None,
-    X_log: npt.NDArray[np.float32],
-    y_log: npt.NDArray[np.float64],
-    w_log: npt.NDArray[np.float64],
-) -> tuple[npt.NDArray[Any], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Seed rows (weight 1), then logged rows."""
-    if seed is None:
-        return X_log, y_log, w_log
-    return (
-        np.vstack([seed.X_train, X_log]),
-        np.vstack([seed.y_train, y_log]),
-        np.concatenate([np.ones(len(seed.y_train)), w_log]),
-    )
-
-
-def _enough_outcomes(
-    seed: SeedSplit | None, groups: npt.NDArray[np.int64], minimum: int
-) -> tuple[npt.NDArray[np.intp], dict[int, int]]:
-    """Which logged rows (by their ``groups``) are in groups with at least ``minimum`` rows with
-    outcomes, counting the seed's; and how many rows of each other group were set aside.
-
-    Logged rows train a group through its outcome expert, which ``DifficultyEstimator`` fits on
-    the group's outcome rows alone. Below ``minimum`` such rows that expert would rest on a
-    handful of prompts (often ones the gate misplaced, like an algebra question from MMLU in the
-    math group); and as 0/1 gain targets beside the seed's prior-labelled rows they would only
-    add noise to the group's ridge expert. So they wait until there are enough of them. (The
-    general group, chat, has no outcome expert: its ridge learns every row's gain target, so
-    its logged rows, once there are enough, teach it through their soft 0/1 targets.)
-    """
-    set_aside: dict[int, int] = {}
-    for group in np.unique(groups).tolist():
-        seed_rows = 0
-        if seed is not None:
-            y = seed.y_train
-            with_outcome = (y[:, GROUP_COLUMN] == group) & ~np.isnan(y[:, OUTCOME_COLUMN])
-            seed_rows = int(with_outcome.sum())
-        count = int(np.sum(groups == group))
-        if seed_rows + count < minimum:
-            set_aside[int(group)] = count
-    return np.flatnonzero(~np.isin(groups, list(set_aside))), set_aside
 
 
 def _logged_version_notes(models_dir: Path, summary: LogSummary, spec: EncoderSpec) -> list[str]:

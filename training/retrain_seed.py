@@ -20,7 +20,7 @@ from classifiers.features import build_features
 from training.datasets import SeedRow, file_sha256, read_seed_rows
 from training.evaluate import EvaluationReport, evaluate
 from training.train import (
-    VALIDATION_SHARE,
+    SPLIT_RULE,
     embed,
     embedding_cache_file,
     is_validation,
@@ -118,7 +118,7 @@ def load_seed(
             "rows": len(rows),
             "train_rows": int((~held).sum()),
             "validation_rows": int(held.sum()),
-            "validation_rule": f"sha256(id) bucket < {VALIDATION_SHARE:.0%}",
+            "validation_rule": SPLIT_RULE,
         },
     )
 

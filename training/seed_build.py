@@ -35,7 +35,7 @@ from typing import Any, Final
 
 from classifiers.errors import DataError, RowError
 from classifiers.files import write_bytes_atomic
-from training.labels import STRONG_MODEL, WEAK_MODEL
+from training.label_tables import STRONG_MODEL, WEAK_MODEL
 
 __all__ = ["SOURCES", "BuildReport", "Source", "build_seed"]
 

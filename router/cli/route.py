@@ -246,14 +246,19 @@ def eval_(
     on_error: Annotated[
         OnError, typer.Option("--on-error", help="What a malformed row does.")
     ] = OnError.stop,
+    policy_path: PolicyOption = None,
 ) -> None:
-    """Score labelled rows with the active classifier and report every metric beside baselines.
+    """Score labelled rows with the active classifier and report every metric beside baselines,
+    and, per source, the share of rows each tier of the policy takes.
 
     Exit codes: 0 evaluated; 1 evaluated, but malformed rows were skipped; 2 nothing evaluated.
     """
+    from dataclasses import asdict
+
     from training.datasets import read_seed_rows
     from training.evaluate import evaluate
     from training.evaluate_report import render_table, write_report
+    from training.proxies import render_tier_table, tiers_by_source
 
     deps = deps_of(ctx)
     skipped: list[RowError] = []
@@ -261,18 +266,23 @@ def eval_(
         rows = list(read_seed_rows(data, on_error=on_error.value, on_skip=skipped.append))
         if not rows:
             raise DataError(f"{data}: no rows to evaluate")
+        settings = batch_settings_of(deps)
+        policy = policy_of(settings, policy_path)
         with loading("the encoder and classifier"):
-            scorer = deps.scorer(batch_settings_of(deps))
+            scorer = deps.scorer(settings)
         scores = _score_texts(scorer, [row.prompt for row in rows])
-        report = evaluate(rows, scores)
+        report = evaluate(rows, scores, cheap_threshold=policy.tiers[0].band[1])
+        tiers = tiers_by_source(rows, scores, [(t.name, t.band[0]) for t in policy.tiers])
         if report_dir is not None:
             write_report(report, rows, scores, report_dir)
     for problem in skipped[:SHOWN_SKIPS]:
         err.print(f"skipped {problem.message}")
     if as_json:
-        typer.echo(json.dumps(report.to_dict(), indent=2))
+        found = {**report.to_dict(), "tiers_by_source": [asdict(t) for t in tiers]}
+        typer.echo(json.dumps(found, indent=2))
     else:
         out.print(render_table(report))
+        out.print(render_tier_table(tiers))
     raise typer.Exit(EXIT_ROWS_SKIPPED if skipped else EXIT_OK)
 
 

@@ -10,11 +10,13 @@ from rich.text import Text
 
 from router.cli.deps import (
     CliDeps,
+    PolicyOption,
     batch_settings_of,
     deps_of,
     input_file,
     load_encoder,
     loading,
+    policy_of,
     progress_bar,
 )
 from router.cli.models import train_from_logs
@@ -60,6 +62,11 @@ def train(
             "--cv-folds", min=0, max=20, help="Also cross-validate (0: off).", metavar="K"
         ),
     ] = 0,
+    compare: Annotated[
+        list[str] | None,
+        typer.Option("--compare", help="With --data: a version to measure beside it in the card."),
+    ] = None,
+    policy_path: PolicyOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="With --logs: the gate as JSON.")] = False,
 ) -> None:
     """Train a classifier: on seed data (--data), or from logged outcomes (--logs).
@@ -92,11 +99,26 @@ def train(
             )
         raise typer.Exit(code)
     assert data is not None
-    _train_seed(deps, data, version, make_current=make_current, cv_folds=cv_folds)
+    _train_seed(
+        deps,
+        data,
+        version,
+        make_current=make_current,
+        cv_folds=cv_folds,
+        compare=compare or [],
+        policy_path=policy_path,
+    )
 
 
 def _train_seed(
-    deps: CliDeps, data: Path, version: str | None, *, make_current: bool, cv_folds: int
+    deps: CliDeps,
+    data: Path,
+    version: str | None,
+    *,
+    make_current: bool,
+    cv_folds: int,
+    compare: list[str],
+    policy_path: Path | None,
 ) -> None:
     from classifiers.artifacts.manifest import EncoderSpec
     from classifiers.artifacts.registry import switch_current
@@ -105,6 +127,7 @@ def _train_seed(
 
     with exit_on_router_error():
         settings = batch_settings_of(deps)
+        cheap_band = policy_of(settings, policy_path).tiers[0].band
         with loading("the encoder"):
             encoder = deps.encoder(settings)
         with progress_bar() as progress:
@@ -118,6 +141,8 @@ def _train_seed(
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
                 cv_folds=cv_folds,
                 stage=lambda name: progress.update(task, description=name),
+                cheap_threshold=cheap_band[1],
+                compare=compare,
             )
         if make_current:
             switch_current(

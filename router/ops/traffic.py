@@ -33,7 +33,7 @@ from records import ExportRow
 from router.decision.policy import Policy
 from router.errors import DataError, RowError
 from training.datasets import read_jsonl, read_seed_rows
-from training.labels import STRONG_MODEL, WEAK_MODEL
+from training.label_tables import STRONG_MODEL, WEAK_MODEL
 from training.logs import OK_STATUS, observed_outcome
 
 __all__ = ["Traffic", "read_export", "read_labelled", "traffic_of_rows"]

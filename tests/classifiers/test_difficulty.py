@@ -88,7 +88,7 @@ def test_feature_count_is_checked_at_predict() -> None:
 def test_the_general_group_expert_learns_from_every_row() -> None:
     X, y = grouped_data()
     maths_like = X[y[:, 0] == MATH]
-    general = DifficultyEstimator(min_group_rows=10).fit(X, y)
+    general = DifficultyEstimator(min_group_rows=10, general_group="chat").fit(X, y)
     chat_only = DifficultyEstimator(min_group_rows=10, general_group=None).fit(X, y)
     Z_general = general.scaler_.transform(maths_like)
     Z_chat_only = chat_only.scaler_.transform(maths_like)
@@ -129,7 +129,9 @@ def grouped_texts(y: np.ndarray) -> list[str]:
 
 def test_texts_fit_a_lexical_estimate_for_each_outcome_expert_only() -> None:
     X, y = grouped_data()
-    estimator = DifficultyEstimator(min_group_rows=10).fit(X, y, texts=grouped_texts(y))
+    estimator = DifficultyEstimator(min_group_rows=10, lexical_c=1.0).fit(
+        X, y, texts=grouped_texts(y)
+    )
 
     assert set(estimator.lexical_) == {KNOWLEDGE}
     assert estimator.lexical_[KNOWLEDGE].vectorizer_.vocabulary_
@@ -138,7 +140,7 @@ def test_texts_fit_a_lexical_estimate_for_each_outcome_expert_only() -> None:
 def test_predict_text_averages_the_lexical_estimate_into_the_outcome_expert() -> None:
     X, y = grouped_data()
     texts = grouped_texts(y)
-    estimator = DifficultyEstimator(min_group_rows=10).fit(X, y, texts=texts)
+    estimator = DifficultyEstimator(min_group_rows=10, lexical_c=1.0).fit(X, y, texts=texts)
     knowledge = y[:, 0] == KNOWLEDGE
     cue = np.array(["EXCEPT" in text for text in texts])
     rows = np.flatnonzero(knowledge)

@@ -14,6 +14,7 @@ from training.evaluate import STRONG_MODEL, WEAK_MODEL, EvaluationReport, evalua
 from training.evaluate_report import (
     DOMAIN_PLOT,
     QUALITY_PLOT,
+    RELIABILITY_PLOT,
     REPORT_FILE,
     render_table,
     write_report,
@@ -206,7 +207,9 @@ def test_write_report_writes_json_and_real_pngs(
 
     written = write_report(report, rows, scores, out_dir)
 
-    assert sorted(p.name for p in written) == sorted([REPORT_FILE, DOMAIN_PLOT, QUALITY_PLOT])
+    assert sorted(p.name for p in written) == sorted(
+        [REPORT_FILE, DOMAIN_PLOT, QUALITY_PLOT, RELIABILITY_PLOT]
+    )
     leftovers = {p.name for p in out_dir.iterdir()} - {p.name for p in written}
     assert leftovers == set()  # no temporary files left behind
     for name in (DOMAIN_PLOT, QUALITY_PLOT):

@@ -127,7 +127,9 @@ def test_the_candidate_keeps_the_lexical_estimates_of_its_base(tmp_path: Path) -
     outcomes = np.where(knowledge, world.rng.integers(-1, 2, size=300), np.nan)
     y = np.column_stack([knowledge, np.nan_to_num(np.maximum(outcomes, 0)), outcomes, outcomes])
     texts = [f"question {i}" + (" EXCEPT" if o == 1 else "") for i, o in enumerate(outcomes)]
-    base = DifficultyEstimator(min_group_rows=20).fit(np.hstack([emb, features]), y, texts=texts)
+    base = DifficultyEstimator(min_group_rows=20, lexical_c=1.0).fit(
+        np.hstack([emb, features]), y, texts=texts
+    )
     save_artifact(
         models,
         "base",

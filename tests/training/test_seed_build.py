@@ -74,13 +74,12 @@ def test_every_supported_source_becomes_seed_rows_with_its_labels(tmp_path: Path
     mmlu = rows["routellm_mmlu:0"]
     assert mmlu.domain == "knowledge_mc" and mmlu.prompt.startswith("Which organ pumps blood?")
     assert mmlu.labels == {"subject": "anatomy", "correct": {WEAK_MODEL: False, STRONG_MODEL: True}}
-    target = seed_target(mmlu.source, mmlu.domain, mmlu.labels, mmlu.prompt)
+    target = seed_target(mmlu.source, mmlu.domain, mmlu.labels)
     assert (target.gain, target.outcome) == (1.0, 1.0)
     levelled = [r for r in rows.values() if r.source == "math_hendrycks"]
     assert sorted(r.level or 0 for r in levelled) == [0, 5], "'Level ?' keeps no level"
     assert (
-        seed_target("math_hendrycks", "competition_math", {"level": 5}, "").gain
-        == (MATH_LEVEL_GAIN[5])
+        seed_target("math_hendrycks", "competition_math", {"level": 5}).gain == (MATH_LEVEL_GAIN[5])
     )
     assert rows["arc_easy:0"].prompt == "Question:What melts ice?\nAnswer:"
     assert rows["mbpp:0"].prompt == '"""\nWrite a function to add.\nassert add(1, 2) == 3\n"""\n'

@@ -13,9 +13,9 @@ from classifiers.artifacts.store import load_artifact
 from classifiers.artifacts.versions import resolve_version
 from classifiers.difficulty import GROUPS, DifficultyEstimator
 from classifiers.encoder import Encoder, HashingEncoder
-from training.labels import STRONG_MODEL, WEAK_MODEL
+from training.label_tables import STRONG_MODEL, WEAK_MODEL
 from training.model_card import CARD_FILE
-from training.train import embed, is_validation, train_seed
+from training.train import embed, is_validation, split_of, train_seed
 
 SEED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "train.jsonl"
 
@@ -59,12 +59,14 @@ def write_rows(path: Path, rows: Iterator[dict[str, Any]]) -> Path:
     return path
 
 
-def test_validation_split_is_stable_and_near_its_share() -> None:
+def test_the_three_splits_are_stable_and_near_their_shares() -> None:
     ids = [f"src:{i}" for i in range(4000)]
-    share = np.mean([is_validation(i) for i in ids])
+    splits = [split_of(i) for i in ids]
+    shares = {name: splits.count(name) / len(ids) for name in ("fit", "select", "report")}
 
-    assert [is_validation(i) for i in ids[:50]] == [is_validation(i) for i in ids[:50]]
-    assert 0.12 < share < 0.18
+    assert [split_of(i) for i in ids[:50]] == splits[:50]
+    assert 0.12 < shares["report"] < 0.18 and 0.12 < shares["select"] < 0.18
+    assert [is_validation(i) for i in ids] == [s != "fit" for s in splits]
 
 
 def test_embed_reuses_a_matching_cache_and_ignores_a_stale_one(tmp_path: Path) -> None:
@@ -87,7 +89,7 @@ def test_train_seed_publishes_a_loadable_version_with_card_and_report(tmp_path: 
         encoder,
         cache_dir=tmp_path / "cache",
         version="v1",
-        estimator=DifficultyEstimator(min_group_rows=5),
+        estimator=DifficultyEstimator(min_group_rows=5, lexical_c=1.0),
         cv_folds=3,
     )
 
@@ -96,12 +98,19 @@ def test_train_seed_publishes_a_loadable_version_with_card_and_report(tmp_path: 
     )
     assert loaded.manifest.training_data["rows"] == 120
     assert loaded.manifest.metrics["validation"]["n_rows"] == trained.report.n_rows
+    assert trained.select is not None
+    assert loaded.manifest.metrics["select"]["n_rows"] == trained.select.n_rows
+    provenance = loaded.manifest.training_data["label_provenance"]
+    assert sum(provenance.values()) == loaded.manifest.training_data["train_rows"]
+    assert provenance["observed"] > 0 and provenance["table"] > 0
     assert loaded.manifest.metrics["cross_validation"]["folds"] == 3
     assert isinstance(loaded.estimator, DifficultyEstimator)
     assert set(loaded.estimator.lexical_) == {GROUPS.index("knowledge")}, "fitted on the texts"
     card = (trained.version_dir / CARD_FILE).read_text(encoding="utf-8")
     assert "## Labels" in card and "spearman_math_level" in card
-    assert (trained.version_dir / "report" / "score_by_domain.png").read_bytes()[:4] == b"\x89PNG"
+    assert "Label provenance" in card and "report/reliability.png" in card
+    for plot in ("score_by_domain.png", "reliability.png"):
+        assert (trained.version_dir / "report" / plot).read_bytes()[:4] == b"\x89PNG"
 
 
 def test_a_failed_training_leaves_no_version(tmp_path: Path) -> None:

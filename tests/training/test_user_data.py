@@ -98,7 +98,7 @@ def test_outcome_rows_are_labelled_by_the_gain_definition() -> None:
         UserRow("c", "p", 3, None, True, False),
     ]
     seed_rows = training_rows(rows).rows
-    targets = [seed_target(r.source, r.domain, r.labels, r.prompt) for r in seed_rows]
+    targets = [seed_target(r.source, r.domain, r.labels) for r in seed_rows]
 
     assert [t.gain for t in targets] == [1.0, outcome_gain(0.25, 0.8), 0.0]
     assert outcome_gain(0.25, 0.8) == pytest.approx(0.6)
@@ -118,7 +118,7 @@ def test_prompt_only_rows_take_their_seed_domain_prior_or_are_left_out() -> None
     assert [r.id for r in data.rows] == ["a"]
     kept = data.rows[0]
     assert (
-        seed_target(kept.source, kept.domain, kept.labels, kept.prompt).gain
+        seed_target(kept.source, kept.domain, kept.labels).gain
         == (DOMAIN_PRIOR["smalltalk_simple"])
     )
     assert data.unlabelled_rows == 2 and "2 prompt-only rows" in data.notes[0]

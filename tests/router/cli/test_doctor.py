@@ -58,7 +58,7 @@ def test_the_shipped_policy_without_keys_names_each_tiers_missing_variable(
     shipped = (Settings().models_dir / "CURRENT").read_text().strip()
     assert f"{shipped} (from models/CURRENT)" in text
     assert re.search(r"apgr\[all\] 0\.\d{3}", text)
-    assert "version 2026-11-29.1" in text
+    assert "version 2026-12-06.1" in text
     assert "sqlite" in text and "created at first start" in text
 
 

@@ -22,7 +22,7 @@ def test_policy_validate_shows_the_tiers_of_a_valid_file() -> None:
     assert result.exit_code == 0, result.output
     for name in ("fast", "standard", "reasoning", "deep", "[0.65, 1]", "3 x majority_vote"):
         assert name in result.stdout
-    assert "2026-11-29.1" in result.stdout
+    assert "2026-12-06.1" in result.stdout
     assert "anthropic_thinking (by id)" in result.stdout
     assert result.stderr == ""
 

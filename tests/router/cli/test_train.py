@@ -64,6 +64,25 @@ def test_eval_reports_json_and_writes_plots(tmp_path: Path) -> None:
     names = {metric["name"] for metric in report["metrics"]}
     assert {"apgr[all]", "spearman_math_level", "auroc_weak_model_fails"} <= names
     assert (tmp_path / "rep" / "quality_vs_strong_share.png").exists()
+    by_source = {entry["source"]: entry for entry in report["tiers_by_source"]}
+    assert set(by_source) == {"clinc150", "math_hendrycks", "routellm_mmlu"}
+    for entry in by_source.values():
+        assert entry["n"] == 40
+        assert list(entry["shares"]) == ["fast", "standard", "reasoning", "deep"]
+        assert sum(entry["shares"].values()) == 1.0
+
+
+def test_eval_shows_which_tier_each_source_gets(tmp_path: Path) -> None:
+    (tmp_path / "models").mkdir()
+    data = write_rows(tmp_path / "seed.jsonl", synthetic_rows())
+    deps = deps_for(tmp_path)
+    assert runner.invoke(app, ["train", "--data", str(data)], obj=deps).exit_code == 0
+
+    result = runner.invoke(app, ["eval", "--data", str(data)], obj=deps)
+
+    assert result.exit_code == 0, result.output
+    assert "Tier the policy picks, by source" in result.stdout
+    assert "share_to_cheapest[everyday_chat]" in result.stdout
 
 
 def test_eval_reports_a_malformed_line_and_keeps_going_when_asked(tmp_path: Path) -> None:
@@ -148,7 +167,7 @@ def test_train_on_a_users_own_rows_warns_of_thin_experts(tmp_path: Path) -> None
     assert read_current(tmp_path / "models") == "mine"
     assert (tmp_path / "models" / "mine" / "MODEL_CARD.md").exists()
     assert "spearman_outcome_gain[user]" in result.stdout
-    assert "warning: expert 'reasoning':" in result.stderr and "fewer than 20" in result.stderr
+    assert "warning: expert 'code':" in result.stderr and "fewer than 20" in result.stderr
 
 
 def test_train_names_the_line_and_field_of_a_malformed_user_row(tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ def test_default_policy_loads_with_four_tiers_cheapest_first() -> None:
     policy = load_policy(SHIPPED_POLICY, env={})
 
     assert [tier.name for tier in policy.tiers] == ["fast", "standard", "reasoning", "deep"]
-    assert policy.version == "2026-11-29.1"
+    assert policy.version == "2026-12-06.1"
     assert policy.tiers[0].budget.effort == "none"
     assert policy.tier("reasoning").budget.budget_tokens is not None
     assert policy.tier("deep").strategy.samples == 3
