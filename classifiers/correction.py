@@ -13,18 +13,21 @@ that sits on top of the fitted estimator:
   wrong | x): a logistic regression fitted on the logged rows the cheapest tier served (the only
   ones whose cheap-tier outcome is observed), each weighted by its inverse propensity;
 - ``b(x)`` is the score before the correction; ``p(x)`` the text features and the embedding's
-  leading principal components over the logged rows: how many (0 to ``MAX_COMPONENTS``, at most
-  one per ``ROWS_PER_COMPONENT`` rows) and the regularisation are chosen by cross-validated log
-  loss on the logged rows (on 450 GSM8K rows few components win; a few hundred outcomes cannot
-  fit 384 weights). The base's
-  logit enters scaled by ``k`` (``BASE_LOGIT_SCALE``), so the regularisation that keeps ``w``
-  small barely shrinks ``a``: with little evidence the failure model follows the base.
+  leading principal components over the logged rows, each scaled to unit variance over them (so
+  the regularisation weighs a feature by how it varies within this traffic): how many components
+  (0 to ``MAX_COMPONENTS``, at most one per ``ROWS_PER_COMPONENT`` rows) and the regularisation
+  are chosen by cross-validated log loss on the logged rows (a few hundred outcomes cannot fit
+  384 weights). The base's logit enters scaled by ``k`` (``BASE_LOGIT_SCALE``), so the
+  regularisation that keeps ``w`` small barely shrinks ``a``: with little evidence the failure
+  model follows the base.
 - ``c(x)`` in [0, 1] is the *coverage*: how close ``x`` is to the logged traffic, as the largest
-  cosine similarity of its standardised embedding to a few centroids of the logged rows, ramped
-  linearly from ``low`` (0) to ``high`` (1). ``high`` is a low percentile of the logged rows' own
-  similarity, so the logged kind of prompt is fully corrected; ``low`` is ``COVERAGE_LOW``
-  (0.9) times it, so prompts unlike any logged one (similarity near 0 after standardising) keep
-  the base's score exactly.
+  cosine similarity of its standardised embedding to centroids of the logged rows (one per
+  ``ROWS_PER_CENTROID`` rows, at most ``MAX_CENTROIDS``: fine enough that a log of varied
+  questions, MMLU's 57 subjects, does not cover unrelated requests), ramped linearly from ``low``
+  (0) to ``high`` (1). ``high`` is a low percentile (``COVERAGE_PERCENTILE``) of the similarity of
+  logged rows to centroids fitted on the *other* half of the log, as a new prompt of the logged
+  kind would see them, so that kind is fully corrected; ``low`` is ``COVERAGE_LOW`` (0.9) times
+  it, so prompts unlike any logged one keep the base's score exactly.
 """
 
 from __future__ import annotations
@@ -42,8 +45,8 @@ FloatArray = NDArray[np.float64]
 BASE_LOGIT_SCALE = 10.0
 COVERAGE_PERCENTILE = 25.0
 COVERAGE_LOW = 0.9
-MAX_CENTROIDS = 8
-ROWS_PER_CENTROID = 100
+MAX_CENTROIDS = 64
+ROWS_PER_CENTROID = 20
 MAX_COMPONENTS = 64
 ROWS_PER_COMPONENT = 20
 C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1)
@@ -168,6 +171,11 @@ def _components(Z: FloatArray, embedding_columns: int, count: int) -> tuple[Floa
     projection = np.zeros((Z.shape[1], count + features))
     projection[:embedding_columns, :count] = vt[:count].T
     projection[embedding_columns:, count:] = np.eye(features)
+    # each column scaled to unit variance over the logged rows: the regularisation then weighs a
+    # feature by how much it varies within this traffic (a GSM8K log's lengths vary far less
+    # than the seed data's, which the base standardised over)
+    spread = ((Z - center) @ projection).std(axis=0)
+    projection /= np.where(spread > _EPS, spread, 1.0)
     return np.asarray(center, dtype=np.float64), projection
 
 
@@ -179,12 +187,24 @@ def _design(scores: FloatArray, Z: FloatArray) -> FloatArray:
 def _coverage(E: FloatArray, ids: NDArray[np.intp], seed: int) -> tuple[FloatArray, float, float]:
     unique_rows = np.unique(ids, return_index=True)[1]
     points = _unit(E[unique_rows])
-    k = int(np.clip(len(points) // ROWS_PER_CENTROID, 1, MAX_CENTROIDS))
-    kmeans = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(points)
-    centroids = _unit(np.asarray(kmeans.cluster_centers_, dtype=np.float64))
-    own = (points @ centroids.T).max(axis=1)
+    centroids = _centroids(points, seed)
+    # ``high`` from each half's similarity to centroids of the other half: a logged row's own
+    # centroid sits closer to it than to a new prompt of the same kind
+    halves = np.random.default_rng(seed).permutation(len(points)) % 2
+    unseen = [
+        (points[halves == h] @ _centroids(points[halves != h], seed).T).max(axis=1)
+        for h in (0, 1)
+        if (halves != h).sum() >= 2 and (halves == h).any()
+    ]
+    own = np.concatenate(unseen) if unseen else (points @ centroids.T).max(axis=1)
     high = max(float(np.percentile(own, COVERAGE_PERCENTILE)), 0.05)
     return centroids, COVERAGE_LOW * high, high
+
+
+def _centroids(points: FloatArray, seed: int) -> FloatArray:
+    k = int(np.clip(len(points) // ROWS_PER_CENTROID, 1, MAX_CENTROIDS))
+    kmeans = KMeans(n_clusters=min(k, len(points)), n_init=4, random_state=seed).fit(points)
+    return _unit(np.asarray(kmeans.cluster_centers_, dtype=np.float64))
 
 
 def _unit(M: FloatArray) -> FloatArray:

@@ -18,7 +18,14 @@ the stronger tiers may fail too. So:
 ``r``, the recovery rate P(a stronger tier right | the cheapest wrong), is estimated from the same
 log (``recovery_rate``): with monotone tiers, 1 - (failure rate above the cheapest tier) /
 (failure rate at the cheapest), each rate weighted by inverse propensity; without rows at both
-(or without cheap failures) it is ``DEFAULT_RECOVERY``. The last row is one E-step of EM: its
+(or without cheap failures) it is ``DEFAULT_RECOVERY``. That figure is a *lower bound*: where a
+stronger model also fails prompts the cheap one gets right (GPT-4 on 4% of MMLU questions), tiers
+are not monotone, and a log that observes one outcome per prompt cannot tell how often. So the
+correction (``anchored_recovery``) takes, within [that bound, 1], the rate that keeps the base's
+mean score over the logged traffic: the log decides which prompts fail, the base's calibration
+(fitted on prompts with both outcomes observed) how often such a failure is recoverable.
+
+The last row of the table is one E-step of EM: its
 missing cheap-tier outcome is filled in with the current model's own estimate b, at half weight
 because it is a model's guess, not an observation; such rows anchor the candidate on escalated
 traffic. A soft label t becomes two rows, class 1 with weight w*t and class 0 with w*(1-t).
@@ -77,6 +84,19 @@ def recovery_rate(logs: LabelledLogs) -> float:
         return DEFAULT_RECOVERY
     above_failure = np.average(~logs.success[above], weights=weights[above])
     return float(np.clip(1.0 - above_failure / cheap_failure, 0.0, 1.0))
+
+
+def anchored_recovery(
+    lower: float, base_scores: npt.ArrayLike, cheap_failure: npt.ArrayLike, weights: npt.ArrayLike
+) -> float:
+    """The recovery rate in [``lower``, 1] at which P(the cheapest fails | prompt) times the rate
+    has the base's weighted mean score over the same logged rows; see the module docstring."""
+    w = np.asarray(weights, dtype=np.float64)
+    failure = float(np.average(np.asarray(cheap_failure, dtype=np.float64), weights=w))
+    if failure <= 0:
+        return float(lower)
+    base = float(np.average(np.asarray(base_scores, dtype=np.float64), weights=w))
+    return float(np.clip(base / failure, lower, 1.0))
 
 
 def escalation_target(

@@ -186,15 +186,26 @@ target estimates this one quantity (see the labels below).
 {len(manifest.feature_names)} text features ({", ".join(manifest.feature_names)}). A gate
 (multinomial logistic regression) gives P(group | prompt) over {" / ".join(GROUPS)} (which
 domain goes where: ``training.labels.DOMAIN_GROUP``); each group has its own expert fitted
-on its rows (the chat expert on every row with a target, so that technical requests unlike any
-seed row are not scored like small talk); the score is the gate-weighted mix of the experts'
-estimates. The knowledge expert, fitted on MMLU's observed outcomes, averages three estimates of
-the probability, each weighing the same: a logistic regression
-on the embedding and text features (standardised over its own rows), the topic route, and a
-TF-IDF word 1-2-gram logistic regression over the prompt's whole text (`lexical_c`; it reads what
-MiniLM's 256-word-piece window and pooling lose, and it is why the artifact holds a vocabulary of
-n-grams seen in at least two training prompts). Created {manifest.created}; sha256 of the
-estimator `{manifest.artifact.sha256}`."""
+on its own rows{_general_text(params)}; the score is the gate-weighted mix of the experts'
+estimates. The knowledge expert, fitted on MMLU's observed outcomes, averages the estimates of
+the probability, each weighing the same: a logistic regression on the embedding and text
+features (standardised over its own rows), the topic route{_lexical_text(params)}.
+Created {manifest.created}; sha256 of the estimator `{manifest.artifact.sha256}`."""
+
+
+def _general_text(params: Mapping[str, Any]) -> str:
+    general = params.get("general_group")
+    return f" (the {general} expert on every row with a target)" if general else ""
+
+
+def _lexical_text(params: Mapping[str, Any]) -> str:
+    if params.get("lexical_c") is None:
+        return ""
+    return (
+        ", and a TF-IDF word 1-2-gram logistic regression over the prompt's whole text"
+        " (`lexical_c`; the artifact holds a vocabulary of n-grams seen in at least two"
+        " training prompts)"
+    )
 
 
 def _params_text(params: Mapping[str, Any]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from classifiers.correction import fit_correction
 from classifiers.difficulty import DifficultyEstimator
 from classifiers.errors import ArtifactMismatchError, DataError
 from classifiers.features import FEATURE_NAMES
-from training.log_labels import gate_groups, recovery_rate
+from training.log_labels import anchored_recovery, gate_groups, recovery_rate
 from training.logs import (
     LabelledLogs,
     LogSummary,
@@ -112,14 +112,20 @@ def fit_candidate(
         )
     weights = train.weights[cheap]
     Z = chunked(base.standardised, train.X[cheap])
-    correction = fit_correction(
+    fitted = fit_correction(
         logs.train_scores[cheap],
         Z,
         failed.astype(float),
         weights / weights.mean(),
-        recovery=recovery_rate(train),
+        recovery=1.0,
         embedding_columns=train.X.shape[1] - len(FEATURE_NAMES),
     )
+    # with recovery 1 the correction's own estimate is P(the cheapest tier fails | prompt)
+    cheap_failure = fitted.refit(logs.train_scores, chunked(base.standardised, train.X))
+    recovery = anchored_recovery(
+        recovery_rate(train), logs.train_scores, cheap_failure, train.weights
+    )
+    correction = replace(fitted, recovery=recovery)
     logs.notes.append(
         f"correction fitted on the {cheap.size} logged rows the cheapest tier served"
         f" ({int(failed.sum())} failures); recovery rate {correction.recovery:.2f}"
