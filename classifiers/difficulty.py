@@ -154,8 +154,8 @@ class DifficultyEstimator(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     def __init__(
         self,
         gate_c: float = 0.1,
-        outcome_c: float = 0.001,
-        topic_c: float = 0.1,
+        outcome_c: float = 0.003,
+        topic_c: float = 0.03,
         ridge_alpha: float = 100.0,
         min_group_rows: int = 20,
         general_group: str | None = None,
