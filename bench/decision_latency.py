@@ -1,7 +1,7 @@
 """Decision latency: the fast path (int8 ONNX encoder) beside the torch path, in one run.
 
     .venv/bin/python -m bench.decision_latency [--models-dir DIR] [--version V]
-        [--threads N] [--iterations 200] [--rounds 3] [--paths onnx,torch]
+        [--threads N] [--iterations 200] [--rounds 3] [--paths onnx,torch] [--onnx NAME=DIR]
 
 Each path is the full decision (encoder, features, estimator, policy) over its own encoder; both
 use the same fitted estimator (the artifact's, loaded for timing whichever encoder it was fitted
@@ -11,7 +11,9 @@ encoder. Within each iteration the paths take turns going first, so drift and ne
 fall on all alike. Beside wall-clock p50 and p99 the table gives the p50 of the calling thread's
 CPU time (both encoders run on the calling thread at one thread): on a shared machine a busy
 neighbour stretches wall-clock figures, far less the CPU a decision takes. The torch path needs
-the [train] extra; without it only the fast path is timed.
+the [train] extra; without it only the fast path is timed. ``--onnx NAME=DIR`` (repeatable) adds
+another ONNX export (a directory with ``encoder.json``, as ``router encoder export --out`` writes)
+as a path of its own, to time a candidate build beside the shipped one.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from sklearn.linear_model import Ridge
@@ -86,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     load_before = os.getloadavg()[0]
     encoders = _encoders(args.paths.split(","), args.batch_size, args.threads)
+    encoders[1:1] = _extra_onnx(args.onnx, args.batch_size, args.threads)
     try:
         estimator, feature_fn, version, label = _estimator(args.models_dir, args.version)
     except RouterError as exc:
@@ -120,17 +123,29 @@ def _encoders(names: Sequence[str], batch_size: int, threads: int) -> list[tuple
         if name not in ("onnx", "torch"):
             raise SystemExit(f"unknown path {name!r}: use onnx and/or torch")
         try:
-            loaded.append(
-                (
-                    name,
-                    load_text_encoder(name, batch_size=batch_size, cache_size=0, threads=threads),
-                )
-            )  # type: ignore[arg-type]
+            kind: Literal["onnx", "torch"] = "onnx" if name == "onnx" else "torch"
+            encoder = load_text_encoder(kind, batch_size=batch_size, cache_size=0, threads=threads)
+            loaded.append((name, encoder))
         except RouterError as exc:
             print(f"skipping the {name} path: {exc}", file=sys.stderr)
     if not loaded:
         raise SystemExit("no encoder could be loaded")
     return loaded
+
+
+def _extra_onnx(specs: Sequence[str], batch_size: int, threads: int) -> list[tuple[str, Any]]:
+    from classifiers.onnx_encoder import OnnxEncoder
+
+    extra = []
+    for spec in specs:
+        name, _, directory = spec.partition("=")
+        if not directory:
+            raise SystemExit(f"--onnx takes NAME=DIR, not {spec!r}")
+        loaded = OnnxEncoder.load(
+            Path(directory), batch_size=batch_size, cache_size=0, threads=threads
+        )
+        extra.append((name, loaded))
+    return extra
 
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -140,6 +155,7 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--policy", type=Path, default=SHIPPED_POLICY)
     parser.add_argument("--threads", type=int, default=1, help="default 1, as the service runs")
     parser.add_argument("--paths", default="onnx,torch", help="encoders to time, in this order")
+    parser.add_argument("--onnx", action="append", default=[], help="NAME=DIR: another export")
     parser.add_argument("--iterations", type=int, default=200, help="per prompt length, batch 1")
     parser.add_argument("--batch", type=int, default=32, help="prompts per throughput call")
     parser.add_argument("--batch-size", type=int, default=32, help="encoder batch size")

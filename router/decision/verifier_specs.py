@@ -34,7 +34,6 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Any, Final, Literal, cast
 
-import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
@@ -101,6 +100,8 @@ class JsonSchemaSpec(_Spec):
     @field_validator("schema_")
     @classmethod
     def _valid_schema(cls, schema: dict[str, Any]) -> dict[str, Any]:
+        import jsonschema  # 50 ms at import: only a policy with such a verifier needs it
+
         try:
             jsonschema.validators.validator_for(schema).check_schema(schema)
         except jsonschema.SchemaError as exc:

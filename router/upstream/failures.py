@@ -16,8 +16,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import httpx
-
 _MAX_LINKS = 16
 
 
@@ -49,6 +47,8 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 def _cause(link: BaseException) -> str | None:
+    import httpx  # imported where used (a failure): the CLI starts without it
+
     if isinstance(link, ConnectionRefusedError):
         return "connection refused"
     if isinstance(link, socket.gaierror):
@@ -65,6 +65,8 @@ def _cause(link: BaseException) -> str | None:
 
 
 def _address(chain: list[BaseException]) -> str | None:
+    import httpx
+
     for link in chain:
         if isinstance(link, httpx.HTTPError):
             try:

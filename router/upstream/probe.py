@@ -20,13 +20,14 @@ import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Final, Literal
-
-import httpx
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from router.upstream.failures import unreachable
 from router.upstream.quiet import import_litellm
 from router.upstream.targets import Endpoint, UpstreamTarget, credentials, endpoints
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["ModelCheck", "ProbeResult", "check_targets", "probe"]
 
@@ -83,6 +84,8 @@ async def probe(
     """``checks`` with a live one-token call's result on each one whose key is there."""
     calls: dict[tuple[str, str | None], asyncio.Task[ProbeResult]] = {}
     targets = _endpoints_of(checks)
+    import httpx  # imported where used: the CLI's other commands never probe
+
     timeout = httpx.Timeout(timeout_s, connect=min(connect_timeout_s, timeout_s))
     for check in checks:
         key = (check.model, check.api_base)
@@ -111,6 +114,7 @@ async def _call(model: str, endpoint: Endpoint, timeout: httpx.Timeout) -> Probe
     key = credentials(model, endpoint).api_key
     if key is not None:
         params["api_key"] = key
+    import httpx
     import openai  # imported where used, as litellm: each takes seconds
 
     litellm = import_litellm()

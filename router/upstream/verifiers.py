@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import anyio
-import jsonschema
 
 from router.decision.verifier_specs import (
     FinalAnswerSpec,
@@ -154,6 +153,8 @@ def _regex(spec: RegexSpec) -> Check:
 
 
 def _json_schema(spec: JsonSchemaSpec) -> Check:
+    import jsonschema  # 50 ms at import: only a policy with such a verifier needs it
+
     validator = jsonschema.validators.validator_for(spec.schema_)(spec.schema_)
 
     def check(text: str, messages: Messages) -> tuple[bool, str]:

@@ -1,4 +1,5 @@
-"""Heavy libraries are imported where used: the CLI starts without litellm, torch, sklearn."""
+"""Heavy libraries are imported where used: the CLI starts without litellm, torch, sklearn,
+httpx, jsonschema."""
 
 from __future__ import annotations
 
@@ -7,7 +8,17 @@ import sys
 
 import pytest
 
-HEAVY = ("litellm", "openai", "torch", "transformers", "sentence_transformers", "sklearn", "redis")
+HEAVY = (
+    "litellm",
+    "openai",
+    "torch",
+    "transformers",
+    "sentence_transformers",
+    "sklearn",
+    "redis",
+    "httpx",  # 40 ms: only calls upstream (and its failures) need it
+    "jsonschema",  # 50 ms: only a JSON-schema verifier needs it
+)
 
 
 def imported_after(statement: str) -> list[str]:
