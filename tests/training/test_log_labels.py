@@ -17,6 +17,7 @@ from training import metrics
 from training.log_labels import (
     CENSORED_WEIGHT,
     DEFAULT_RECOVERY,
+    anchored_recovery,
     gate_groups,
     log_targets,
     recovery_rate,
@@ -71,6 +72,19 @@ def test_recovery_is_how_much_less_often_the_tiers_above_the_cheapest_fail() -> 
 
     assert recovery_rate(logs) == pytest.approx(0.5)
     assert recovery_rate(only_cheap) == DEFAULT_RECOVERY
+
+
+def test_anchored_recovery_keeps_the_base_level_within_the_logs_bound() -> None:
+    failure = np.array([0.2, 0.4, 0.6])  # P(cheap tier fails | prompt): mean 0.4
+    weights = np.ones(3)
+    # the base's mean score 0.2 over the same rows: a recovery of 0.5 keeps it
+    assert anchored_recovery(0.3, [0.1, 0.2, 0.3], failure, weights) == pytest.approx(0.5)
+    # the log says at least 0.7 are recovered: the bound wins over the base's lower level
+    assert anchored_recovery(0.7, [0.1, 0.2, 0.3], failure, weights) == pytest.approx(0.7)
+    # a base above every failure is capped at 1
+    assert anchored_recovery(0.3, [0.9, 0.9, 0.9], failure, weights) == 1.0
+    # the weights are the rows' inverse propensities
+    assert anchored_recovery(0.0, [0.0, 0.0, 0.3], failure, [0.0, 0.0, 1.0]) == pytest.approx(0.5)
 
 
 def test_explored_rows_weigh_their_inverse_propensity_clipped() -> None:
