@@ -97,7 +97,9 @@ def test_two_replicas_serve_an_applied_policy_within_a_second(fleet: list[str]) 
     first, second = fleet
     current = httpx.get(f"{first}/admin/policy", headers=AUTH, timeout=10)
     data = yaml.safe_load(current.json()["yaml"]) | {"version": "fleet-2"}
-    data["tiers"][0]["band"], data["tiers"][1]["band"] = [0.0, 0.25], [0.25, 0.4]
+    # move the first edge; the second tier still ends where the third begins
+    data["tiers"][0]["band"] = [0.0, 0.25]
+    data["tiers"][1]["band"] = [0.25, data["tiers"][2]["band"][0]]
 
     applied = httpx.put(
         f"{first}/admin/policy",
