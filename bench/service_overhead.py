@@ -29,6 +29,10 @@ schedstat; "nan" elsewhere): ``service`` minus ``route`` is the CPU a chat reque
 its decision, a figure neighbours' load moves far less. Work the service does after answering
 (litellm's logging) is counted on whichever path runs next; the ``direct`` row, where the service
 has nothing else to do, shows how much that is.
+
+Its parts: ``bench.overhead_setup`` (the models and the policy each service serves),
+``bench.overhead_servers`` (the upstream and service processes), ``bench.overhead_load`` (the
+paths and the load driven through them), ``bench.overhead_report`` (what is printed).
 """
 
 from __future__ import annotations
@@ -37,75 +41,16 @@ import argparse
 import asyncio
 import multiprocessing
 import os
-import socket
 import sys
 import tempfile
-import time
-from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from itertools import count
-from multiprocessing.connection import Connection
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
-import numpy as np
-import yaml
-
-from records import Price
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-PROMPT = "Case {i}: explain briefly why the sky looks blue at noon but red at sunset."
-UPSTREAM_MODEL = "bench-model"
-BENCH_PRICE = Price(input_per_mtok=0.15, output_per_mtok=0.6)
-WARMUP = 20
-ROUND = 250
-READY_TIMEOUT_S = 120.0
-
-Send = Callable[[], Awaitable[str | None]]
-"""Sends one request; returns None when it succeeded, else what went wrong."""
-
-
-@dataclass
-class Timings:
-    """Latencies (ms) of the requests that succeeded, what went wrong with those that did not, and
-    the service's CPU time while they ran."""
-
-    ms: list[float] = field(default_factory=list)
-    failures: Counter[str] = field(default_factory=Counter)
-    wall_s: float = 0.0
-    service_cpu_s: float = 0.0
-
-    def add(self, other: Timings) -> None:
-        self.ms += other.ms
-        self.failures += other.failures
-        self.wall_s += other.wall_s
-        self.service_cpu_s += other.service_cpu_s
-
-    @property
-    def errors(self) -> int:
-        return self.failures.total()
-
-    @property
-    def service_cpu_ms(self) -> float:
-        """The service's CPU time per request on this path."""
-        requests = len(self.ms) + self.errors
-        return 1000.0 * self.service_cpu_s / requests if requests else float("nan")
-
-    @property
-    def rate(self) -> float:
-        """Requests per second while this path was running."""
-        return (len(self.ms) + self.errors) / self.wall_s if self.wall_s else float("nan")
-
-    def percentile(self, q: float) -> float:
-        return float(np.percentile(self.ms, q)) if self.ms else float("nan")
-
-
-@dataclass(frozen=True)
-class Caller:
-    name: str
-    send: Send
+from bench.overhead_load import measure
+from bench.overhead_report import header, print_table, print_verdict
+from bench.overhead_servers import run_service, run_upstream, start, wait_ready
+from bench.overhead_setup import classifier, write_policy
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -115,21 +60,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     context = multiprocessing.get_context("spawn")
     services: dict[str, tuple[Any, str]] = {}
     with tempfile.TemporaryDirectory(prefix="router-bench-") as scratch:
-        upstream, upstream_url = _start(context, _run_upstream, ())
-        policy_path = _write_policy(Path(scratch), upstream_url)
+        upstream, upstream_url = start(context, run_upstream, ())
+        policy_path = write_policy(Path(scratch), upstream_url)
         if args.threads is not None:
             os.environ["ROUTER_ENCODER_THREADS"] = str(args.threads)  # the children inherit
         classifiers = {}
         try:
             for encoder in args.encoders:
-                models_dir, classifiers[encoder] = _classifier(Path(scratch), encoder)
+                models_dir, classifiers[encoder] = classifier(Path(scratch), encoder)
                 service_args = (str(models_dir), str(policy_path), encoder)
-                services[encoder] = _start(context, _run_service, service_args)
+                services[encoder] = start(context, run_service, service_args)
             for _, url in services.values():
-                _wait_ready(url)
-            print(_header(args, classifiers, upstream_url, services))
+                wait_ready(url)
+            print(header(args, classifiers, upstream_url, services))
             urls = {encoder: (url, process.pid) for encoder, (process, url) in services.items()}
-            asyncio.run(_measure(args, upstream_url, urls))
+            results, decision_means = asyncio.run(measure(args, upstream_url, urls))
+            print_table(results)
+            print_verdict(results, decision_means)
         finally:
             for process in [*(p for p, _ in services.values()), upstream]:
                 process.terminate()
@@ -159,432 +106,6 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     if unknown or not args.encoders:
         parser.error(f"--encoder takes onnx, torch and/or hashing, not {sorted(unknown)}")
     return args
-
-
-# --- the classifier and the policy ---------------------------------------------------------
-
-
-def _classifier(scratch: Path, encoder: str) -> tuple[Path, str]:
-    """The models directory the service for ``encoder`` serves from, and what it holds."""
-    from classifiers.artifacts.manifest import read_manifest
-    from classifiers.artifacts.versions import resolve_version
-    from classifiers.encoder_choice import kind_of
-    from classifiers.errors import ArtifactNotFoundError
-    from router.settings import SHIPPED_MODELS_DIR
-
-    models_dir = scratch / f"models-{encoder}"
-    try:
-        version_dir = resolve_version(SHIPPED_MODELS_DIR, None)
-    except ArtifactNotFoundError:
-        _publish_stand_in(models_dir, encoder)
-        return models_dir, f"STAND-IN Ridge fitted on random rows (no models/CURRENT), {encoder}"
-    built_for = read_manifest(version_dir).encoder
-    if encoder != "hashing" and kind_of(built_for.name) == encoder:
-        return SHIPPED_MODELS_DIR, f"shipped model {version_dir.name} from {SHIPPED_MODELS_DIR}"
-    _republish(version_dir, models_dir, encoder)
-    return models_dir, (
-        f"the estimator of shipped {version_dir.name} (fitted on {built_for.name}) re-saved for"
-        f" the {encoder} encoder: timing only"
-    )
-
-
-def _encoder_spec(encoder: str) -> tuple[str, int, str | None]:
-    from classifiers.encoder import MODEL_NAME, HashingEncoder
-
-    if encoder == "onnx":
-        from classifiers.encoder import model_files_sha256
-        from classifiers.onnx_encoder import ENCODERS_DIR, ONNX_DIR_NAME, ONNX_NAME
-
-        return ONNX_NAME, 384, model_files_sha256(ENCODERS_DIR / ONNX_DIR_NAME)
-    if encoder == "torch":
-        return MODEL_NAME, 384, None
-    return HashingEncoder(384).name, 384, None
-
-
-def _republish(version_dir: Path, models_dir: Path, encoder: str) -> None:
-    from classifiers.artifacts.manifest import read_manifest
-    from classifiers.artifacts.store import load_artifact, save_artifact
-    from classifiers.artifacts.versions import write_current
-
-    built_for = read_manifest(version_dir).encoder
-    artifact = load_artifact(
-        version_dir,
-        encoder_name=built_for.name,
-        encoder_dimension=built_for.dimension,
-        encoder_files_sha256=built_for.files_sha256,
-    )
-    name, dimension, files_sha256 = _encoder_spec(encoder)
-    feature_names = artifact.manifest.feature_names if encoder != "hashing" else ()
-    estimator = artifact.estimator
-    if encoder == "hashing":
-        _publish_stand_in(models_dir, encoder)
-        return
-    save_artifact(
-        models_dir,
-        "bench-timing",
-        estimator,
-        encoder_name=name,
-        encoder_dimension=dimension,
-        encoder_files_sha256=files_sha256,
-        feature_names=feature_names,
-        training_data={"note": f"the estimator of {version_dir.name}, for timing only"},
-        metrics={},
-    )
-    write_current(models_dir, "bench-timing")
-
-
-def _publish_stand_in(models_dir: Path, encoder: str) -> None:
-    from sklearn.linear_model import Ridge
-
-    from classifiers.artifacts.store import save_artifact
-    from classifiers.artifacts.versions import write_current
-
-    name, dimension, files_sha256 = _encoder_spec(encoder)
-    rng = np.random.default_rng(0)
-    rows = rng.normal(size=(256, dimension))
-    estimator = Ridge(alpha=1.0).fit(rows, rng.uniform(size=256))
-    save_artifact(
-        models_dir,
-        "bench-stand-in",
-        estimator,
-        encoder_name=name,
-        encoder_dimension=dimension,
-        encoder_files_sha256=files_sha256,
-        feature_names=[],
-        training_data={"rows": 256, "source": "random"},
-        metrics={},
-    )
-    write_current(models_dir, "bench-stand-in")
-
-
-def _write_policy(scratch: Path, upstream_url: str) -> Path:
-    """Two tiers, both answered by the bench upstream, no thinking: the overhead alone.
-
-    The model is priced, as every model a service pays for is (by litellm's list or the
-    policy): litellm's search for the price of a model it does not know costs ~3 ms of CPU a
-    call, which would be a cost of the bench's made-up model name, not of the router."""
-
-    def tier(name: str, band: list[float]) -> dict[str, Any]:
-        return {
-            "name": name,
-            "band": band,
-            "model": f"openai/{UPSTREAM_MODEL}",
-            "api_base": upstream_url,
-            "budget": {"max_tokens": 256},
-            "timeout_s": 30,
-            "price": BENCH_PRICE.model_dump(),
-        }
-
-    policy = {"version": "bench-1", "tiers": [tier("low", [0.0, 0.5]), tier("high", [0.5, 1.0])]}
-    path = scratch / "policy.yaml"
-    path.write_text(yaml.safe_dump(policy), encoding="utf-8")
-    return path
-
-
-# --- the two servers -----------------------------------------------------------------------
-
-
-def _start(context: Any, target: Callable[..., None], args: tuple[str, ...]) -> tuple[Any, str]:
-    """Start ``target`` in a child process; it sends back the URL it serves on."""
-    parent, child = context.Pipe()
-    process = context.Process(target=target, args=(child, *args), daemon=True)
-    process.start()
-    if not parent.poll(READY_TIMEOUT_S):
-        process.terminate()
-        raise RuntimeError(f"{target.__name__} did not start")
-    return process, str(parent.recv())
-
-
-def _loopback_socket() -> socket.socket:
-    """A bound loopback socket for the service that asyncio will give TCP_NODELAY: it does so only
-    for sockets whose proto is IPPROTO_TCP, and without it Nagle and delayed ACKs add ~40 ms per
-    response (the test upstream binds its socket the same way)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-def _run_upstream(conn: Connection) -> None:
-    sys.path.insert(0, str(PROJECT_ROOT))  # tests/ is not installed; run from anywhere
-    from tests.upstream_server import running_upstream
-
-    with running_upstream() as server:
-        conn.send(server.url)
-        while True:
-            time.sleep(3600)
-
-
-def _run_service(conn: Connection, models_dir: str, policy_path: str, encoder: str) -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    import uvicorn
-
-    from classifiers.encoder import HashingEncoder
-    from router.service.app import create_app
-    from router.service.model_store import load_encoder
-    from router.settings import Settings
-
-    kind = encoder if encoder in ("onnx", "torch") else "auto"
-    settings = Settings(models_dir=Path(models_dir), policy_path=Path(policy_path), encoder=kind)
-    loader = load_encoder if encoder != "hashing" else (lambda _: HashingEncoder(384))
-    app = create_app(settings, encoder_loader=loader)
-    sock = _loopback_socket()
-    conn.send(f"http://127.0.0.1:{sock.getsockname()[1]}")
-    config = uvicorn.Config(
-        app,
-        log_level="warning",
-        access_log=False,
-        ws="none",
-        timeout_keep_alive=settings.keep_alive_s,
-    )
-    uvicorn.Server(config).run(sockets=[sock])
-
-
-def _wait_ready(service_url: str) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        try:
-            response = httpx.get(f"{service_url}/readyz", timeout=2.0)
-        except httpx.TransportError:
-            response = None
-        if response is not None and response.status_code == 200:
-            return
-        if response is not None and response.status_code == 503 and "problem" in response.text:
-            problem = response.json().get("problem")
-            if problem and problem != "not loaded yet":
-                raise RuntimeError(f"the service is not ready: {problem}")
-        time.sleep(0.2)
-    raise RuntimeError("the service did not become ready")
-
-
-# --- measuring -----------------------------------------------------------------------------
-
-
-async def _measure(
-    args: argparse.Namespace, upstream_url: str, services: dict[str, tuple[str, int]]
-) -> None:
-    numbers = count()
-    limits = httpx.Limits(
-        max_connections=args.concurrency, max_keepalive_connections=args.concurrency
-    )
-
-    def client(base: str) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=base, limits=limits, timeout=60.0)
-
-    clients = {encoder: client(url) for encoder, (url, _) in services.items()}
-    async with client(upstream_url) as direct:
-        paths = [Caller("direct", _chat_call(direct, UPSTREAM_MODEL, "/chat/completions", numbers))]
-        for encoder, http in clients.items():
-            paths.append(
-                Caller(
-                    f"service[{encoder}]", _chat_call(http, "auto", "/v1/chat/completions", numbers)
-                )
-            )
-            paths.append(Caller(f"route[{encoder}]", _route_call(http, numbers)))
-        paths.append(Caller("litellm", _litellm_call(upstream_url, numbers)))
-        pids = [pid for _, pid in services.values()]
-        try:
-            for path in paths:
-                await _run(path, WARMUP, 1)
-            results = {}
-            for concurrency, total in ((1, args.requests_c1), (args.concurrency, args.requests_cn)):
-                results[concurrency] = await _interleaved(
-                    paths, total, concurrency, lambda: sum(_cpu_s(pid) for pid in pids)
-                )
-            decision_means = {e: await _decision_mean_ms(h) for e, h in clients.items()}
-        finally:
-            for http in clients.values():
-                await http.aclose()
-    _print_table(results)
-    _print_verdict(results, decision_means)
-
-
-def _chat_call(http: httpx.AsyncClient, model: str, url: str, numbers: count[int]) -> Send:
-    async def send() -> str | None:
-        messages = [{"role": "user", "content": PROMPT.format(i=next(numbers))}]
-        return _failure(await http.post(url, json={"model": model, "messages": messages}))
-
-    return send
-
-
-def _route_call(http: httpx.AsyncClient, numbers: count[int]) -> Send:
-    async def send() -> str | None:
-        return _failure(await http.post("/v1/route", json={"text": PROMPT.format(i=next(numbers))}))
-
-    return send
-
-
-def _litellm_call(upstream_url: str, numbers: count[int]) -> Send:
-    """The service's own upstream call (``router.upstream.client.Upstream``: the litellm
-    Router), made from this process with no HTTP server and no decision in front: the floor
-    under any litellm-based service's added latency."""
-    from records import Budget
-    from router.errors import RouterError
-    from router.upstream.client import Upstream
-    from router.upstream.targets import UpstreamTarget
-
-    target = UpstreamTarget(
-        model=f"openai/{UPSTREAM_MODEL}",
-        budget=Budget(max_tokens=256),
-        api_base=upstream_url,
-        price=BENCH_PRICE,
-    )
-    upstream = Upstream([target])
-
-    async def send() -> str | None:
-        messages = [{"role": "user", "content": PROMPT.format(i=next(numbers))}]
-        try:
-            await upstream.complete(target, messages)
-        except RouterError as exc:
-            return type(exc).__name__
-        return None
-
-    return send
-
-
-def _failure(response: httpx.Response) -> str | None:
-    return None if response.status_code == 200 else f"HTTP {response.status_code}"
-
-
-async def _interleaved(
-    paths: list[Caller], total: int, concurrency: int, service_cpu: Callable[[], float]
-) -> dict[str, Timings]:
-    """``total`` requests per path in rounds, the paths' order rotating every round."""
-    timings = {path.name: Timings() for path in paths}
-    size = 1 if concurrency == 1 else min(ROUND, total)
-    done = 0
-    for round_number in range(-(-total // size)):
-        batch = min(size, total - done)
-        shift = round_number % len(paths)
-        for path in paths[shift:] + paths[:shift]:
-            cpu_before = service_cpu()
-            batch_timings = await _run(path, batch, concurrency)
-            batch_timings.service_cpu_s = service_cpu() - cpu_before
-            timings[path.name].add(batch_timings)
-        done += batch
-    return timings
-
-
-def _cpu_s(pid: int) -> float:
-    """The CPU time the threads of process ``pid`` have had so far (ns precision); nan off Linux."""
-    tasks = Path(f"/proc/{pid}/task")
-    if not tasks.is_dir():
-        return float("nan")
-    total_ns = 0
-    for task in tasks.iterdir():
-        try:
-            total_ns += int((task / "schedstat").read_text().split()[0])
-        except (OSError, ValueError, IndexError):  # a thread that ended meanwhile
-            continue
-    return total_ns / 1e9
-
-
-async def _run(path: Caller, total: int, concurrency: int) -> Timings:
-    timings = Timings()
-    queue = iter(range(total))
-
-    async def worker() -> None:
-        for _ in queue:
-            started = time.perf_counter()
-            try:
-                failure = await path.send()
-            except httpx.HTTPError as exc:
-                failure = type(exc).__name__
-            if failure is None:
-                timings.ms.append((time.perf_counter() - started) * 1000.0)
-            else:
-                timings.failures[failure] += 1
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(min(concurrency, total))))
-    timings.wall_s = time.perf_counter() - started
-    return timings
-
-
-async def _decision_mean_ms(service: httpx.AsyncClient) -> float:
-    """Mean server-side decision time, from the service's own histogram."""
-    text = (await service.get("/metrics")).text
-    values = {
-        line.split(" ")[0]: float(line.split(" ")[1])
-        for line in text.splitlines()
-        if line.startswith("router_decision_seconds_")
-    }
-    total, number = (
-        values.get("router_decision_seconds_sum", 0.0),
-        values.get("router_decision_seconds_count", 0.0),
-    )
-    return 1000.0 * total / number if number else float("nan")
-
-
-# --- printing ------------------------------------------------------------------------------
-
-
-def _header(
-    args: argparse.Namespace,
-    classifiers: dict[str, str],
-    upstream: str,
-    services: dict[str, tuple[Any, str]],
-) -> str:
-    lines = ["difficulty-router: latency the service adds to an upstream call"]
-    for encoder, (_, url) in services.items():
-        lines.append(f"  {encoder:<8} {url}: {classifiers[encoder]}")
-    lines += [
-        f"  upstream {upstream} (scripted test server, answers at once)",
-        f"  services create_app under uvicorn, one process each, encoder threads"
-        f" {args.threads or 'per settings'}",
-        f"  requests {args.requests_c1} per path at c=1, {args.requests_cn} per path at"
-        f" c={args.concurrency}, interleaved; {os.cpu_count()} cores,"
-        f" load {os.getloadavg()[0]:.2f}",
-    ]
-    return "\n".join(lines)
-
-
-def _print_table(results: dict[int, dict[str, Timings]]) -> None:
-    print(
-        f"\n{'path':<15}{'conc':>6}{'ok':>7}{'errors':>8}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>8}"
-        f"{'svc cpu ms/req':>16}"
-    )
-    for concurrency, timings in results.items():
-        for name, timing in timings.items():
-            print(
-                f"{name:<15}{concurrency:>6}{len(timing.ms):>7}{timing.errors:>8}"
-                f"{timing.percentile(50):>9.2f}{timing.percentile(99):>9.2f}{timing.rate:>8.0f}"
-                f"{timing.service_cpu_ms:>16.2f}"
-            )
-    for concurrency, timings in results.items():
-        for name, timing in timings.items():
-            if timing.failures:
-                said = ", ".join(f"{n}x {kind}" for kind, n in timing.failures.most_common())
-                print(f"errors   {name} at c={concurrency}: {said}")
-
-
-def _print_verdict(
-    results: dict[int, dict[str, Timings]], decision_means: dict[str, float]
-) -> None:
-    for encoder, mean in decision_means.items():
-        print(f"\n[{encoder}] server-side decision time (mean, all requests): {mean:.2f} ms")
-        for concurrency, timings in results.items():
-            service, route = timings[f"service[{encoder}]"], timings[f"route[{encoder}]"]
-            added = service.percentile(50) - timings["direct"].percentile(50)
-            budget = route.percentile(50) + 2.0
-            verdict = "within" if added <= budget else "OVER"
-            print(
-                f"c={concurrency:<3} added p50 (service - direct) {added:7.2f} ms"
-                f"  vs decision p50 (route) + 2 ms {budget:7.2f} ms: {verdict}"
-            )
-            floor = timings["litellm"].percentile(50) - timings["direct"].percentile(50)
-            beyond = added - route.percentile(50)
-            print(
-                f"c={concurrency:<3} beyond its decision the service adds {beyond:7.2f} ms p50;"
-                f" the litellm call alone adds {floor:7.2f} ms over direct;"
-                f" service CPU per chat request beyond a route one"
-                f" {service.service_cpu_ms - route.service_cpu_ms:6.2f} ms"
-            )
-    if {"onnx", "torch"} <= set(decision_means):
-        for concurrency, timings in results.items():
-            ratio = timings["service[onnx]"].rate / timings["service[torch]"].rate
-            print(f"\nc={concurrency:<3} requests/s, onnx service over torch service: {ratio:.2f}x")
 
 
 if __name__ == "__main__":

@@ -21,22 +21,20 @@ key>`` hashes (``spent``, ``reserved``). Errors become ``DecisionLogError`` nami
 from __future__ import annotations
 
 import sqlite3
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Final
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from router.decision.spend_caps import Period, SpendCap, period_of
 from router.errors import DecisionLogError
-from router.log.store.sqlite import connect, transaction
+from router.log.store.redis import open_client
+from router.log.store.sqlite import Connections, transaction
 from router.settings import Settings
 
 __all__ = ["Refusal", "Reservation", "SpendStore", "open_spend_store"]
@@ -79,11 +77,15 @@ class Refusal:
 
 
 class SpendStore(ABC):
-    @abstractmethod
     def totals(
         self, caller: str, caps: Sequence[SpendCap], now: datetime
     ) -> dict[str, tuple[float, float]]:
         """(spent, reserved) per cap name for ``caller``'s current windows."""
+        with self._errors("read"):
+            return {
+                cap.name: self._counters(caller, period.key)
+                for cap, period in zip(caps, _periods(caps, now), strict=True)
+            }
 
     @abstractmethod
     def reserve(
@@ -96,6 +98,14 @@ class SpendStore(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    @abstractmethod
+    def _counters(self, caller: str, period: str) -> tuple[float, float]:
+        """(spent, reserved) of one window; (0, 0) before its first reservation."""
+
+    @abstractmethod
+    def _errors(self, doing: str) -> AbstractContextManager[None]:
+        """The store's errors as ``DecisionLogError`` saying what it was ``doing``."""
+
 
 def _periods(caps: Sequence[SpendCap], now: datetime) -> list[Period]:
     return [period_of(cap.window, now) for cap in caps]
@@ -104,20 +114,9 @@ def _periods(caps: Sequence[SpendCap], now: datetime) -> list[Period]:
 class SQLiteSpendStore(SpendStore):
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self._connections = Connections(path)
         with self._errors("create"):
-            self._db().execute(_SCHEMA)
-
-    def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = connect(self.path)
-            self._local.db = db
-            with self._lock:
-                self._all.append(db)
-        return db
+            self._connections.get().execute(_SCHEMA)
 
     @contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
@@ -126,28 +125,22 @@ class SQLiteSpendStore(SpendStore):
         except sqlite3.Error as exc:
             raise DecisionLogError(f"spend counters {self.path}: cannot {doing}: {exc}") from exc
 
-    def totals(
-        self, caller: str, caps: Sequence[SpendCap], now: datetime
-    ) -> dict[str, tuple[float, float]]:
-        found = {}
-        with self._errors("read"):
-            for cap, period in zip(caps, _periods(caps, now), strict=True):
-                row = (
-                    self._db()
-                    .execute(
-                        "SELECT spent, reserved FROM spend WHERE caller = ? AND period = ?",
-                        (caller, period.key),
-                    )
-                    .fetchone()
-                )
-                found[cap.name] = (0.0, 0.0) if row is None else (float(row[0]), float(row[1]))
-        return found
+    def _counters(self, caller: str, period: str) -> tuple[float, float]:
+        row = (
+            self._connections.get()
+            .execute(
+                "SELECT spent, reserved FROM spend WHERE caller = ? AND period = ?",
+                (caller, period),
+            )
+            .fetchone()
+        )
+        return (0.0, 0.0) if row is None else (float(row[0]), float(row[1]))
 
     def reserve(
         self, caller: str, caps: Sequence[SpendCap], amount: float, now: datetime
     ) -> Reservation | Refusal:
         periods = _periods(caps, now)
-        with self._errors("reserve"), transaction(self._db()) as db:
+        with self._errors("reserve"), transaction(self._connections.get()) as db:
             for cap, period in zip(caps, periods, strict=True):
                 row = db.execute(
                     "SELECT spent + reserved FROM spend WHERE caller = ? AND period = ?",
@@ -165,7 +158,7 @@ class SQLiteSpendStore(SpendStore):
         return Reservation(caller, tuple(period.key for period in periods), amount)
 
     def settle(self, reservation: Reservation, actual: float) -> None:
-        with self._errors("settle"), transaction(self._db()) as db:
+        with self._errors("settle"), transaction(self._connections.get()) as db:
             for period in reservation.periods:
                 db.execute(
                     "UPDATE spend SET reserved = MAX(0, reserved - ?), spent = spent + ?"
@@ -174,10 +167,7 @@ class SQLiteSpendStore(SpendStore):
                 )
 
     def close(self) -> None:
-        with self._lock:
-            for db in self._all:
-                db.close()
-            self._all.clear()
+        self._connections.close()
 
 
 class RedisSpendStore(SpendStore):
@@ -188,13 +178,7 @@ class RedisSpendStore(SpendStore):
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str, timeout_s: float) -> RedisSpendStore:
-        client = redis.Redis.from_url(
-            url,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 1),
-        )
-        return cls(client, prefix)
+        return cls(open_client(url, timeout_s), prefix)
 
     def _key(self, caller: str, period: str) -> str:
         return f"{self.prefix}:spend:{caller}:{period}"
@@ -206,17 +190,9 @@ class RedisSpendStore(SpendStore):
         except redis.RedisError as exc:
             raise DecisionLogError(f"spend counters in Redis: cannot {doing}: {exc}") from exc
 
-    def totals(
-        self, caller: str, caps: Sequence[SpendCap], now: datetime
-    ) -> dict[str, tuple[float, float]]:
-        found = {}
-        with self._errors("read"):
-            for cap, period in zip(caps, _periods(caps, now), strict=True):
-                spent, reserved = self.client.hmget(
-                    self._key(caller, period.key), ["spent", "reserved"]
-                )
-                found[cap.name] = (float(spent or 0), float(reserved or 0))
-        return found
+    def _counters(self, caller: str, period: str) -> tuple[float, float]:
+        spent, reserved = self.client.hmget(self._key(caller, period), ["spent", "reserved"])
+        return (float(spent or 0), float(reserved or 0))
 
     def reserve(
         self, caller: str, caps: Sequence[SpendCap], amount: float, now: datetime

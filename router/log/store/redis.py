@@ -51,7 +51,7 @@ from records import DecisionRecord, Feedback
 from router.errors import DecisionLogError
 from router.log.store.base import DecisionStore, Known, Logged, in_window
 
-__all__ = ["RedisStore", "StreamConsumer", "StreamEntry", "translated_errors"]
+__all__ = ["RedisStore", "StreamConsumer", "StreamEntry", "open_client", "translated_errors"]
 
 
 READ_BATCH: Final = 500
@@ -80,6 +80,17 @@ if ARGV[2] ~= '' then
 end
 return ARGV[3]
 """
+
+
+def open_client(url: str, timeout_s: float) -> redis.Redis:
+    """A client on ``url`` whose calls fail after ``timeout_s`` rather than hang; a broken
+    connection (Redis restarted) is retried once, on a new one."""
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        retry=Retry(NoBackoff(), 1),
+    )
 
 
 @contextmanager
@@ -206,15 +217,8 @@ class RedisStore(DecisionStore):
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "router", timeout_s: float = 1.0) -> RedisStore:
-        """A store on ``url`` whose calls fail after ``timeout_s`` rather than hang; a broken
-        connection (Redis restarted) is retried once, on a new one."""
-        client = redis.Redis.from_url(
-            url,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 1),
-        )
-        return cls(client, prefix)
+        """A store on ``open_client(url, timeout_s)``."""
+        return cls(open_client(url, timeout_s), prefix)
 
     def append_decisions(self, records: Sequence[DecisionRecord]) -> None:
         with translated_errors(f"adding {len(records)} decisions to {self.decisions_key}"):

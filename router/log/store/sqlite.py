@@ -19,8 +19,9 @@ the file locked waits up to ``busy_timeout_s`` rather than failing; several proc
 the file. ``synchronous=NORMAL``: a committed write survives the process being killed; a power
 cut may take the last transactions.
 
-``connect`` and ``transaction`` are shared with the spool (``router.log.store.spool``). SQLite's
-errors become ``DecisionLogError`` naming the file.
+``connect`` and ``transaction`` are shared with the spool (``router.log.store.spool``),
+``Connections`` with the spend counters (``router.log.spend``). SQLite's errors become
+``DecisionLogError`` naming the file.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from records import DecisionRecord, Feedback
 from router.errors import DecisionLogError
 from router.log.store.base import DecisionStore, Known, Logged
 
-__all__ = ["SQLiteStore", "connect", "micros", "transaction", "translated_errors"]
+__all__ = ["Connections", "SQLiteStore", "connect", "micros", "transaction", "translated_errors"]
 
 BUSY_TIMEOUT_S: Final = 10.0
 PAGE_ROWS: Final = 500  # decisions read per query by ``logged``, and ids per IN (...)
@@ -107,8 +108,8 @@ def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     db.execute("COMMIT")
 
 
-class _Connections:
-    """One connection per thread, all closed together."""
+class Connections:
+    """One ``connect``-ed connection to ``path`` per thread, all closed together."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -137,7 +138,7 @@ class SQLiteStore(DecisionStore):
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._connections = _Connections(path)
+        self._connections = Connections(path)
         with translated_errors(path), transaction(self._connections.get()) as db:
             for statement in _SCHEMA:
                 db.execute(statement)
