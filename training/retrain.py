@@ -59,7 +59,7 @@ from training.logs import (
     MAX_PROPENSITY_WEIGHT,
     LogSummary,
 )
-from training.model_card import write_retrained_card
+from training.model_card_retrained import write_retrained_card
 from training.retrain_base import BaseVersion, hyperparameters
 from training.retrain_logs import (
     MAX_LOG_ROWS,
