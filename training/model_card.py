@@ -44,9 +44,7 @@ PROXY_FOR: Mapping[str, str] = {
 }
 
 ATTRIBUTION = """\
-- MMLU (Hendrycks et al., MIT) with per-model outcomes from lm-sys/RouteLLM (Apache-2.0). The
-  estimator's TF-IDF vocabulary holds the word 1-2-grams found in at least two MMLU training
-  prompts (with their weights); no prompt is stored whole.
+- MMLU (Hendrycks et al., MIT) with per-model outcomes from lm-sys/RouteLLM (Apache-2.0).
 - RouterBench outcomes (withmartian/routerbench, MIT) on WinoGrande (CC-BY, Allen Institute for
   AI), ARC-Challenge (CC-BY-SA-4.0, Allen Institute for AI) and MBPP (CC-BY-4.0, Google Research).
 - MATH (Hendrycks et al., MIT), GSM8K (OpenAI, MIT), HumanEval (OpenAI, MIT), MAWPS (MIT);
@@ -96,9 +94,18 @@ def render_model_card(manifest: Manifest, report: EvaluationReport, notes: str =
         "## Limitations",
         _limitations(),
         "## Licences and attribution",
-        ATTRIBUTION,
+        ATTRIBUTION + _vocabulary_note(manifest.metrics.get("estimator", {})),
     ]
     return "\n\n".join(part.strip() for part in sections if part.strip()) + "\n"
+
+
+def _vocabulary_note(params: Mapping[str, Any]) -> str:
+    if params.get("lexical_c") is None:
+        return ""
+    return (
+        "\n- The estimator's TF-IDF vocabulary holds the word 1-2-grams found in at least two MMLU"
+        " training prompts (with their weights); no prompt is stored whole."
+    )
 
 
 def _provenance_section(counts: Mapping[str, int] | None) -> str:

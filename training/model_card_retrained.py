@@ -22,6 +22,7 @@ from training.model_card import (
     _metrics_section,
     _overview,
     _table,
+    _vocabulary_note,
 )
 
 
@@ -58,7 +59,7 @@ def render_retrained_card(
         _limitations(),
         _retrain_limitations(),
         "## Licences and attribution" if seed else "",
-        ATTRIBUTION if seed else "",
+        ATTRIBUTION + _vocabulary_note(manifest.metrics.get("estimator", {})) if seed else "",
     ]
     return "\n\n".join(part.strip() for part in sections if part.strip()) + "\n"
 

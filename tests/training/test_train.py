@@ -109,8 +109,26 @@ def test_train_seed_publishes_a_loadable_version_with_card_and_report(tmp_path: 
     card = (trained.version_dir / CARD_FILE).read_text(encoding="utf-8")
     assert "## Labels" in card and "spearman_math_level" in card
     assert "Label provenance" in card and "report/reliability.png" in card
+    assert "TF-IDF vocabulary" in card, "a lexical model stores n-grams: the card says so"
     for plot in ("score_by_domain.png", "reliability.png"):
         assert (trained.version_dir / "report" / plot).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_card_without_a_lexical_model_claims_no_vocabulary(tmp_path: Path) -> None:
+    data = write_rows(tmp_path / "seed.jsonl", synthetic_rows())
+
+    trained = train_seed(
+        data,
+        tmp_path / "models",
+        HashingEncoder(64),
+        cache_dir=tmp_path / "cache",
+        version="v1",
+        estimator=DifficultyEstimator(min_group_rows=5),
+    )
+
+    card = (trained.version_dir / CARD_FILE).read_text(encoding="utf-8")
+    assert "lexical_c=None" in card
+    assert "TF-IDF" not in card
 
 
 def test_a_failed_training_leaves_no_version(tmp_path: Path) -> None:
