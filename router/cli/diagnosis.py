@@ -14,6 +14,8 @@ A tier is *unusable* when its own model's key is missing or its probe failed (it
 only help once the model itself has been tried). ``Diagnosis.problems`` lists what makes the
 deployment unusable: an unusable tier, a policy or classifier that will not load. A store that
 does not answer is a warning: the service keeps records in its spool until it does.
+``Diagnosis.warnings`` names the models without a price (neither the policy's ``price`` nor
+litellm's map): their answers cost 0 in the log and the metrics, and spend caps never count them.
 """
 
 from __future__ import annotations
@@ -86,8 +88,18 @@ class Diagnosis:
             found.append(f"classifier: {self.classifier.problem}")
         return found
 
+    @property
+    def warnings(self) -> list[str]:
+        unpriced = {c.model: c.tier for c in self.checks if not c.priced}
+        return [
+            f"tier '{tier}': {model} has no price (no `price` in the policy, not in litellm's"
+            " price map): its answers cost 0 in the log and the metrics, and spend caps never"
+            " count them"
+            for model, tier in unpriced.items()
+        ]
+
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "problems": self.problems}
+        return {**asdict(self), "problems": self.problems, "warnings": self.warnings}
 
 
 def diagnose(settings: Settings, *, probe_upstreams: bool = False) -> Diagnosis:

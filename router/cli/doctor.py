@@ -5,7 +5,8 @@
 Prints the classifier version and its headline figures, the policy version, each tier's model
 and fallbacks with the key each needs (set or missing) and, with ``--probe``, a one-token call's
 answer and latency; then the decision log's store and whether it answers
-(``router.cli.diagnosis``). ``render`` is also what ``router serve`` prints at start-up.
+(``router.cli.diagnosis``), and a warning for each model without a price (spend caps cannot count
+it). ``render`` is also what ``router serve`` prints at start-up.
 
 Exit codes: 0 every primary tier is usable; 1 a primary tier is not (a missing key, a failed
 probe), or the policy or classifier will not load.
@@ -80,6 +81,8 @@ def render(diagnosis: Diagnosis, console: Console) -> None:
         grid.add_row(label, text)
     for problem in diagnosis.problems:
         grid.add_row(Text("problem", style="red"), Text(problem, style="red"))
+    for warning in diagnosis.warnings:
+        grid.add_row(Text("warning", style="yellow"), Text(warning, style="yellow"))
     console.print(grid)
 
 

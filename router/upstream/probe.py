@@ -4,7 +4,9 @@
 where each is sent (its ``api_base`` or the provider's own endpoint) and whether the key it needs
 is there: the variable the policy names, or litellm's variable for the provider. It reads the
 environment the way ``Upstream`` does (``router.upstream.client``), so what it says missing is
-what a request would find missing.
+what a request would find missing. It also says whether each model has a price (the policy's
+``price``, else litellm's bundled map): one without costs 0 in the log, the metrics and the
+spend caps.
 
 ``await probe(checks)`` then makes one call per distinct model and endpoint: a one-token
 completion ("Say OK.", ``max_tokens`` 1, no retries), which shows that the address answers, the
@@ -22,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from router.upstream.cost import list_price
 from router.upstream.failures import unreachable
 from router.upstream.quiet import import_litellm
 from router.upstream.targets import Endpoint, UpstreamTarget, credentials, endpoints
@@ -56,6 +59,7 @@ class ModelCheck:
     missing: str | None  # the variable(s) that must be set and are not
     key_set: bool  # key_env is set (False when the policy names none)
     probe: ProbeResult | None = None
+    priced: bool = True  # the policy or litellm's price map prices its tokens
 
     @property
     def usable(self) -> bool:
@@ -98,7 +102,10 @@ async def probe(
 def _check(tier: str, role: Role, model: str, endpoint: Endpoint) -> ModelCheck:
     missing = credentials(model, endpoint).missing
     key_set = bool(endpoint.api_key_env and os.environ.get(endpoint.api_key_env))
-    return ModelCheck(tier, role, model, endpoint.api_base, endpoint.api_key_env, missing, key_set)
+    priced = endpoint.price is not None or list_price(model) is not None
+    return ModelCheck(
+        tier, role, model, endpoint.api_base, endpoint.api_key_env, missing, key_set, priced=priced
+    )
 
 
 def _endpoints_of(checks: Iterable[ModelCheck]) -> dict[tuple[str, str | None], Endpoint]:

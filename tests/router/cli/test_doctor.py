@@ -144,3 +144,35 @@ def test_a_version_trained_on_user_data_shows_its_own_headline_figures(tmp_path:
         "spearman_outcome_gain[user]",
         "auroc_outcome_gain[user]",
     }
+
+
+def test_a_model_without_a_price_is_a_warning_until_the_policy_prices_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ROUTER_LOCAL_UPSTREAM", f"http://127.0.0.1:{closed_port()}/v1")
+    recipe = LOCAL_RECIPE.read_text(encoding="utf-8")
+    priced = tmp_path / "priced.yaml"
+    priced.write_text(
+        recipe.replace(
+            "    timeout_s:",
+            "    price: {input_per_mtok: 0.05, output_per_mtok: 0.2}\n    timeout_s:",
+        ),
+        encoding="utf-8",
+    )
+
+    unpriced_run = runner.invoke(
+        app, ["doctor", "--json", "--policy", str(LOCAL_RECIPE)], obj=deps(tmp_path)
+    )
+    priced_run = runner.invoke(
+        app, ["doctor", "--json", "--policy", str(priced)], obj=deps(tmp_path)
+    )
+
+    assert unpriced_run.exit_code == 0, unpriced_run.output
+    warnings = json.loads(unpriced_run.stdout)["warnings"]
+    assert sorted(w.split(": ")[1].split()[0] for w in warnings) == [
+        "openai/local-medium",
+        "openai/local-reasoner",
+        "openai/local-small",
+    ]
+    assert all("spend caps never count them" in w for w in warnings)
+    assert json.loads(priced_run.stdout)["warnings"] == []
