@@ -29,7 +29,7 @@ from router.cli.deps import CliDeps
 from router.cli.main import app
 from router.service.app import create_app
 from router.settings import SHIPPED_POLICY, Settings
-from tests.training.test_retrain import (  # noqa: F401 (real_seed is a fixture)
+from tests.training.seed_fixtures import (  # noqa: F401 (real_seed is a fixture)
     LookupEncoder,
     RealSeed,
     mmlu_world,

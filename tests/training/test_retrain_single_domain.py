@@ -24,7 +24,7 @@ from classifiers.difficulty import DifficultyEstimator
 from classifiers.features import FEATURE_NAMES, build_features
 from classifiers.onnx_encoder import ONNX_NAME
 from tests.training.log_fixtures import explore, logged_row, tier_for, write_export
-from tests.training.test_retrain import TIERS, LookupEncoder, RealSeed, real_seed, seed_line
+from tests.training.seed_fixtures import TIERS, LookupEncoder, RealSeed, real_seed, seed_line
 from tests.training.test_train import write_rows
 from training import metrics
 from training.datasets import SeedRow
@@ -32,7 +32,7 @@ from training.labels import GradedPair, rdc7_mean_failure, rdc7_pair
 from training.retrain import retrain
 from training.retrain_seed import load_seed
 
-__all__ = ["real_seed"]  # the module-scoped fixture, shared with test_retrain
+__all__ = ["real_seed"]  # the module-scoped fixture, from seed_fixtures
 
 LOGGED = 800
 

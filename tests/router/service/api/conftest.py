@@ -17,6 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from fastapi import FastAPI
@@ -57,6 +58,22 @@ _TOPICS = ("France", "Peru", "Kenya", "Japan", "Chile", "Norway", "Egypt")
 
 def user(text: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": text}]
+
+
+def chat(client: TestClient, model: str = "auto", text: str = EASY, **extra: Any) -> httpx.Response:
+    return client.post(
+        "/v1/chat/completions", json={"model": model, "messages": user(text)} | extra
+    )
+
+
+def events(response: httpx.Response) -> list[str]:
+    """The ``data:`` payloads of an SSE response, in order."""
+    lines = response.text.splitlines()
+    return [line.removeprefix("data: ") for line in lines if line.startswith("data: ")]
+
+
+def _stream_payload() -> dict[str, Any]:
+    return {"model": "auto", "messages": user(EASY), "stream": True}
 
 
 def tier(
