@@ -74,10 +74,14 @@ class Correction:
         ramp = (nearest - self.low) / max(self.high - self.low, _EPS)
         return np.asarray(np.clip(ramp, 0.0, 1.0), dtype=np.float64)
 
+    def failure(self, scores: FloatArray, Z: FloatArray) -> FloatArray:
+        """P(the cheapest tier fails | prompt): the fitted logistic regression."""
+        logits = _design(scores, (Z - self.center) @ self.components) @ self.coef + self.intercept
+        return np.asarray(expit(logits), dtype=np.float64)
+
     def refit(self, scores: FloatArray, Z: FloatArray) -> FloatArray:
         """The correction's own estimate, everywhere (before coverage blends it in)."""
-        logits = _design(scores, (Z - self.center) @ self.components) @ self.coef + self.intercept
-        return np.asarray(self.recovery * expit(logits), dtype=np.float64)
+        return self.recovery * self.failure(scores, Z)
 
     def apply(self, scores: FloatArray, Z: FloatArray) -> FloatArray:
         covered = self.coverage(Z)

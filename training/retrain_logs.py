@@ -111,17 +111,17 @@ def fit_candidate(
             " with ROUTER_EXPLORATION_RATE > 0 so that some prompts of every kind reach it)"
         )
     weights = train.weights[cheap]
-    Z = chunked(base.standardised, train.X[cheap])
+    Z = chunked(base.standardised, train.X)
+    # the recovery rate needs the fitted failure model, so it is set once that is fitted
     fitted = fit_correction(
         logs.train_scores[cheap],
-        Z,
+        Z[cheap],
         failed.astype(float),
         weights / weights.mean(),
         recovery=1.0,
         embedding_columns=train.X.shape[1] - len(FEATURE_NAMES),
     )
-    # with recovery 1 the correction's own estimate is P(the cheapest tier fails | prompt)
-    cheap_failure = fitted.refit(logs.train_scores, chunked(base.standardised, train.X))
+    cheap_failure = fitted.failure(logs.train_scores, Z)
     recovery = anchored_recovery(
         recovery_rate(train), logs.train_scores, cheap_failure, train.weights
     )
