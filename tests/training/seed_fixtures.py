@@ -27,7 +27,7 @@ from tests.training.test_train import write_rows
 from training.datasets import SeedRow, file_sha256, read_seed_rows
 from training.labels import STRONG_MODEL, WEAK_MODEL
 from training.retrain import TierLayout
-from training.retrain_seed import load_seed
+from training.retrain_seed import SeedSplit, load_seed
 from training.train import embedding_cache_file, is_validation
 
 SEED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "train.jsonl"
@@ -125,18 +125,7 @@ def mmlu_world(
     )
     split = load_seed(seed_file, LookupEncoder(real.embeddings))
     base = DifficultyEstimator().fit(split.X_train, split.y_train)
-    models = tmp_path / "models"
-    save_artifact(
-        models,
-        "seed",
-        base,
-        encoder_name=ONNX_NAME,
-        encoder_dimension=384,
-        feature_names=FEATURE_NAMES,
-        training_data=split.summary,
-        metrics={"estimator": {"class": "DifficultyEstimator", **base.get_params()}},
-    )
-    write_current(models, "seed")
+    models = publish_base(tmp_path / "models", split, base)
     traffic = mmlu_train[500:2500]
     embeddings = np.stack([real.embeddings[r.prompt] for r in traffic])
     prompts = [r.prompt for r in traffic]
@@ -181,3 +170,19 @@ def mmlu_export(
             for n, (row, score, tier, probability, outcome) in enumerate(decisions)
         ),
     )
+
+
+def publish_base(models: Path, split: SeedSplit, base: DifficultyEstimator) -> Path:
+    """``base``, fitted on ``split``, published as version "seed" and made CURRENT."""
+    save_artifact(
+        models,
+        "seed",
+        base,
+        encoder_name=ONNX_NAME,
+        encoder_dimension=384,
+        feature_names=FEATURE_NAMES,
+        training_data=split.summary,
+        metrics={"estimator": {"class": "DifficultyEstimator", **base.get_params()}},
+    )
+    write_current(models, "seed")
+    return models

@@ -18,13 +18,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classifiers.artifacts.store import load_artifact, save_artifact
-from classifiers.artifacts.versions import read_current, write_current
+from classifiers.artifacts.store import load_artifact
+from classifiers.artifacts.versions import read_current
 from classifiers.difficulty import DifficultyEstimator
-from classifiers.features import FEATURE_NAMES, build_features
+from classifiers.features import build_features
 from classifiers.onnx_encoder import ONNX_NAME
 from tests.training.log_fixtures import explore, logged_row, tier_for, write_export
-from tests.training.seed_fixtures import TIERS, LookupEncoder, RealSeed, real_seed, seed_line
+from tests.training.seed_fixtures import (
+    TIERS,
+    LookupEncoder,
+    RealSeed,
+    publish_base,
+    real_seed,
+    seed_line,
+)
 from tests.training.test_train import write_rows
 from training import metrics
 from training.datasets import SeedRow
@@ -54,18 +61,7 @@ def gsm8k_world(real: RealSeed, tmp_path: Path) -> tuple[Path, Path, list[SeedRo
     seed_file = write_rows(tmp_path / "seed.jsonl", (seed_line(r) for r in [*others, *plain]))
     split = load_seed(seed_file, LookupEncoder(real.embeddings))
     base = DifficultyEstimator(lexical_c=None).fit(split.X_train, split.y_train)
-    models = tmp_path / "models"
-    save_artifact(
-        models,
-        "seed",
-        base,
-        encoder_name=ONNX_NAME,
-        encoder_dimension=384,
-        feature_names=FEATURE_NAMES,
-        training_data=split.summary,
-        metrics={"estimator": {"class": "DifficultyEstimator", **base.get_params()}},
-    )
-    write_current(models, "seed")
+    models = publish_base(tmp_path / "models", split, base)
     return models, seed_file, graded[:LOGGED], graded[LOGGED:]
 
 
