@@ -101,18 +101,17 @@ def fit_correction(
 ) -> Correction:
     """Fit on the logged rows the cheapest tier served: their scores before the correction,
     standardised ``Z``, whether the cheap tier ``failed`` (0/1) and their ``weights``."""
-    ids = np.arange(len(failed))
     classes = np.asarray(failed, dtype=int)
     if len(np.unique(classes)) < 2:
         raise ValueError(
             "the cheapest tier's logged outcomes are all failures or all successes:"
             " nothing tells which prompts it fails"
         )
-    limit = min(len(ids) // ROWS_PER_COMPONENT, MAX_COMPONENTS, embedding_columns)
+    limit = min(len(failed) // ROWS_PER_COMPONENT, MAX_COMPONENTS, embedding_columns)
     center, components, c = _choose(scores, Z, classes, weights, embedding_columns, limit, seed)
     X = _design(scores, (Z - center) @ components)
     model = LogisticRegression(C=c, max_iter=3000).fit(X, classes, sample_weight=weights)
-    centroids, low, high = _coverage(Z[:, :embedding_columns], ids, seed)
+    centroids, low, high = _coverage(Z[:, :embedding_columns], seed)
     return Correction(
         coef=np.asarray(model.coef_[0], dtype=np.float64),
         intercept=float(model.intercept_[0]),
@@ -188,9 +187,8 @@ def _design(scores: FloatArray, Z: FloatArray) -> FloatArray:
     return np.column_stack([BASE_LOGIT_SCALE * base, Z])
 
 
-def _coverage(E: FloatArray, ids: NDArray[np.intp], seed: int) -> tuple[FloatArray, float, float]:
-    unique_rows = np.unique(ids, return_index=True)[1]
-    points = _unit(E[unique_rows])
+def _coverage(E: FloatArray, seed: int) -> tuple[FloatArray, float, float]:
+    points = _unit(E)
     centroids = _centroids(points, seed)
     # ``high`` from each half's similarity to centroids of the other half: a logged row's own
     # centroid sits closer to it than to a new prompt of the same kind
