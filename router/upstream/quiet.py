@@ -24,10 +24,11 @@ from typing import Final
 __all__ = ["UNSENT_CALL_WARNING", "import_litellm", "quiet_litellm_logs"]
 
 LITELLM_LOGGERS: Final = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
-# The request coroutines of litellm's provider handlers; pyproject's pytest filterwarnings holds
-# the same pattern, since pytest's "error" filter outranks any filter set at run time.
+# The request coroutines of litellm's provider handlers (methods, or a few module functions);
+# pyproject's pytest filterwarnings holds the same pattern, since pytest's "error" filter
+# outranks any filter set at run time.
 UNSENT_CALL_WARNING: Final = (
-    r"coroutine '\w+\.(acompletion|async_completion|async_streaming|acompletion_function"
+    r"coroutine '(\w+\.)?(acompletion|async_completion|async_streaming|acompletion_function"
     r"|acompletion_stream_function)' was never awaited"
 )
 

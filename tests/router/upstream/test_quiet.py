@@ -18,6 +18,7 @@ def test_an_unsent_litellm_request_is_not_warned_about_but_other_coroutines_are(
         for name in (
             "OpenAIChatCompletion.acompletion",
             "BaseLLMHTTPHandler.async_completion",
+            "async_completion",
             "Upstream.complete",
         ):
             warnings.warn(f"coroutine '{name}' was never awaited", RuntimeWarning, stacklevel=1)
