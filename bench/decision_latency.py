@@ -32,8 +32,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 from sklearn.linear_model import Ridge
 
-from classifiers.artifacts.manifest import read_manifest
-from classifiers.artifacts.store import load_artifact
+from classifiers.artifacts.store import load_as_built
 from classifiers.artifacts.versions import resolve_version
 from classifiers.encoder import TextEncoder
 from classifiers.errors import ArtifactNotFoundError, RouterError
@@ -178,16 +177,11 @@ def _estimator(models_dir: Path, version: str | None) -> tuple[Any, FeatureFn, s
             STAND_IN_VERSION,
             (f"STAND-IN Ridge on random embeddings ({exc})"),
         )
-    built_for = read_manifest(version_dir).encoder
-    artifact = load_artifact(
-        version_dir,
-        encoder_name=built_for.name,
-        encoder_dimension=built_for.dimension,
-        encoder_files_sha256=built_for.files_sha256,
-    )
+    artifact = load_as_built(version_dir)
     feature_fn = _feature_fn(artifact.manifest.feature_names)
     label = (
-        f"artifact {artifact.manifest.version} from {version_dir} (fitted on {built_for.name}),"
+        f"artifact {artifact.manifest.version} from {version_dir}"
+        f" (fitted on {artifact.manifest.encoder.name}),"
         f" {_name(feature_fn)}"
     )
     return artifact.estimator, feature_fn, artifact.manifest.version, label

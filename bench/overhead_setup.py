@@ -57,31 +57,22 @@ def _encoder_spec(encoder: str) -> tuple[str, int, str | None]:
 
 
 def _republish(version_dir: Path, models_dir: Path, encoder: str) -> None:
-    from classifiers.artifacts.manifest import read_manifest
-    from classifiers.artifacts.store import load_artifact, save_artifact
+    from classifiers.artifacts.store import load_as_built, save_artifact
     from classifiers.artifacts.versions import write_current
 
-    built_for = read_manifest(version_dir).encoder
-    artifact = load_artifact(
-        version_dir,
-        encoder_name=built_for.name,
-        encoder_dimension=built_for.dimension,
-        encoder_files_sha256=built_for.files_sha256,
-    )
-    name, dimension, files_sha256 = _encoder_spec(encoder)
-    feature_names = artifact.manifest.feature_names if encoder != "hashing" else ()
-    estimator = artifact.estimator
     if encoder == "hashing":
         _publish_stand_in(models_dir, encoder)
         return
+    artifact = load_as_built(version_dir)
+    name, dimension, files_sha256 = _encoder_spec(encoder)
     save_artifact(
         models_dir,
         "bench-timing",
-        estimator,
+        artifact.estimator,
         encoder_name=name,
         encoder_dimension=dimension,
         encoder_files_sha256=files_sha256,
-        feature_names=feature_names,
+        feature_names=artifact.manifest.feature_names,
         training_data={"note": f"the estimator of {version_dir.name}, for timing only"},
         metrics={},
     )

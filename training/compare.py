@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from classifiers.artifacts.manifest import read_manifest
-from classifiers.artifacts.store import load_artifact
+from classifiers.artifacts.store import load_as_built
 from classifiers.artifacts.versions import resolve_version
 from classifiers.features import build_features
 from classifiers.predictor import TextPredictor
@@ -45,12 +45,7 @@ def compare_versions(
             found[version] = f"not measured: no cached embeddings for {spec.name}"
             continue
         embeddings = np.load(cache, mmap_mode="r")[keep]
-        loaded = load_artifact(
-            version_dir,
-            encoder_name=spec.name,
-            encoder_dimension=spec.dimension,
-            encoder_files_sha256=spec.files_sha256,
-        )
+        loaded = load_as_built(version_dir)
         X = build_features(texts, np.asarray(embeddings))
         estimator = loaded.estimator
         if isinstance(estimator, TextPredictor):

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from classifiers.artifacts.manifest import Manifest, read_manifest
-from classifiers.artifacts.store import load_artifact
+from classifiers.artifacts.manifest import Manifest
+from classifiers.artifacts.store import LoadedArtifact, load_as_built
 from classifiers.artifacts.versions import resolve_version
 from classifiers.difficulty import DifficultyEstimator
 from classifiers.errors import ArtifactMismatchError
@@ -24,20 +24,12 @@ class BaseVersion:
 
     @classmethod
     def load(cls, models_dir: Path, version: str | None) -> BaseVersion:
-        version_dir = resolve_version(models_dir, version)
-        manifest = read_manifest(version_dir)
-        return cls(manifest, base_estimator(version_dir, manifest))
+        loaded = load_as_built(resolve_version(models_dir, version))
+        return cls(loaded.manifest, base_estimator(loaded))
 
 
-def base_estimator(version_dir: Path, manifest: Manifest) -> DifficultyEstimator:
-    spec = manifest.encoder
-    loaded = load_artifact(
-        version_dir,
-        encoder_name=spec.name,
-        encoder_dimension=spec.dimension,
-        encoder_files_sha256=spec.files_sha256,
-    )
-    estimator = loaded.estimator
+def base_estimator(loaded: LoadedArtifact) -> DifficultyEstimator:
+    version_dir, manifest, estimator = loaded.path, loaded.manifest, loaded.estimator
     if not isinstance(estimator, DifficultyEstimator):
         raise ArtifactMismatchError(
             version_dir,

@@ -9,7 +9,8 @@ models/
     report/, MODEL_CARD.md
 
 manifest.py   Manifest (pydantic), read_manifest, check_encoder
-store.py      save_artifact (staged, renamed into place whole), load_artifact (verified)
+store.py      save_artifact (staged, renamed into place whole), load_artifact (verified),
+              load_as_built (for the encoder its own manifest names)
 versions.py   version names, list_versions, CURRENT (read, write, resolve)
 registry.py   switching CURRENT with a record in HISTORY: promote, roll back, describe
 """

@@ -47,7 +47,7 @@ from classifiers.errors import (
 from classifiers.files import fsync
 from classifiers.predictor import Predictor
 
-__all__ = ["ESTIMATOR_FILE", "LoadedArtifact", "load_artifact", "save_artifact"]
+__all__ = ["ESTIMATOR_FILE", "LoadedArtifact", "load_artifact", "load_as_built", "save_artifact"]
 
 ESTIMATOR_FILE = "estimator.joblib"
 STALE_STAGING_S = 24 * 3600
@@ -122,6 +122,19 @@ def load_artifact(
     _check_scikit_learn(version_dir, manifest.libraries.get("scikit-learn"))
     estimator_file = _verified_file(version_dir, manifest.artifact)
     return LoadedArtifact(_unpickle(estimator_file), manifest, version_dir)
+
+
+def load_as_built(version_dir: Path) -> LoadedArtifact:
+    """The estimator in ``version_dir`` for the encoder its own manifest names, for offline work
+    (training, comparing, benchmarks) that then embeds with that encoder; the scikit-learn and
+    sha256 checks of ``load_artifact`` still apply."""
+    spec = read_manifest(version_dir).encoder
+    return load_artifact(
+        version_dir,
+        encoder_name=spec.name,
+        encoder_dimension=spec.dimension,
+        encoder_files_sha256=spec.files_sha256,
+    )
 
 
 def _refuse_existing(target: Path) -> None:
