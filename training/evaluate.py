@@ -23,6 +23,7 @@ import numpy.typing as npt
 
 from training import metrics
 from training.datasets import SeedRow
+from training.label_tables import STRONG_MODEL, WEAK_MODEL
 from training.labels import OUTCOME_LABEL, outcome_gain
 from training.measure import Indices, Measure
 from training.measure import Metric as Metric
@@ -34,8 +35,6 @@ from training.measure import where as _where
 from training.metrics import FloatArray
 from training.proxies import proxy_metrics
 
-WEAK_MODEL = "mistralai/Mixtral-8x7B-Instruct-v0.1"
-STRONG_MODEL = "gpt-4-1106-preview"
 EASY_DOMAINS = frozenset({"smalltalk_simple", "factoid", "easy_arith"})
 # Roughly easiest to hardest, for plots; domains not listed follow alphabetically.
 DOMAIN_ORDER = (

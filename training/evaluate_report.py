@@ -17,8 +17,6 @@ from classifiers.files import write_bytes_atomic
 from training import metrics
 from training.datasets import SeedRow
 from training.evaluate import (
-    STRONG_MODEL,
-    WEAK_MODEL,
     EvaluationReport,
     by_domain,
     checked_scores,
@@ -26,6 +24,7 @@ from training.evaluate import (
     outcomes,
     pair_groups,
 )
+from training.label_tables import STRONG_MODEL, WEAK_MODEL
 from training.measure import candidates as scorer_scores
 from training.metrics import FloatArray
 from training.proxies import reliability_figure

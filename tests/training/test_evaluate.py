@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 from training.datasets import SeedRow
-from training.evaluate import STRONG_MODEL, WEAK_MODEL, EvaluationReport, evaluate
+from training.evaluate import EvaluationReport, evaluate
 from training.evaluate_report import (
     DOMAIN_PLOT,
     QUALITY_PLOT,
@@ -19,6 +19,7 @@ from training.evaluate_report import (
     render_table,
     write_report,
 )
+from training.label_tables import STRONG_MODEL, WEAK_MODEL
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 RB11_MODELS = [f"model-{i}" for i in range(11)]
