@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 HARD_SOURCE = "arena_hard_v2"
 EVERYDAY_DOMAIN = "everyday_chat"
 CALIBRATION_RULES = frozenset({"observed", "graded"})
+EVENT_SOURCES = frozenset({"routellm_mmlu", "gsm8k"})
 
 
 def proxy_metrics(
@@ -65,20 +66,19 @@ def proxy_metrics(
     ]
 
 
-def weak_wrong_strong_right(rows: Sequence[SeedRow]) -> tuple[Indices, FloatArray]:
-    """MMLU and GSM8K rows with an observed or graded value of the event, and that value."""
-    targets = seed_targets(rows)
-    idx = where(rows, lambda row: row.source in {"routellm_mmlu", "gsm8k"})
-    keep = np.array([targets[i].rule in CALIBRATION_RULES for i in idx], dtype=bool)
-    idx = idx[keep] if idx.size else idx
-    return idx, np.array([targets[i].gain for i in idx], dtype=np.float64)
+Calibrated = tuple[Indices, FloatArray]  # rows, and the target each is calibrated against
 
 
-def outcome_rows(rows: Sequence[SeedRow]) -> tuple[Indices, FloatArray]:
-    """Rows whose target is an observed or graded outcome, and the target."""
+def calibration_sets(rows: Sequence[SeedRow]) -> tuple[Calibrated, Calibrated]:
+    """The rows whose target is an observed or graded outcome, with that target: first the MMLU
+    and GSM8K ones (whose target is the event itself), then all of them."""
     targets = seed_targets(rows)
-    idx = np.array([i for i, t in enumerate(targets) if t.rule in CALIBRATION_RULES], dtype=np.intp)
-    return idx, np.array([targets[i].gain for i in idx], dtype=np.float64)
+    gain = np.array([t.gain for t in targets], dtype=np.float64)
+    every = np.array(
+        [i for i, t in enumerate(targets) if t.rule in CALIBRATION_RULES], dtype=np.intp
+    )
+    event = every[[rows[i].source in EVENT_SOURCES for i in every]] if every.size else every
+    return (event, gain[event]), (every, gain[every])
 
 
 def _gsm8k_apgr(rows: Sequence[SeedRow], scorers: Mapping[str, FloatArray]) -> Metric:
@@ -190,9 +190,10 @@ def _spearman(
 
 def _calibration(rows: Sequence[SeedRow], scorers: Mapping[str, FloatArray]) -> list[Metric]:
     found = []
+    event, every = calibration_sets(rows)
     for name, (idx, target) in {
-        "ece_weak_wrong_strong_right[mmlu+gsm8k]": weak_wrong_strong_right(rows),
-        "ece[outcome rows]": outcome_rows(rows),
+        "ece_weak_wrong_strong_right[mmlu+gsm8k]": event,
+        "ece[outcome rows]": every,
     }.items():
 
         def measure(scores: FloatArray, target: FloatArray = target) -> float:
@@ -234,9 +235,10 @@ def tiers_by_source(
 def reliability_figure(rows: Sequence[SeedRow], scores: FloatArray) -> Figure | None:
     """Mean score against the observed rate of the event, per score bin: MMLU + GSM8K, and every
     row with an observed or graded target. None without such rows."""
+    event, every = calibration_sets(rows)
     panels = {
-        "weak wrong, strong right: MMLU + GSM8K": weak_wrong_strong_right(rows),
-        "every observed or graded target": outcome_rows(rows),
+        "weak wrong, strong right: MMLU + GSM8K": event,
+        "every observed or graded target": every,
     }
     if all(idx.size == 0 for idx, _ in panels.values()):
         return None
