@@ -42,7 +42,7 @@ from training.crossval import cross_validate
 from training.datasets import SeedRow, file_sha256
 from training.evaluate import EvaluationReport, evaluate
 from training.evaluate_report import write_report
-from training.labels import provenance, seed_targets, target_matrix
+from training.labels import RowTarget, provenance, seed_targets, target_matrix
 from training.model_card import write_model_card
 from training.user_data import read_training_file
 
@@ -141,7 +141,8 @@ def train_seed(
     X = build_features(texts, embeddings)
     split = np.array([split_of(r.id) for r in rows])
     held_out = split != "fit"
-    y = targets(rows)
+    row_targets = seed_targets(rows)
+    y = target_matrix(row_targets)
     estimator = estimator or DifficultyEstimator()
     _check_enough(data_path, held_out, estimator.min_group_rows)
     notes = (*data.notes, *expert_notes(y[~held_out], estimator))
@@ -184,7 +185,7 @@ def train_seed(
         encoder_files_sha256=encoder.files_sha256,
         feature_names=FEATURE_NAMES,
         training_data={
-            **_data_summary(data_path, data_sha, rows, split, y),
+            **_data_summary(data_path, data_sha, rows, split, row_targets),
             "format": data.format,
             "notes": list(notes),
         },
@@ -261,7 +262,11 @@ def default_version(data_sha: str) -> str:
 
 
 def _data_summary(
-    path: Path, sha: str, rows: Sequence[SeedRow], split: np.ndarray, y: np.ndarray
+    path: Path,
+    sha: str,
+    rows: Sequence[SeedRow],
+    split: np.ndarray,
+    row_targets: Sequence[RowTarget],
 ) -> dict[str, Any]:
     fit = split == "fit"
     return {
@@ -273,7 +278,7 @@ def _data_summary(
         "validation_rows": int((split == "report").sum()),
         "validation_rule": SPLIT_RULE,
         "label_provenance": provenance(
-            [t for t, keep in zip(seed_targets(rows), fit, strict=True) if keep]
+            [t for t, keep in zip(row_targets, fit, strict=True) if keep]
         ),
         "rows_by_source": dict(Counter(r.source for r in rows).most_common()),
         "licences": dict(Counter(f"{r.source}: {r.licence}" for r in rows)),
