@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,23 @@ def client(make_client: MakeClient, data_dir: Path) -> TestClient:
     return make_client(sink=None, data_dir=data_dir)
 
 
-def stored_feedback(data_dir: Path) -> dict[str, list[dict[str, Any]]]:
+STORED_TIMEOUT_S = 10.0
+
+
+def stored_feedback(data_dir: Path, request_id: str) -> list[dict[str, Any]]:
+    """The feedback stored on ``request_id``, once its record is in the store.
+
+    Feedback is stored before the response, but the request's record is written off the request
+    path (the recorder's queue), so on a busy machine it may land a moment after both responses.
+    """
+    deadline = time.monotonic() + STORED_TIMEOUT_S
+    while (events := _logged_feedback(data_dir).get(request_id)) is None:
+        assert time.monotonic() < deadline, f"{request_id} was not stored in {STORED_TIMEOUT_S} s"
+        time.sleep(0.02)
+    return events
+
+
+def _logged_feedback(data_dir: Path) -> dict[str, list[dict[str, Any]]]:
     store = SQLiteStore(data_dir / "decisions.sqlite3")
     try:
         return {
@@ -70,7 +87,7 @@ def test_feedback_is_stored_and_joins_its_request(client: TestClient, data_dir: 
     assert (body["request_id"], body["outcome"], body["rating"]) == (request_id, "success", 0.5)
     assert body["verifier"] == {"name": "unit-tests", "passed": True}
     assert body["source"] == "ci"
-    assert stored_feedback(data_dir)[request_id][0]["id"] == body["id"]
+    assert stored_feedback(data_dir, request_id)[0]["id"] == body["id"]
 
 
 def test_several_events_on_one_request_are_all_kept(client: TestClient, data_dir: Path) -> None:
@@ -78,7 +95,7 @@ def test_several_events_on_one_request_are_all_kept(client: TestClient, data_dir
     for body in ({"rating": -1}, {"outcome": "failure"}, {"rating": 1.0, "source": "user"}):
         assert send(client, {"request_id": request_id, **body}).status_code == 200
 
-    events = stored_feedback(data_dir)[request_id]
+    events = stored_feedback(data_dir, request_id)
 
     assert [(e["rating"], e["outcome"]) for e in events] == [
         (-1.0, None),
@@ -99,7 +116,7 @@ def test_the_same_idempotency_key_gets_the_same_response_and_one_event(
     assert first.status_code == second.status_code == third.status_code == 200
     assert first.json() == second.json()
     assert third.json()["id"] != first.json()["id"]
-    assert len(stored_feedback(data_dir)[request_id]) == 2
+    assert len(stored_feedback(data_dir, request_id)) == 2
 
 
 def test_an_idempotency_key_reused_for_other_feedback_is_a_409(client: TestClient) -> None:
