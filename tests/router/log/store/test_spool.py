@@ -59,7 +59,7 @@ class Switchable(DecisionStore):
         return [logged.record.request_id for logged in self.inner.logged()]
 
 
-def wait_until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
+def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         assert time.monotonic() < deadline, "timed out"

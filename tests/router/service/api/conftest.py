@@ -137,7 +137,7 @@ class ListSink:
     def close(self) -> None:
         self.closed = True
 
-    def wait_for(self, count: int = 1, timeout_s: float = 3.0) -> list[DecisionRecord]:
+    def wait_for(self, count: int = 1, timeout_s: float = 10.0) -> list[DecisionRecord]:
         deadline = time.monotonic() + timeout_s
         while len(self.records) < count and time.monotonic() < deadline:
             time.sleep(0.01)
