@@ -73,6 +73,8 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    client_port: int | None = None
+    """The port the request came from: a new one means a new connection."""
 
     @property
     def model(self) -> str:
@@ -306,7 +308,8 @@ def _endpoint(server: UpstreamServer, reply: Reply) -> Callable[[Request], Await
 
     async def handle(request: Request) -> Response:
         body = await request.json()
-        server._record(RecordedRequest(request.url.path, dict(request.headers), body))
+        port = request.client.port if request.client is not None else None
+        server._record(RecordedRequest(request.url.path, dict(request.headers), body, port))
         model = str(request.path_params.get("model") or body.get("model", ""))
         call = server._next_call(model)
         if call.status is not None:

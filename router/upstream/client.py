@@ -32,7 +32,8 @@ from its tier's ``timeout_s``, so an upstream that is down fails fast, with
 ``UpstreamUnreachableError`` naming the address and the cause (``translation``). A 500 answer or
 a failure to connect is not retried within a model group (retrying a refused connection only
 waits out litellm's backoff to be refused again); it goes to the fallbacks. 429 and 503 are
-retried.
+retried. An idle connection is reused for less time than upstreams keep one open, and a call
+sent on one the upstream had closed is sent once more (``pool``).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from router.errors import EmptyAnswerError, MissingProviderKeyError, UpstreamErr
 from router.upstream import strategies
 from router.upstream.answers import has_answer
 from router.upstream.cost import answering_model, response_cost
+from router.upstream.pool import resent_if_dropped, reuse_idle_connections_briefly
 from router.upstream.quiet import import_litellm, quiet_litellm_logs
 from router.upstream.results import (
     Message,
@@ -123,6 +125,7 @@ class Upstream:
         for target in targets:
             self._add_target(target)
         import_litellm()
+        reuse_idle_connections_briefly()
         from litellm.router import Router
 
         self._router = Router(
@@ -183,13 +186,9 @@ class Upstream:
         include_usage = bool((params.pop("stream_options", None) or {}).get("include_usage"))
 
         async def _open(group: str, **options: Any) -> Any:
-            return await self._router.acompletion(
-                model=group,
-                messages=_messages(messages),
-                stream=True,
-                stream_options={"include_usage": True},
-                **params,
-                **options,
+            usage = {"include_usage": True}
+            return await self._send(
+                route, group, messages, stream=True, stream_options=usage, **params, **options
             )
 
         started = time.perf_counter()
@@ -259,15 +258,22 @@ class Upstream:
         **options: Any,
     ) -> Sample:
         with translated(route, self._secrets):
-            response = await self._router.acompletion(
-                model=group, messages=_messages(messages), **params, **options
-            )
+            response = await self._send(route, group, messages, **params, **options)
         data = response.model_dump(exclude_none=True)
         return Sample(
             data,
             answering_model(response, route.model),
             Usage.from_openai(data.get("usage")),
             response_cost(response),
+        )
+
+    def _send(
+        self, route: Route, group: str, messages: Sequence[Message], **params: Any
+    ) -> Awaitable[Any]:
+        """The Router's call for ``group``, sent once more if the connection was dropped."""
+        return resent_if_dropped(
+            lambda: self._router.acompletion(model=group, messages=_messages(messages), **params),
+            route.described,
         )
 
     def _route(self, target: UpstreamTarget) -> Route:

@@ -6,6 +6,10 @@ openai -> httpx -> aiohttp -> the socket's own error). ``unreachable(exc)`` walk
 says what went wrong and where, in words an operator can act on::
 
     Unreachable(address="http://127.0.0.1:8000", cause="connection refused")
+
+``dropped(exc)`` says whether the upstream closed or reset the connection before any answer
+came: a pooled connection the upstream had just closed looks like this, and the request can be
+sent again (``router.upstream.pool``).
 """
 
 from __future__ import annotations
@@ -35,6 +39,17 @@ def unreachable(exc: BaseException) -> Unreachable | None:
     if cause is None:
         return None
     return Unreachable(_address(chain), cause)
+
+
+def dropped(exc: BaseException) -> bool:
+    """Whether ``exc`` (or anything it was raised from) is the upstream closing or resetting the
+    connection before it answered (aiohttp's ``ServerDisconnectedError``, httpx's "Server
+    disconnected without sending a response", a reset)."""
+    import aiohttp  # imported where used, as httpx: litellm's transport
+    import httpx
+
+    closed = (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError, ConnectionResetError)
+    return any(isinstance(link, closed) for link in _chain(exc))
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:

@@ -1,0 +1,164 @@
+"""Pooled upstream connections: an idle one is reused only while the upstream surely still holds
+it open, and a call the upstream dropped unanswered is sent once more.
+
+router.upstream.client against the local upstream, a uvicorn server that, like vLLM's, closes a
+connection idle for 5 s (each recorded request carries the port it came from), and against a
+bare-socket upstream that closes its first connections without answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from router.errors import UpstreamError
+from router.upstream.client import Upstream
+from router.upstream.pool import IDLE_REUSE_S, KEEPALIVE_ENV, reuse_idle_connections_briefly
+from tests.router.upstream.conftest import CLIENT_MARKS, MESSAGES, target
+from tests.upstream_server import UpstreamServer
+
+ANSWER = "42"
+
+pytestmark = CLIENT_MARKS
+UPSTREAM_IDLE_CLOSE_S = 5.0  # uvicorn's timeout_keep_alive, as the test upstream serves
+
+
+@pytest.mark.slow
+async def test_a_connection_idle_for_longer_than_the_limit_is_not_reused(
+    upstream: UpstreamServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(KEEPALIVE_ENV, raising=False)
+    chosen = target(upstream, "openai/fast")
+    client = Upstream([chosen])
+
+    await client.complete(chosen, MESSAGES)
+    await asyncio.sleep(0.2)
+    await client.complete(chosen, MESSAGES)
+    # Past the pool's limit but before the upstream closes the connection: reusing it would
+    # still work here, but this is the gap in which a busy client meets the upstream's close.
+    await asyncio.sleep((IDLE_REUSE_S + UPSTREAM_IDLE_CLOSE_S) / 2)
+    await client.complete(chosen, MESSAGES)
+
+    first, soon_after, after_idling = (request.client_port for request in upstream.requests)
+    assert soon_after == first, "the pool does not reuse connections at all"
+    assert after_idling != first
+
+
+async def test_the_environment_setting_is_left_to_apply(monkeypatch: pytest.MonkeyPatch) -> None:
+    from litellm.llms.custom_httpx import http_handler
+
+    monkeypatch.setenv(KEEPALIVE_ENV, "30")
+    monkeypatch.setattr(http_handler, KEEPALIVE_ENV, 30)
+
+    reuse_idle_connections_briefly()
+
+    assert getattr(http_handler, KEEPALIVE_ENV) == 30
+
+
+@dataclass
+class DroppingUpstream:
+    """``POST /v1/chat/completions`` on a bare socket: the first ``drops`` requests are read, then
+    their connection is closed without a byte of answer; later ones get ``ANSWER``."""
+
+    drops: int
+    url: str = ""
+    received: int = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = re.search(rb"content-length: *(\d+)", head, re.IGNORECASE)
+        assert length is not None, head
+        body = json.loads(await reader.readexactly(int(length.group(1))))
+        self.received += 1
+        if self.received > self.drops:
+            stream = bool(body.get("stream"))
+            payload = _events(body["model"]) if stream else json.dumps(_answer(body["model"]))
+            kind = "text/event-stream" if stream else "application/json"
+            writer.write(
+                f"HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {len(payload)}\r\n"
+                f"Connection: close\r\n\r\n{payload}".encode()
+            )
+            await writer.drain()
+        writer.close()
+
+
+def _answer(model: str) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-dropping",
+        "object": "chat.completion",
+        "created": 0,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": ANSWER},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6},
+    }
+
+
+def _events(model: str) -> str:
+    def chunk(delta: dict[str, Any], finish: str | None) -> str:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        data = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": model}
+        return f"data: {json.dumps({**data, 'choices': [choice]})}\n\n"
+
+    return (
+        chunk({"role": "assistant", "content": ANSWER}, None)
+        + chunk({}, "stop")
+        + ("data: [DONE]\n\n")
+    )
+
+
+@pytest.fixture
+async def dropping(request: pytest.FixtureRequest) -> AsyncIterator[DroppingUpstream]:
+    upstream = DroppingUpstream(drops=request.param)
+    server = await asyncio.start_server(upstream.handle, "127.0.0.1", 0)
+    upstream.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+    async with server:
+        yield upstream
+
+
+@pytest.mark.parametrize("dropping", [1], indirect=True)
+async def test_a_completion_dropped_unanswered_is_sent_once_more(
+    upstream: UpstreamServer, dropping: DroppingUpstream
+) -> None:
+    chosen = target(upstream, "openai/dropper", api_base=dropping.url)
+
+    result = await Upstream([chosen]).complete(chosen, MESSAGES)
+
+    assert result.response["choices"][0]["message"]["content"] == ANSWER
+    assert dropping.received == 2
+
+
+@pytest.mark.parametrize("dropping", [1], indirect=True)
+async def test_a_stream_dropped_unanswered_is_opened_once_more(
+    upstream: UpstreamServer, dropping: DroppingUpstream
+) -> None:
+    chosen = target(upstream, "openai/dropper", api_base=dropping.url)
+
+    stream = await Upstream([chosen]).stream(chosen, MESSAGES)
+    chunks = [chunk async for chunk in stream]
+
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == ANSWER
+    assert dropping.received == 2
+
+
+@pytest.mark.parametrize("dropping", [3], indirect=True)
+async def test_a_call_dropped_twice_fails_after_two_sends(
+    upstream: UpstreamServer, dropping: DroppingUpstream
+) -> None:
+    chosen = target(upstream, "openai/dropper", api_base=dropping.url)
+
+    with pytest.raises(UpstreamError, match="dropper"):
+        await Upstream([chosen]).complete(chosen, MESSAGES)
+
+    assert dropping.received == 2
