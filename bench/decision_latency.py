@@ -265,10 +265,10 @@ def _print_latency(candidates: Sequence[Candidate], iterations: int) -> None:
         medians = {c.name: float(np.median(w)) for c, w in zip(candidates, wall, strict=True)}
         for candidate, w, c in zip(candidates, wall, cpu, strict=True):
             p50, p99 = _percentiles(w)
-            versus = medians.get("torch", float("nan")) / p50
+            torch = medians.get("torch")
             print(
                 f"{label:<7}{_tokens(template):>9}{candidate.name:>7}{p50:>9.2f}{p99:>9.2f}"
-                f"{float(np.median(c)):>9.2f}{versus:>9.1f}x"
+                f"{float(np.median(c)):>9.2f}{_times(torch, p50)}"
             )
 
 
@@ -320,9 +320,15 @@ def _print_throughput(candidates: Sequence[Candidate], batch: int, rounds: int) 
             for c, w in zip(candidates, wall, strict=True)
         }
         for candidate in candidates:
-            rate = rates[candidate.name]
-            versus = rate / rates.get("torch", float("nan"))
-            print(f"{label:<7}{candidate.name:>7}{rate:>11.1f}{versus:>9.1f}x")
+            rate, torch = rates[candidate.name], rates.get("torch")
+            print(f"{label:<7}{candidate.name:>7}{rate:>11.1f}{_times(rate, torch)}")
+
+
+def _times(numerator: float | None, denominator: float | None) -> str:
+    """The "vs torch" column: the ratio, or a dash when torch is not among the paths."""
+    if numerator is None or denominator is None:
+        return f"{'-':>10}"
+    return f"{numerator / denominator:>9.1f}x"
 
 
 def _round_robin(
