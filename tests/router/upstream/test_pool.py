@@ -20,6 +20,7 @@ import pytest
 from router.errors import UpstreamError
 from router.upstream.client import Upstream
 from router.upstream.pool import IDLE_REUSE_S, KEEPALIVE_ENV, reuse_idle_connections_briefly
+from router.upstream.targets import UpstreamTarget
 from tests.router.upstream.conftest import CLIENT_MARKS, MESSAGES, target
 from tests.upstream_server import UpstreamServer
 
@@ -127,13 +128,17 @@ async def dropping(request: pytest.FixtureRequest) -> AsyncIterator[DroppingUpst
         yield upstream
 
 
+@pytest.fixture
+def dropper(upstream: UpstreamServer, dropping: DroppingUpstream) -> UpstreamTarget:
+    """A target on the dropping upstream."""
+    return target(upstream, "openai/dropper", api_base=dropping.url)
+
+
 @pytest.mark.parametrize("dropping", [1], indirect=True)
 async def test_a_completion_dropped_unanswered_is_sent_once_more(
-    upstream: UpstreamServer, dropping: DroppingUpstream
+    dropper: UpstreamTarget, dropping: DroppingUpstream
 ) -> None:
-    chosen = target(upstream, "openai/dropper", api_base=dropping.url)
-
-    result = await Upstream([chosen]).complete(chosen, MESSAGES)
+    result = await Upstream([dropper]).complete(dropper, MESSAGES)
 
     assert result.response["choices"][0]["message"]["content"] == ANSWER
     assert dropping.received == 2
@@ -141,11 +146,9 @@ async def test_a_completion_dropped_unanswered_is_sent_once_more(
 
 @pytest.mark.parametrize("dropping", [1], indirect=True)
 async def test_a_stream_dropped_unanswered_is_opened_once_more(
-    upstream: UpstreamServer, dropping: DroppingUpstream
+    dropper: UpstreamTarget, dropping: DroppingUpstream
 ) -> None:
-    chosen = target(upstream, "openai/dropper", api_base=dropping.url)
-
-    stream = await Upstream([chosen]).stream(chosen, MESSAGES)
+    stream = await Upstream([dropper]).stream(dropper, MESSAGES)
     chunks = [chunk async for chunk in stream]
 
     assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == ANSWER
@@ -154,11 +157,9 @@ async def test_a_stream_dropped_unanswered_is_opened_once_more(
 
 @pytest.mark.parametrize("dropping", [3], indirect=True)
 async def test_a_call_dropped_twice_fails_after_two_sends(
-    upstream: UpstreamServer, dropping: DroppingUpstream
+    dropper: UpstreamTarget, dropping: DroppingUpstream
 ) -> None:
-    chosen = target(upstream, "openai/dropper", api_base=dropping.url)
-
     with pytest.raises(UpstreamError, match="dropper"):
-        await Upstream([chosen]).complete(chosen, MESSAGES)
+        await Upstream([dropper]).complete(dropper, MESSAGES)
 
     assert dropping.received == 2
