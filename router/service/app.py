@@ -130,7 +130,7 @@ def _lifespan(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         shutdown.bind()
-        store = ModelStore(settings, encoder_loader)
+        store = ModelStore(settings, encoder_loader, on_resend=metrics.count_resend)
         await _first_load(store)
         log = await anyio.to_thread.run_sync(_open_log, settings, metrics, sink)
         guard = await open_guard(settings)

@@ -3,6 +3,8 @@
     router_requests_total{endpoint, tier, model, status, key}  every HTTP response
     router_decision_seconds                                  scoring + policy lookup
     router_upstream_seconds{tier, model}                     answered upstream calls
+    router_upstream_resent_total{model}                      calls sent again: the upstream
+                                                             closed the connection unanswered
     router_tokens_total{tier, model, kind, key}              kind: prompt, completion, reasoning
     router_cost_usd_total{tier, model, key}                  litellm's price of the answer
     router_decision_log_overflow_total                       records spooled because the queue
@@ -62,6 +64,13 @@ class ServiceMetrics:
             buckets=UPSTREAM_BUCKETS,
             registry=self.registry,
         )
+        self.resent = Counter(
+            "router_upstream_resent",
+            "Upstream calls sent again because the upstream closed or reset the connection"
+            " before answering (router.upstream.pool), by the policy's model id.",
+            ["model"],
+            registry=self.registry,
+        )
         self.tokens = Counter(
             "router_tokens",
             "Tokens by tier, answering model, kind (prompt, completion, reasoning) and key id.",
@@ -101,6 +110,9 @@ class ServiceMetrics:
             ["result"],
             registry=self.registry,
         )
+
+    def count_resend(self, model: str) -> None:
+        self.resent.labels(model).inc()
 
     def count_reload(self, version: str, ok: bool) -> None:
         self.reloads.labels("loaded" if ok else "refused").inc()

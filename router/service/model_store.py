@@ -146,6 +146,7 @@ class Snapshot:
         settings: Settings,
         document: PolicyDocument | None = None,
         budget_model: BudgetModel | None = None,
+        on_resend: Callable[[str], None] | None = None,
     ) -> Snapshot:
         targets = {tier.name: UpstreamTarget.of(tier) for tier in policy.tiers}
         named = [tier.api_key_env for tier in policy.tiers]
@@ -163,6 +164,7 @@ class Snapshot:
             cooldown_s=settings.upstream_cooldown_s,
             allowed_fails=settings.upstream_allowed_fails,
             connect_timeout_s=settings.upstream_connect_timeout_s,
+            on_resend=on_resend,
         )
         decider = Decider(scorer, policy)
         batcher = DecisionBatcher(decider, max_batch=settings.encoder_batch_size)
@@ -222,9 +224,15 @@ def _verifiers(policy: Policy) -> dict[str, Verifier]:
 class ModelStore:
     """The mutable holder of the serving ``Snapshot``; ``reload()`` swaps it atomically."""
 
-    def __init__(self, settings: Settings, encoder_loader: EncoderLoader = load_encoder) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        encoder_loader: EncoderLoader = load_encoder,
+        on_resend: Callable[[str], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.encoder_loader = encoder_loader
+        self.on_resend = on_resend  # each Upstream's: a call sent again after a dropped connection
         self._encoder: TextEncoder | None = None
         self._active: Snapshot | None = None
         self._problem: str | None = "not loaded yet"
@@ -271,6 +279,7 @@ class ModelStore:
                 self.settings,
                 document,
                 budget_model=self.active.budget_model,
+                on_resend=self.on_resend,
             )
             self._active, self._document = snapshot, document
             return snapshot
@@ -281,7 +290,12 @@ class ModelStore:
             self._encoder = self.encoder_loader(self.settings)
         scorer = load_scorer(self.settings, self._encoder)
         return Snapshot.build(
-            scorer, document.policy, self.settings, document, _budget_model(self.settings)
+            scorer,
+            document.policy,
+            self.settings,
+            document,
+            _budget_model(self.settings),
+            on_resend=self.on_resend,
         )
 
     def _encoder_outdated(self, encoder: TextEncoder) -> bool:

@@ -5,7 +5,7 @@ carries the target's model, endpoint, key, per-attempt timeout (``attempt_timeou
 of ``timeout_s``) and thinking budget (spelled for the provider by ``router.decision.budgets``);
 each of its fallbacks becomes a group of its own with the same budget spelled for the fallback's
 provider, so a fallback to another provider still gets a budget it understands. The Router does
-the retrying (429 and 5xx, with litellm's backoff and the provider's retry-after; timeouts go
+the retrying (429 and 503, with litellm's backoff and the provider's retry-after; timeouts go
 straight to the fallbacks), the falling back and the cooldowns.
 
     upstream = Upstream(targets)                      # at start-up, and again on policy reload
@@ -31,16 +31,16 @@ Connecting: each deployment has a connect timeout (``connect_timeout_s``, a few 
 from its tier's ``timeout_s``, so an upstream that is down fails fast, with
 ``UpstreamUnreachableError`` naming the address and the cause (``translation``). A 500 answer or
 a failure to connect is not retried within a model group (retrying a refused connection only
-waits out litellm's backoff to be refused again); it goes to the fallbacks. 429 and 503 are
-retried. An idle connection is reused for less time than upstreams keep one open, and a call
-sent on one the upstream had closed is sent once more (``pool``).
+waits out litellm's backoff to be refused again); it goes to the fallbacks. An idle connection
+is reused briefly, and a call dropped unanswered is sent again (``pool``; ``on_resend`` counts).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 from records import Budget
@@ -113,9 +113,10 @@ class Upstream:
         cooldown_s: float | None = None,
         allowed_fails: int | None = None,
         connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+        on_resend: Callable[[str], None] | None = None,
     ) -> None:
         targets = list(targets)
-        self._connect_timeout_s = connect_timeout_s
+        self._connect_timeout_s, self._on_resend = connect_timeout_s, on_resend
         self._endpoints = endpoints(targets)
         self._secrets: set[str] = set()
         self._routes: dict[tuple[object, ...], Route] = {}
@@ -271,9 +272,11 @@ class Upstream:
         self, route: Route, group: str, messages: Sequence[Message], **params: Any
     ) -> Awaitable[Any]:
         """The Router's call for ``group``, sent once more if the connection was dropped."""
+        counted = None if self._on_resend is None else partial(self._on_resend, route.model)
         return resent_if_dropped(
             lambda: self._router.acompletion(model=group, messages=_messages(messages), **params),
             route.described,
+            counted,
         )
 
     def _route(self, target: UpstreamTarget) -> Route:

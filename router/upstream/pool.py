@@ -53,13 +53,18 @@ def reuse_idle_connections_briefly() -> None:
     setattr(http_handler, KEEPALIVE_ENV, IDLE_REUSE_S)
 
 
-async def resent_if_dropped(send: Callable[[], Awaitable[T]], described: str) -> T:
+async def resent_if_dropped(
+    send: Callable[[], Awaitable[T]], described: str, on_resend: Callable[[], None] | None = None
+) -> T:
     """``await send()``, and once more if the upstream closed or reset the connection before it
-    answered; ``described`` names the call in the log line that says so."""
+    answered; ``described`` names the call in the log line that says so, and ``on_resend`` (if
+    given) is called before the second send."""
     try:
         return await send()
     except Exception as exc:
         if not dropped(exc):
             raise
         logger.info("%s: the connection closed before an answer came; sending again", described)
+        if on_resend is not None:
+            on_resend()
     return await send()

@@ -9,11 +9,7 @@ bare-socket upstream that closes its first connections without answering.
 from __future__ import annotations
 
 import asyncio
-import json
-import re
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
@@ -21,10 +17,9 @@ from router.errors import UpstreamError
 from router.upstream.client import Upstream
 from router.upstream.pool import IDLE_REUSE_S, KEEPALIVE_ENV, reuse_idle_connections_briefly
 from router.upstream.targets import UpstreamTarget
+from tests.dropping_upstream import ANSWER, DroppingUpstream, dropping_upstream
 from tests.router.upstream.conftest import CLIENT_MARKS, MESSAGES, target
 from tests.upstream_server import UpstreamServer
-
-ANSWER = "42"
 
 pytestmark = CLIENT_MARKS
 UPSTREAM_IDLE_CLOSE_S = 5.0  # uvicorn's timeout_keep_alive, as the test upstream serves
@@ -62,69 +57,9 @@ async def test_the_environment_setting_is_left_to_apply(monkeypatch: pytest.Monk
     assert getattr(http_handler, KEEPALIVE_ENV) == 30
 
 
-@dataclass
-class DroppingUpstream:
-    """``POST /v1/chat/completions`` on a bare socket: the first ``drops`` requests are read, then
-    their connection is closed without a byte of answer; later ones get ``ANSWER``."""
-
-    drops: int
-    url: str = ""
-    received: int = 0
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = re.search(rb"content-length: *(\d+)", head, re.IGNORECASE)
-        assert length is not None, head
-        body = json.loads(await reader.readexactly(int(length.group(1))))
-        self.received += 1
-        if self.received > self.drops:
-            stream = bool(body.get("stream"))
-            payload = _events(body["model"]) if stream else json.dumps(_answer(body["model"]))
-            kind = "text/event-stream" if stream else "application/json"
-            writer.write(
-                f"HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {len(payload)}\r\n"
-                f"Connection: close\r\n\r\n{payload}".encode()
-            )
-            await writer.drain()
-        writer.close()
-
-
-def _answer(model: str) -> dict[str, Any]:
-    return {
-        "id": "chatcmpl-dropping",
-        "object": "chat.completion",
-        "created": 0,
-        "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": ANSWER},
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6},
-    }
-
-
-def _events(model: str) -> str:
-    def chunk(delta: dict[str, Any], finish: str | None) -> str:
-        choice = {"index": 0, "delta": delta, "finish_reason": finish}
-        data = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": model}
-        return f"data: {json.dumps({**data, 'choices': [choice]})}\n\n"
-
-    return (
-        chunk({"role": "assistant", "content": ANSWER}, None)
-        + chunk({}, "stop")
-        + ("data: [DONE]\n\n")
-    )
-
-
 @pytest.fixture
-async def dropping(request: pytest.FixtureRequest) -> AsyncIterator[DroppingUpstream]:
-    upstream = DroppingUpstream(drops=request.param)
-    server = await asyncio.start_server(upstream.handle, "127.0.0.1", 0)
-    upstream.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
-    async with server:
+def dropping(request: pytest.FixtureRequest) -> Iterator[DroppingUpstream]:
+    with dropping_upstream(drops=request.param) as upstream:
         yield upstream
 
 
@@ -138,10 +73,12 @@ def dropper(upstream: UpstreamServer, dropping: DroppingUpstream) -> UpstreamTar
 async def test_a_completion_dropped_unanswered_is_sent_once_more(
     dropper: UpstreamTarget, dropping: DroppingUpstream
 ) -> None:
-    result = await Upstream([dropper]).complete(dropper, MESSAGES)
+    resent: list[str] = []
+    result = await Upstream([dropper], on_resend=resent.append).complete(dropper, MESSAGES)
 
     assert result.response["choices"][0]["message"]["content"] == ANSWER
     assert dropping.received == 2
+    assert resent == ["openai/dropper"]
 
 
 @pytest.mark.parametrize("dropping", [1], indirect=True)

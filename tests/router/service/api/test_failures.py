@@ -1,4 +1,5 @@
-"""Failures reported as failures: empty answers, broken streams, the request's one deadline."""
+"""Failures reported as failures: empty answers, broken streams, the request's one deadline; and
+a connection the upstream dropped unanswered, which is not a failure: the call is sent again."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from openai import AsyncOpenAI
 from classifiers.encoder import HashingEncoder
 from router.service.app import create_app
 from router.settings import Settings
+from tests.dropping_upstream import ANSWER, dropping_upstream
 from tests.router.service.api.conftest import (
     DIMENSION,
     EASY,
@@ -56,6 +58,21 @@ def test_an_answer_without_choices_goes_to_the_fallback(
     assert response.status_code == 200
     assert response.json()["choices"][0]["message"]["content"] == "from the backup"
     assert sink.wait_for(1)[0].upstream_model == "openai/backup"
+
+
+def test_a_call_dropped_unanswered_is_sent_again_answered_and_counted(
+    make_client: MakeClient, sink: ListSink
+) -> None:
+    with dropping_upstream(drops=1) as dropping:
+        client = make_client(single(dropping.url))
+        response = chat(client)
+        metrics = client.get("/metrics").text
+
+    assert response.status_code == 200
+    assert response.json()["choices"][0]["message"]["content"] == ANSWER
+    assert dropping.received == 2
+    assert sink.wait_for(1)[0].status == "ok"
+    assert 'router_upstream_resent_total{model="openai/primary"} 1.0' in metrics
 
 
 def test_an_answer_without_choices_and_no_fallback_is_a_502(
