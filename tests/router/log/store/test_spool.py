@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from router.log.store.spool import Spool, SpoolingSink
 from router.log.store.sqlite import SQLiteStore
 from tests.redis_fixtures import RedisServer
 from tests.router.conftest import decision_record
+from tests.waiting import wait_until
 
 
 class Switchable(DecisionStore):
@@ -57,13 +57,6 @@ class Switchable(DecisionStore):
 
     def ids(self) -> list[str]:
         return [logged.record.request_id for logged in self.inner.logged()]
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from records import DecisionRecord
 from router.log.store.sqlite import SQLiteStore
 from tests.redis_fixtures import RedisServer
 from tests.router.service.api.conftest import MakeClient, user
+from tests.waiting import wait_until
 
 
 def chat(client: TestClient, text: str = "What is the capital of Italy?") -> str:
@@ -39,20 +39,15 @@ def client(make_client: MakeClient, data_dir: Path) -> TestClient:
     return make_client(sink=None, data_dir=data_dir)
 
 
-STORED_TIMEOUT_S = 10.0
-
-
 def stored_feedback(data_dir: Path, request_id: str) -> list[dict[str, Any]]:
     """The feedback stored on ``request_id``, once its record is in the store.
 
     Feedback is stored before the response, but the request's record is written off the request
     path (the recorder's queue), so on a busy machine it may land a moment after both responses.
     """
-    deadline = time.monotonic() + STORED_TIMEOUT_S
-    while (events := _logged_feedback(data_dir).get(request_id)) is None:
-        assert time.monotonic() < deadline, f"{request_id} was not stored in {STORED_TIMEOUT_S} s"
-        time.sleep(0.02)
-    return events
+    return wait_until(
+        lambda: _logged_feedback(data_dir).get(request_id), what=f"{request_id} in the store"
+    )
 
 
 def _logged_feedback(data_dir: Path) -> dict[str, list[dict[str, Any]]]:

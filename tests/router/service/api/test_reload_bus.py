@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from pathlib import Path
@@ -30,6 +29,7 @@ from tests.router.service.api.conftest import (
     user,
 )
 from tests.upstream_server import UpstreamServer
+from tests.waiting import wait_until
 
 PREFIX = "replicas"
 
@@ -43,15 +43,6 @@ def serving_version(client: TestClient) -> str:
 # Replicas poll once an hour here, so a reload within this long was announced, not polled for;
 # the margin is for a loaded machine.
 HEARD_WITHIN_S = 10.0
-
-
-def wait_for(check: Callable[[], bool], timeout_s: float = HEARD_WITHIN_S) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 @pytest.fixture
@@ -81,7 +72,7 @@ def replicas(
         ]
         listeners = redis_server.client()
         channel = reload_channel(PREFIX)
-        assert wait_for(lambda: listeners.pubsub_numsub(channel)[0][1] == 2)
+        wait_until(lambda: listeners.pubsub_numsub(channel)[0][1] == 2, what="both listening")
         yield settings, clients
 
 
@@ -93,7 +84,7 @@ def test_an_announced_version_is_served_by_every_replica_within_a_second(replica
     heard = announce_reload(settings, "v2")
 
     assert heard == 2
-    assert wait_for(lambda: [serving_version(c) for c in clients] == ["v2"] * 2)
+    wait_until(lambda: [serving_version(c) for c in clients] == ["v2"] * 2, HEARD_WITHIN_S)
 
 
 def test_promote_and_rollback_announce_the_new_current(replicas: Any) -> None:
@@ -107,12 +98,14 @@ def test_promote_and_rollback_announce_the_new_current(replicas: Any) -> None:
 
     assert promoted.exit_code == 0, promoted.output
     assert "announced v2 to 2 running services" in promoted.output
-    assert wait_for(lambda: [serving_version(c) for c in clients] == ["v2"] * 2)
+    wait_until(lambda: [serving_version(c) for c in clients] == ["v2"] * 2, HEARD_WITHIN_S)
 
     rolled_back = runner.invoke(app, ["models", "rollback"], obj=deps)
 
     assert rolled_back.exit_code == 0, rolled_back.output
-    assert wait_for(lambda: [serving_version(c) for c in clients] == [CLASSIFIER_VERSION] * 2)
+    wait_until(
+        lambda: [serving_version(c) for c in clients] == [CLASSIFIER_VERSION] * 2, HEARD_WITHIN_S
+    )
 
 
 def test_an_unreachable_redis_is_a_reload_announce_error(
